@@ -1,0 +1,45 @@
+# consort: make demo | make test | make build | make bench | make lint | make proto
+GO ?= go
+BIN := bin/consort
+PKGS := ./...
+
+.PHONY: all build demo test lint bench bench-short proto fuzz clean test-simd
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/consort
+
+# The main job: a federation trained on bundled data.
+demo: build
+	./$(BIN) demo
+
+# All tests; stays under 10 minutes on 2 cores.
+test:
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+# The SIMD build of the kernels (Go 1.26 experiment), when the tree has one.
+test-simd:
+	GOEXPERIMENT=simd $(GO) test -count=1 ./kernels/...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	$(GO) test -count=1 ./internal/deps/
+
+# Benchmarks print throughput and ratios to the limits measured in the same run.
+bench: build
+	./$(BIN) bench all
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./bench/ ./kernels/
+
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: sudo apt-get install -y protobuf-compiler"; exit 1; }
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=module=github.com/consort-ml/consort proto/*.proto
+
+clean:
+	rm -rf bin
