@@ -1,0 +1,108 @@
+// Package kernels holds the numeric inner loops of consort: fixed-point
+// encoding of float32 model updates into the rings Z_2^32 and Z_2^64, wrapping
+// ring addition, float32 vector kernels (axpy, scale, dot, L2 norm,
+// clip-to-norm), AES-128-CTR mask expansion fused with ring addition, and
+// bit packing of k-bit ring elements for the wire.
+//
+// The package is the bottom layer of the module: it imports only the standard
+// library (no networking, no os, no time), keeps no package-level state, does
+// not log, and never panics on bytes from a peer. Lengths of vectors passed
+// together must agree (a mismatch is a programming error and panics, as in
+// gonum's BLAS); bytes from a peer go through [Unpack64] and [Unpack32], which
+// validate before they write.
+//
+// # Fixed point
+//
+// A float32 v is encoded with f fractional bits as round(v * 2^f), stored as
+// a two's complement integer in the ring: Z_2^32 for [EncodeNearest32] and
+// [EncodeStochastic32], Z_2^64 for the 64-bit variants. [Decode32] and
+// [Decode64] read ring elements as signed and divide by 2^f. Values whose
+// scaled magnitude leaves the signed range saturate (±Inf included), and NaN
+// encodes to 0.
+//
+// Error bounds, for values within range, measured on the decoded value before
+// its final rounding to float32:
+//
+//   - nearest rounding (ties to even): |decode(encode(v)) - v| <= 2^-(f+1);
+//   - stochastic rounding: |error| < 2^-f and E[decode(encode(v))] = v. The
+//     value is rounded up with probability equal to the fractional part of
+//     v * 2^f, to within 2^-64 (64 random bits per element), so any bias is
+//     below 2^-(64+f). The randomness is an AES-128-CTR keystream derived from
+//     the 32-byte seed with SHA-256 under a fixed label: deterministic for the
+//     seed, identical across platforms, and independent of mask streams even
+//     if a caller reuses a seed.
+//
+// Decoding rounds once more, to the nearest float32 (relative error 2^-24).
+//
+// # Headroom for sums
+//
+// Ring addition of n encodings equals the encoding of the sum as long as the
+// integer sum stays inside the signed range. With a ring of k bits (32 or 64),
+// f fractional bits and every input bounded by |v| <= B, reserve
+// h = [HeadroomBits](n) = ceil(log2 n) bits: the sum cannot wrap when
+//
+//	B * 2^f < 2^(k-1-h),
+//
+// because each encoding then has magnitude at most 2^(k-1-h) and n <= 2^h of
+// them sum to at most 2^(k-1). A bound B usually comes from clipping
+// ([ClipToNorm] with norm C bounds every coordinate by C). Within that rule,
+// decoding the ring sum of n encodings gives the float sum to within n times
+// the per-value bound above (n * 2^-(f+1) for nearest rounding), plus the
+// final float32 rounding. For example, k = 32, n = 1000 (h = 10) and B = 1
+// allow f up to 20, a resolution of about 1e-6 per value.
+//
+// # Masks
+//
+// [MaskAdd32], [MaskSub32], [MaskAdd64] and [MaskSub64] add (or subtract) the
+// AES-128-CTR keystream of a seed, read as little-endian ring elements, to a
+// ring vector. A 16-byte seed is the AES key with an all-zero IV; a 32-byte
+// seed is key (first 16 bytes) followed by the IV, the initial 128-bit
+// big-endian counter block of NIST SP 800-38A CTR mode. The keystream is
+// generated into an 8 KiB chunk that stays in L1 cache and is added to the
+// vector as it is produced, so mask expansion costs one pass over the vector
+// and no memory of the vector's size. This is the pseudorandom generator of
+// pairwise-masking secure aggregation (Bonawitz et al., "Practical Secure
+// Aggregation for Privacy-Preserving Machine Learning", CCS 2017): a seed
+// must be used for one vector only, and secrecy of the masked vector rests on
+// the secrecy of the seed and on AES-128 being a pseudorandom permutation (one
+// keystream should stay well below 2^64 blocks; a vector of 2^32 elements uses
+// at most 2^31 blocks).
+//
+// # Bit packing
+//
+// [Pack64] and [Pack32] write k-bit ring elements (k = 1..64, or 1..32)
+// back to back in little-endian bit order: bit j of element i is bit
+// i*k + j of the output, bit 0 being the least significant bit of byte 0.
+// The output is [PackedLen](n, k) = ceil(n*k/8) bytes with zero padding
+// bits. [Unpack64] and [Unpack32] accept exactly the canonical encodings:
+// wrong length, a set padding bit or a bad width yields [ErrMalformed], so
+// anything accepted re-packs to the same bytes.
+//
+// # Performance
+//
+// On little-endian targets (checked at compile time) the ring and mask
+// kernels reinterpret []uint32 and []uint64 as bytes with unsafe.Slice
+// rather than converting element by element; both views have the
+// little-endian layout the definitions above require. Loops are unrolled.
+// The benchmarks in package bench report each kernel's rate as a ratio to
+// the limit measured in the same process: AES-CTR XORKeyStream for mask
+// expansion, memory copy for the memory-bound kernels.
+//
+// # Usage
+//
+//	const frac = 16
+//	enc := make([]uint32, len(update))
+//	kernels.ClipToNorm(update, 1)
+//	kernels.EncodeStochastic32(enc, update, frac, roundingSeed)
+//	if err := kernels.MaskAdd32(enc, pairSeed); err != nil { ... }
+//	wire := kernels.Pack32(nil, enc, 32)
+//
+//	// aggregator
+//	sum := make([]uint32, d)
+//	got := make([]uint32, d)
+//	if err := kernels.Unpack32(got, wire, 32); err != nil { ... }
+//	kernels.AddRing32(sum, got)
+//	// ... after the masks have cancelled or been removed:
+//	out := make([]float32, d)
+//	kernels.Decode32(out, sum, frac)
+package kernels

@@ -1,0 +1,117 @@
+package kernels
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+)
+
+// maskChunk is the number of keystream bytes generated at a time. The chunk
+// stays in L1 cache between being written by AES-CTR and being added into
+// the ring vector, so the vector itself is read and written exactly once.
+const maskChunk = 8192
+
+// maskStream returns the AES-128-CTR keystream for a mask seed: a 16-byte
+// seed is the key with an all-zero IV, a 32-byte seed is key || IV.
+func maskStream(seed []byte) (cipher.Stream, error) {
+	var iv [aes.BlockSize]byte
+	switch len(seed) {
+	case 16:
+	case 32:
+		copy(iv[:], seed[16:])
+	default:
+		return nil, ErrSeedLength
+	}
+	block, err := aes.NewCipher(seed[:16])
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewCTR(block, iv[:]), nil
+}
+
+// MaskAdd32 adds the mask expanded from seed to dst: dst[i] += K_i modulo
+// 2^32, where K_i is the little-endian uint32 in bytes [4i, 4i+4) of the
+// AES-128-CTR keystream of seed (16 bytes: AES key with zero IV; 32 bytes:
+// key = seed[:16], IV = seed[16:], the IV being the initial big-endian
+// counter block). The keystream is produced in small chunks and added as it
+// is produced; no buffer of the vector's size is allocated. Any other seed
+// length returns [ErrSeedLength] and leaves dst unchanged.
+func MaskAdd32(dst []uint32, seed []byte) error {
+	return mask32(dst, seed, false)
+}
+
+// MaskSub32 subtracts the mask of [MaskAdd32]: dst[i] -= K_i modulo 2^32.
+func MaskSub32(dst []uint32, seed []byte) error {
+	return mask32(dst, seed, true)
+}
+
+// MaskAdd64 is [MaskAdd32] over Z_2^64: K_i is the little-endian uint64 in
+// bytes [8i, 8i+8) of the keystream.
+func MaskAdd64(dst []uint64, seed []byte) error {
+	return mask64(dst, seed, false)
+}
+
+// MaskSub64 subtracts the mask of [MaskAdd64]: dst[i] -= K_i modulo 2^64.
+func MaskSub64(dst []uint64, seed []byte) error {
+	return mask64(dst, seed, true)
+}
+
+func mask32(dst []uint32, seed []byte, sub bool) error {
+	stream, err := maskStream(seed)
+	if err != nil {
+		return err
+	}
+	zero := make([]byte, maskChunk)
+	ks := make([]uint64, maskChunk/8)
+	for start := 0; start < len(dst); start += maskChunk / 4 {
+		n := min(maskChunk/4, len(dst)-start)
+		d := dst[start : start+n]
+		var k []uint32
+		if littleEndian {
+			k = words32Of64(ks)[:n]
+			stream.XORKeyStream(bytesOf32(k), zero[:n*4])
+		} else {
+			b := make([]byte, n*4)
+			stream.XORKeyStream(b, zero[:n*4])
+			k = make([]uint32, n)
+			for i := range k {
+				k[i] = binary.LittleEndian.Uint32(b[4*i:])
+			}
+		}
+		if sub {
+			subRing32(d, k)
+		} else {
+			addRing32(d, k)
+		}
+	}
+	return nil
+}
+
+func mask64(dst []uint64, seed []byte, sub bool) error {
+	stream, err := maskStream(seed)
+	if err != nil {
+		return err
+	}
+	zero := make([]byte, maskChunk)
+	ks := make([]uint64, maskChunk/8)
+	for start := 0; start < len(dst); start += maskChunk / 8 {
+		n := min(maskChunk/8, len(dst)-start)
+		d := dst[start : start+n]
+		k := ks[:n]
+		if littleEndian {
+			stream.XORKeyStream(bytesOf64(k), zero[:n*8])
+		} else {
+			b := make([]byte, n*8)
+			stream.XORKeyStream(b, zero[:n*8])
+			for i := range k {
+				k[i] = binary.LittleEndian.Uint64(b[8*i:])
+			}
+		}
+		if sub {
+			subRing64(d, k)
+		} else {
+			addRing64(d, k)
+		}
+	}
+	return nil
+}
