@@ -45,10 +45,10 @@ func closeRel(got, want, rel float64) bool {
 // check it at 1e-10 relative.
 func TestKnownAnswersTensorFlowPrivacy(t *testing.T) {
 	cases := []struct {
-		name                          string
+		name                           string
 		n, batch, sigma, epochs, delta float64
-		wantEps, wantOrder            float64
-		rel                           float64
+		wantEps, wantOrder             float64
+		rel                            float64
 	}{
 		{"Test0", 60000, 150, 1.3, 15, 1e-5, 0.7242234026109595, 19, 1e-11},
 		{"Test1", 100000, 100, 1.0, 30, 1e-7, 1.4154988495444842, 13, 1e-11},
