@@ -288,10 +288,10 @@ func ParsePartition(s string) (Partition, error) {
 	return Partition{}, fmt.Errorf("%w: partition %q: want iid, dirichlet:ALPHA or quantity:ALPHA", ErrInvalidArgument, s)
 }
 
-// String returns the form ParsePartition accepts.
+// String returns the form ParsePartition accepts ("" for the zero value).
 func (p Partition) String() string {
-	if p.Kind == IID {
-		return string(IID)
+	if p.Kind == IID || p.Kind == "" {
+		return string(p.Kind)
 	}
 	return string(p.Kind) + ":" + strconv.FormatFloat(p.Alpha, 'g', -1, 64)
 }

@@ -24,8 +24,9 @@ func newRand(seed, stream uint64) *rand.Rand {
 
 // Split divides ds into a training and a test set, stratified by class:
 // round(testFraction * Len()) examples go to the test set, spread over the
-// classes in proportion to their sizes (largest remainders), and every
-// class with at least two examples keeps one on each side. Which examples
+// classes in proportion to their sizes (largest remainders), except that
+// every class with at least two examples keeps one on each side (which can
+// move a tiny class's quota by one). Which examples
 // go where is drawn from seed only; both sets keep the original order of
 // their examples. testFraction must lie strictly between 0 and 1, and ds
 // must hold at least two examples.
