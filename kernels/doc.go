@@ -58,7 +58,7 @@
 // ring vector. A 16-byte seed is the AES key with an all-zero IV; a 32-byte
 // seed is key (first 16 bytes) followed by the IV, the initial 128-bit
 // big-endian counter block of NIST SP 800-38A CTR mode. The keystream is
-// generated into an 8 KiB chunk that stays in L1 cache and is added to the
+// generated into a 4 KiB chunk that stays in L1 cache and is added to the
 // vector as it is produced, so mask expansion costs one pass over the vector
 // and no memory of the vector's size. This is the pseudorandom generator of
 // pairwise-masking secure aggregation (Bonawitz et al., "Practical Secure

@@ -159,13 +159,13 @@ func stochasticMagnitude(v float32, frac uint, r uint64) (mag uint64, neg bool) 
 	// |v| = m * 2^(exp-150), so |v| * 2^frac = m * 2^s.
 	s := int64(exp) - 150 + int64(min(frac, maxFrac))
 	if s >= 0 {
-		if s >= 40 { // m < 2^24: m<<s >= 2^63 whenever m != 0
-			if m == 0 {
-				return 0, neg
-			}
+		if m == 0 {
+			return 0, neg
+		}
+		if s >= 64 || bits.Len64(m)+int(s) > 63 { // m<<s >= 2^63
 			return 1 << 63, neg
 		}
-		return min(m<<uint(s), 1<<63), neg
+		return m << uint(s), neg
 	}
 	sh := uint(-s)
 	var q, t uint64 // integer part and 64-bit threshold for the fraction

@@ -2,7 +2,9 @@ package kernels
 
 import "math"
 
-// Axpy sets y[i] += alpha * x[i]. x and y must have the same length.
+// Axpy sets y[i] += alpha * x[i]. The product is rounded to float32 before
+// the addition (never fused into one rounding), so results are identical on
+// every platform. x and y must have the same length.
 func Axpy(alpha float32, x, y []float32) {
 	mustSameLen(len(x), len(y))
 	x = x[:len(y)]
@@ -10,13 +12,13 @@ func Axpy(alpha float32, x, y []float32) {
 	for ; i+4 <= len(y); i += 4 {
 		yy := y[i : i+4 : i+4]
 		xx := x[i : i+4 : i+4]
-		yy[0] += alpha * xx[0]
-		yy[1] += alpha * xx[1]
-		yy[2] += alpha * xx[2]
-		yy[3] += alpha * xx[3]
+		yy[0] += float32(alpha * xx[0])
+		yy[1] += float32(alpha * xx[1])
+		yy[2] += float32(alpha * xx[2])
+		yy[3] += float32(alpha * xx[3])
 	}
 	for ; i < len(y); i++ {
-		y[i] += alpha * x[i]
+		y[i] += float32(alpha * x[i])
 	}
 }
 

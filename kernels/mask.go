@@ -9,7 +9,7 @@ import (
 // maskChunk is the number of keystream bytes generated at a time. The chunk
 // stays in L1 cache between being written by AES-CTR and being added into
 // the ring vector, so the vector itself is read and written exactly once.
-const maskChunk = 8192
+const maskChunk = 4096
 
 // maskStream returns the AES-128-CTR keystream for a mask seed: a 16-byte
 // seed is the key with an all-zero IV, a 32-byte seed is key || IV.
@@ -56,32 +56,66 @@ func MaskSub64(dst []uint64, seed []byte) error {
 	return mask64(dst, seed, true)
 }
 
+// maskBuffers holds the per-call chunk buffers: zeros to encrypt and the
+// keystream as ring words. raw receives the keystream bytes on big-endian
+// targets only.
+type maskBuffers struct {
+	zero []byte
+	ks   []uint64
+	raw  []byte
+}
+
+func newMaskBuffers() maskBuffers {
+	b := maskBuffers{zero: make([]byte, maskChunk), ks: make([]uint64, maskChunk/8)}
+	if !littleEndian {
+		b.raw = make([]byte, maskChunk)
+	}
+	return b
+}
+
+// next32 returns the next n <= maskChunk/4 keystream words as uint32.
+func (b *maskBuffers) next32(stream cipher.Stream, n int) []uint32 {
+	k := words32Of64(b.ks)[:n]
+	if littleEndian {
+		stream.XORKeyStream(bytesOf32(k), b.zero[:n*4])
+		return k
+	}
+	raw := b.raw[:n*4]
+	stream.XORKeyStream(raw, b.zero[:n*4])
+	for i := range k {
+		k[i] = binary.LittleEndian.Uint32(raw[4*i:])
+	}
+	return k
+}
+
+// next64 returns the next n <= maskChunk/8 keystream words as uint64.
+func (b *maskBuffers) next64(stream cipher.Stream, n int) []uint64 {
+	k := b.ks[:n]
+	if littleEndian {
+		stream.XORKeyStream(bytesOf64(k), b.zero[:n*8])
+		return k
+	}
+	raw := b.raw[:n*8]
+	stream.XORKeyStream(raw, b.zero[:n*8])
+	for i := range k {
+		k[i] = binary.LittleEndian.Uint64(raw[8*i:])
+	}
+	return k
+}
+
 func mask32(dst []uint32, seed []byte, sub bool) error {
 	stream, err := maskStream(seed)
 	if err != nil {
 		return err
 	}
-	zero := make([]byte, maskChunk)
-	ks := make([]uint64, maskChunk/8)
+	buf := newMaskBuffers()
 	for start := 0; start < len(dst); start += maskChunk / 4 {
 		n := min(maskChunk/4, len(dst)-start)
-		d := dst[start : start+n]
-		var k []uint32
-		if littleEndian {
-			k = words32Of64(ks)[:n]
-			stream.XORKeyStream(bytesOf32(k), zero[:n*4])
-		} else {
-			b := make([]byte, n*4)
-			stream.XORKeyStream(b, zero[:n*4])
-			k = make([]uint32, n)
-			for i := range k {
-				k[i] = binary.LittleEndian.Uint32(b[4*i:])
-			}
-		}
+		k := buf.next32(stream, n)
 		if sub {
-			subRing32(d, k)
+			subRing32(dst[start:start+n], k)
 		} else {
-			addRing32(d, k)
+			addRing32(dst[start:start+n], k)
 		}
 	}
 	return nil
@@ -92,25 +126,14 @@ func mask64(dst []uint64, seed []byte, sub bool) error {
 	if err != nil {
 		return err
 	}
-	zero := make([]byte, maskChunk)
-	ks := make([]uint64, maskChunk/8)
+	buf := newMaskBuffers()
 	for start := 0; start < len(dst); start += maskChunk / 8 {
 		n := min(maskChunk/8, len(dst)-start)
-		d := dst[start : start+n]
-		k := ks[:n]
-		if littleEndian {
-			stream.XORKeyStream(bytesOf64(k), zero[:n*8])
-		} else {
-			b := make([]byte, n*8)
-			stream.XORKeyStream(b, zero[:n*8])
-			for i := range k {
-				k[i] = binary.LittleEndian.Uint64(b[8*i:])
-			}
-		}
+		k := buf.next64(stream, n)
 		if sub {
-			subRing64(d, k)
+			subRing64(dst[start:start+n], k)
 		} else {
-			addRing64(d, k)
+			addRing64(dst[start:start+n], k)
 		}
 	}
 	return nil

@@ -1,3 +1,5 @@
+//go:build !amd64 || purego
+
 package kernels
 
 func addRing32(dst, src []uint32) { addRing32Go(dst, src) }
