@@ -1,0 +1,118 @@
+// Command consort is the one binary of consort: simulate, benchmark, and run
+// nodes and coordinators of a federation. See the package documentation in
+// doc.go and the README for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks errors caused by the user's input (flags, files, data):
+// they exit with status 2. Other errors exit with status 1.
+var errUsage = errors.New("usage")
+
+// usageError wraps err so that it exits with status 2.
+func usageError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w%w", err, usageMark{})
+}
+
+// usageMark lets errors.Is(err, errUsage) hold without changing the message.
+type usageMark struct{}
+
+func (usageMark) Error() string        { return "" }
+func (usageMark) Is(target error) bool { return target == errUsage }
+
+// usagef formats a usage error.
+func usagef(format string, args ...any) error {
+	return usageError(fmt.Errorf(format, args...))
+}
+
+type command struct {
+	name  string
+	brief string
+	run   func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"simulate", "train a federation in process (research and testing)", runSimulate},
+		{"demo", "run the bundled demonstration", runDemo},
+		{"bench", "run benchmarks and print ratios to measured limits", runBench},
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: consort <command> [flags]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.brief)
+	}
+	fmt.Fprintln(w, "\nRun 'consort <command> -h' for the flags of a command.")
+}
+
+// run executes one command line and returns the process exit status. An error
+// is printed as one line on stderr; a panic is reported the same way, never as
+// a stack trace.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "consort: internal error: %s\n", oneLine(fmt.Sprint(r)))
+			code = 70
+		}
+	}()
+	if len(args) == 0 {
+		printUsage(stderr)
+		return 2
+	}
+	name := args[0]
+	if name == "-h" || name == "--help" || name == "help" {
+		printUsage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdout, stderr)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, errHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(stderr, "consort %s: %s\n", name, oneLine(err.Error()))
+			return 2
+		default:
+			fmt.Fprintf(stderr, "consort %s: %s\n", name, oneLine(err.Error()))
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "consort: unknown command %q (run 'consort help')\n", name)
+	return 2
+}
+
+// errHelp is returned when -h was given: the flag set already printed help.
+var errHelp = errors.New("help requested")
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.ReplaceAll(s, "\r", " ")
+	return strings.ReplaceAll(s, "\n", "; ")
+}

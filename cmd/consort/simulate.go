@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/consort-ml/consort/federated"
+	"github.com/consort-ml/consort/federated/model"
+)
+
+// simFlags binds the flags of `consort simulate` to a SimConfig.
+type simFlags struct {
+	cfg                            federated.SimConfig
+	protocol, modelName, hidden    string
+	lr, momentum, wd, mu, serverLR float64
+	jsonOut, noCentral             bool
+}
+
+func bindSimFlags(fs *flag.FlagSet, f *simFlags) {
+	c := &f.cfg
+	fs.StringVar(&c.Dataset, "dataset", "", "data set: breast-cancer, digits, wine, mnist or csv:PATH (required)")
+	fs.StringVar(&c.Label, "label", "", "label column of a csv: data set")
+	fs.IntVar(&c.Parties, "parties", 3, "number of simulated teams")
+	fs.IntVar(&c.Rounds, "rounds", 20, "federated rounds")
+	fs.StringVar(&f.protocol, "protocol", "plain", "aggregation protocol: "+strings.Join(protocolNames(), ", ")+" (plain is INSECURE: the aggregator sees every update)")
+	fs.StringVar(&f.modelName, "model", "", "model: logistic, softmax or mlp (default: logistic for 2 classes, softmax otherwise)")
+	fs.StringVar(&f.hidden, "hidden", "", "MLP hidden layer sizes, comma-separated, one or two layers (default 128)")
+	fs.StringVar(&c.Partition, "partition", "iid", "how data is split among parties: iid, dirichlet:ALPHA or quantity:ALPHA")
+	fs.IntVar(&c.Train.LocalEpochs, "local-epochs", 1, "local epochs per round")
+	fs.IntVar(&c.Train.BatchSize, "batch", 32, "mini-batch size")
+	fs.Float64Var(&f.lr, "lr", 0.1, "local learning rate")
+	fs.Float64Var(&f.momentum, "momentum", 0.9, "SGD momentum")
+	fs.Float64Var(&f.wd, "weight-decay", 0, "L2 weight decay")
+	fs.StringVar(&c.Strategy.Name, "strategy", "fedavg", "server strategy: fedavg, fedprox or fedadam")
+	fs.Float64Var(&f.mu, "mu", 0.01, "FedProx proximal coefficient")
+	fs.Float64Var(&f.serverLR, "server-lr", 0.01, "FedAdam server learning rate")
+	fs.Float64Var(&c.Fraction, "fraction", 1, "fraction of parties selected per round")
+	fs.Float64Var(&c.Dropout, "dropout", 0, "probability that a selected party drops during a round")
+	fs.IntVar(&c.Threshold, "threshold", 0, "minimum contributors per aggregate (0: protocol default)")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the whole run")
+	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON summary object on stdout")
+	fs.BoolVar(&f.noCentral, "no-centralized", false, "skip the centralised baseline")
+}
+
+// config finishes the SimConfig from the parsed flags.
+func (f *simFlags) config() (federated.SimConfig, error) {
+	c := f.cfg
+	if c.Dataset == "" {
+		return c, usagef("--dataset is required (breast-cancer, digits, wine, mnist or csv:PATH)")
+	}
+	if strings.HasPrefix(c.Dataset, "csv:") && c.Label == "" {
+		return c, usagef("--label is required with a csv: data set")
+	}
+	c.Train.LR, c.Train.Momentum, c.Train.WeightDecay = float32(f.lr), float32(f.momentum), float32(f.wd)
+	c.Strategy.Mu, c.Strategy.ServerLR = float32(f.mu), float32(f.serverLR)
+	c.Model.Kind = f.modelName
+	if f.hidden != "" {
+		for _, s := range strings.Split(f.hidden, ",") {
+			h, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || h < 1 {
+				return c, usagef("--hidden: %q is not a positive layer size", s)
+			}
+			c.Model.Hidden = append(c.Model.Hidden, h)
+		}
+	}
+	if _, err := model.ParseSpec(c.Model.String()); c.Model.Kind != "" && err != nil {
+		return c, usageError(err)
+	}
+	c.Centralized = !f.noCentral
+	if err := c.Validate(); err != nil {
+		return c, usageError(err)
+	}
+	return c, nil
+}
+
+func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("simulate", "simulate --dataset NAME [--parties N] [--rounds R] [--protocol P] [flags]")
+	var f simFlags
+	bindSimFlags(fs, &f)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	agg, err := newAggregator(f.protocol, cfg)
+	if err != nil {
+		return err
+	}
+	var observe func(federated.RoundReport)
+	if !f.jsonOut {
+		if !agg.Secure() {
+			fmt.Fprintf(stdout, "WARNING: protocol %q is insecure: the aggregator sees every update\n", agg.Name())
+		}
+		fmt.Fprintf(stdout, "simulating %d parties on %s, %d rounds, protocol %s\n", cfg.Parties, cfg.Dataset, cfg.Rounds, agg.Name())
+		observe = func(r federated.RoundReport) {
+			status := ""
+			if r.Aborted {
+				status = "  ABORTED (too few contributors)"
+			}
+			fmt.Fprintf(stdout, "round %d/%d  participants %d  contributors %d  accuracy %.4f  loss %.4f  %.2fs%s\n",
+				r.Round, r.Rounds, r.Participants, r.Contributors, r.Accuracy, r.Loss, r.Seconds, status)
+		}
+	}
+	res, err := federated.Simulate(ctx, cfg, agg, observe)
+	if err != nil {
+		return classify(err)
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(stdout)
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(stdout, "\nsummary: %s on %s (%d params), %d parties, %d rounds, protocol %s\n",
+		res.Model, res.Dataset, res.Params, res.Parties, res.Rounds, res.Protocol)
+	fmt.Fprintf(stdout, "  federated accuracy    %.4f\n", res.FinalAccuracy)
+	if cfg.Centralized {
+		fmt.Fprintf(stdout, "  centralised accuracy  %.4f\n", res.CentralizedAccuracy)
+	}
+	fmt.Fprintf(stdout, "  bytes up per node     %.0f per round\n", res.BytesUpPerNode)
+	if res.AbortedRounds > 0 {
+		fmt.Fprintf(stdout, "  aborted rounds        %d\n", res.AbortedRounds)
+	}
+	fmt.Fprintf(stdout, "  time                  %.1fs\n", res.Seconds)
+	return nil
+}
