@@ -5,9 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // Model is a classifier whose parameters live in one flat []float32. Create
@@ -63,6 +60,7 @@ type network struct {
 	rows int
 	acts [][]float32 // acts[l], l = 1..L: layer outputs (post-ReLU for hidden layers)
 	dbuf [2][]float32
+	gemm gemmScratch
 }
 
 var _ Model = (*network)(nil)
@@ -191,21 +189,6 @@ func (m *network) reserve(rows int) {
 	m.rows = rows
 }
 
-// sgemm computes C = alpha*op(A)*op(B) + beta*C with gonum's blocked,
-// SIMD-assisted float32 GEMM (row-major, C is m x n, the inner dimension k).
-// Each block of C is computed by one goroutine in a fixed order along k, so
-// the result does not depend on scheduling or GOMAXPROCS.
-func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	ta, tb := blas.NoTrans, blas.NoTrans
-	if tA {
-		ta = blas.Trans
-	}
-	if tB {
-		tb = blas.Trans
-	}
-	gonum.Implementation{}.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
 // forward runs the n rows of x through the network and returns the output
 // layer's pre-activation (logits), n x outputs, stored in m.acts[L].
 func (m *network) forward(x []float32, n int) []float32 {
@@ -218,7 +201,7 @@ func (m *network) forward(x []float32, n int) []float32 {
 		for r := range n {
 			copy(out[r*dl:(r+1)*dl], m.b[l])
 		}
-		sgemm(false, false, n, dl, inW, 1, in, inW, m.w[l], dl, 1, out, dl)
+		m.gemm.sgemm(false, false, n, dl, inW, 1, in, inW, m.w[l], dl, 1, out, dl)
 		if l < L {
 			for i, v := range out {
 				if v < 0 {
@@ -298,7 +281,7 @@ func (m *network) backward(x []float32, n int, gw, gb [][]float32, first bool) {
 			in = m.acts[l-1][:n*din]
 		}
 		// dW_l = in^T * dz  (din x n)(n x dl)
-		sgemm(true, false, din, dl, n, 1, in, din, dz, dl, beta, gw[l], dl)
+		m.gemm.sgemm(true, false, din, dl, n, 1, in, din, dz, dl, beta, gw[l], dl)
 		g := gb[l]
 		if first {
 			clear(g)
@@ -314,7 +297,7 @@ func (m *network) backward(x []float32, n int, gw, gb [][]float32, first bool) {
 		}
 		// d(in) = dz * W_l^T  (n x dl)(dl x din), then through the ReLU.
 		prev := m.dbuf[l&1][:n*din]
-		sgemm(false, true, n, din, dl, 1, dz, dl, m.w[l], dl, 0, prev, din)
+		m.gemm.sgemm(false, true, n, din, dl, 1, dz, dl, m.w[l], dl, 0, prev, din)
 		for i, a := range in {
 			if a <= 0 {
 				prev[i] = 0
