@@ -70,3 +70,31 @@ func BenchmarkSgemm(b *testing.B) {
 		})
 	}
 }
+
+// TestTrainingOnGonumFallback trains the same MLP with the AVX2 kernel and
+// with gonum's GEMM (what CPUs without AVX2/FMA run): the parameters agree
+// to rounding.
+func TestTrainingOnGonumFallback(t *testing.T) {
+	if !hasFMA {
+		t.Skip("CPU lacks AVX2/FMA: only the fallback exists")
+	}
+	X, Y := blobs(5, 400, 10, 3)
+	train := func() []float32 {
+		m, err := New(Spec{Kind: KindMLP, Hidden: []int{24, 12}}, 10, 3, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Train(m, X, Y, TrainConfig{Epochs: 2, BatchSize: 20, LR: 0.05, Momentum: 0.9, Seed: 1}); err != nil {
+			t.Fatal(err)
+		}
+		return m.Params()
+	}
+	fast := train()
+	hasFMA = false
+	t.Cleanup(func() { hasFMA = true })
+	slow := train()
+	near(t, "fallback params", slow, fast, 1e-3)
+	if ParamsEqual(slow, fast) {
+		t.Log("fallback gave bit-identical parameters")
+	}
+}

@@ -196,8 +196,8 @@ func FLOPsPerExample(m Model) float64 { return m.network().flopsPerRow(true) }
 
 // Evaluate returns the mean cross-entropy loss and the accuracy (fraction of
 // rows whose most probable class equals the label) of m on X, Y. It returns
-// NaN for both when the data do not fit the model (wrong length or a label
-// out of range); [Model.LossGrad] reports such errors.
+// NaN for both when there are no rows or the data do not fit the model
+// (wrong length or a label out of range); [Model.LossGrad] reports such errors.
 func Evaluate(m Model, X []float32, Y []int) (loss, accuracy float64) {
 	net := m.network()
 	if net.checkData(X, Y) != nil || len(Y) == 0 {
