@@ -1,0 +1,160 @@
+package audit
+
+import (
+	"cmp"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+)
+
+// Finding is one inconsistency between logs found by [CrossCheck].
+type Finding struct {
+	// Actor is the log the finding is about (a node, or the coordinator).
+	Actor string
+	// Round is the round concerned.
+	Round uint64
+	// Seq is the entry concerned in Actor's log, or -1 when the finding is
+	// about an entry that is missing there.
+	Seq int64
+	// Problem is a sentence naming the inconsistency (digests abbreviated,
+	// never data).
+	Problem string
+}
+
+// String formats the finding as one line.
+func (f Finding) String() string {
+	if f.Seq < 0 {
+		return fmt.Sprintf("%s round %d: %s", f.Actor, f.Round, f.Problem)
+	}
+	return fmt.Sprintf("%s round %d (seq %d): %s", f.Actor, f.Round, f.Seq, f.Problem)
+}
+
+type contribution struct {
+	round  uint64
+	peer   string
+	digest string
+}
+
+func short(d string) string {
+	if len(d) > 16 {
+		return d[:16]
+	}
+	return d
+}
+
+// CrossCheck compares verified logs (each from [Verify]) of one federation:
+// the coordinator's and any number of nodes'. It reports:
+//
+//   - a contribution a node logged as sent whose digest the coordinator did
+//     not log as received from that node in that round, and the converse;
+//   - an aggregate whose contributors include a node whose log has no
+//     countersign entry for that round with the same digest, or that logged
+//     a refusal of that round;
+//   - for contributors whose logs are not given, a missing or invalid
+//     detached countersignature in the coordinator's log (checked with keys,
+//     by actor name; a contributor without a key is reported as unverifiable).
+//
+// Only the verified prefix of each log is used (Report.Entries), so run
+// [Verify] first and treat its errors separately. An empty result means the
+// logs agree.
+func CrossCheck(coordinator Report, nodes []Report, keys map[string]ed25519.PublicKey) []Finding {
+	var out []Finding
+	coord := coordinator.Actor
+	received := map[contribution]bool{}
+	receivedFrom := map[string][]contribution{} // by sender, in log order
+	type csKey struct {
+		round uint64
+		peer  string
+	}
+	detached := map[csKey]Entry{}
+	for _, e := range coordinator.Entries {
+		switch e.Kind {
+		case KindContributionReceived:
+			c := contribution{e.Round, e.Peer, e.Digest}
+			received[c] = true
+			receivedFrom[e.Peer] = append(receivedFrom[e.Peer], c)
+		case KindCountersign:
+			detached[csKey{e.Round, e.Peer}] = e
+		}
+	}
+	byActor := map[string]Report{}
+	for _, n := range nodes {
+		byActor[n.Actor] = n
+		sent := map[contribution]bool{}
+		for _, e := range n.Entries {
+			if e.Kind != KindContributionSent || (e.Peer != "" && e.Peer != coord) {
+				continue
+			}
+			c := contribution{e.Round, n.Actor, e.Digest}
+			sent[c] = true
+			if !received[c] {
+				out = append(out, Finding{n.Actor, e.Round, int64(e.Seq),
+					fmt.Sprintf("sent contribution %s that %s did not log as received", short(e.Digest), coord)})
+			}
+		}
+		for _, c := range receivedFrom[n.Actor] {
+			if !sent[c] {
+				out = append(out, Finding{coord, c.round, -1,
+					fmt.Sprintf("logged contribution %s as received from %s, whose log has no such send", short(c.digest), n.Actor)})
+			}
+		}
+	}
+	for _, e := range coordinator.Entries {
+		if e.Kind != KindAggregate {
+			continue
+		}
+		for _, c := range e.Contributors {
+			if n, ok := byActor[c]; ok {
+				out = append(out, checkNodeCountersign(n, e)...)
+				continue
+			}
+			d, ok := detached[csKey{e.Round, c}]
+			pub, hasKey := keys[c]
+			switch {
+			case !ok:
+				out = append(out, Finding{coord, e.Round, int64(e.Seq),
+					fmt.Sprintf("aggregate %s has no countersignature from contributor %s", short(e.Digest), c)})
+			case d.Digest != e.Digest:
+				out = append(out, Finding{coord, e.Round, int64(d.Seq),
+					fmt.Sprintf("countersignature of %s is for %s, aggregate is %s", c, short(d.Digest), short(e.Digest))})
+			case !hasKey:
+				out = append(out, Finding{coord, e.Round, int64(d.Seq),
+					fmt.Sprintf("countersignature of %s cannot be verified: no key for it", c)})
+			case !VerifyCountersign(pub, coordinator.Federation, e.Round, e.Digest, d.Fields["countersig"]):
+				out = append(out, Finding{coord, e.Round, int64(d.Seq),
+					fmt.Sprintf("countersignature of %s does not verify", c)})
+			}
+		}
+	}
+	return out
+}
+
+// checkNodeCountersign checks that node n countersigned aggregate agg and did
+// not refuse its round.
+func checkNodeCountersign(n Report, agg Entry) []Finding {
+	var out []Finding
+	found := false
+	for _, e := range n.Entries {
+		if e.Round != agg.Round {
+			continue
+		}
+		switch e.Kind {
+		case KindRefusal:
+			out = append(out, Finding{n.Actor, e.Round, int64(e.Seq),
+				fmt.Sprintf("refused round %d but is listed as a contributor of its aggregate", e.Round)})
+		case KindCountersign:
+			if e.Digest == agg.Digest {
+				found = true
+			} else {
+				out = append(out, Finding{n.Actor, e.Round, int64(e.Seq),
+					fmt.Sprintf("countersigned aggregate %s, coordinator logged %s", short(e.Digest), short(agg.Digest))})
+			}
+		}
+	}
+	if !found && len(out) == 0 {
+		out = append(out, Finding{n.Actor, agg.Round, -1,
+			fmt.Sprintf("no countersignature of aggregate %s", short(agg.Digest))})
+	}
+	slices.SortStableFunc(out, func(a, b Finding) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
+}
