@@ -60,6 +60,10 @@
 //     by subsampling with the general bound of Zhu and Wang (ICML 2019)
 //     ([PoissonSubsampledRDP]) at integer orders.
 //
+// A [Budget] wraps the accountant for a federation with an epsilon limit:
+// [Budget.Spend] refuses the round that would exceed it, so training stops
+// at the last affordable round.
+//
 // The tests reproduce published values: TensorFlow Privacy's
 // compute_dp_sgd_privacy tests, Opacus' accountant test, and Abadi et al.'s
 // MNIST (2.92, 1e-5) with the classic conversion.
