@@ -170,6 +170,13 @@ func TestResume(t *testing.T) {
 	if _, err := Open(path, k, Options{}); !errors.Is(err, ErrTampered) {
 		t.Errorf("torn log reopened: %v", err)
 	}
+	// an emptied log whose head remains is not restarted
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, k, Options{Actor: "coordinator"}); !errors.Is(err, ErrTampered) {
+		t.Errorf("emptied log restarted: %v", err)
+	}
 }
 
 // TestCrashBetweenAppendAndHead: the head lags the log by one entry when a

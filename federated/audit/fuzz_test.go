@@ -83,8 +83,11 @@ func FuzzParseEntry(f *testing.F) {
 // FuzzVerify: arbitrary logs never panic, and every failure is a
 // VerifyError with a position inside the input.
 func FuzzVerify(f *testing.F) {
-	log := sampleLog(f)
-	for _, s := range seeds(log) {
+	corpus := seeds(sampleLog(f))
+	if len(corpus) == 0 {
+		f.Fatal("empty seed corpus")
+	}
+	for _, s := range corpus {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

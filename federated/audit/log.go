@@ -78,6 +78,11 @@ func Open(path string, signer crypto.Signer, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	if st.Size() == 0 {
+		if _, err := os.Stat(path + headSuffix); err == nil {
+			f.Close()
+			return nil, fmt.Errorf("audit: refusing to restart %s: %w", path, &VerifyError{Line: 1, Reason: ReasonTruncated,
+				Detail: "log is empty but its signed head exists: the log was emptied or replaced"})
+		}
 		if opts.Actor == "" {
 			f.Close()
 			return nil, fmt.Errorf("%w: a new log needs an actor", ErrEntry)

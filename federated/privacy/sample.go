@@ -10,9 +10,11 @@ import (
 // source turns an io.Reader into uniform variates. It reads in blocks, so a
 // cryptographic reader is called rarely.
 type source struct {
-	r   io.Reader
-	buf [512]byte
-	off int
+	r     io.Reader
+	buf   [512]byte
+	off   int
+	spare float64 // second normal of the last polar pair
+	has   bool
 }
 
 func newSource(r io.Reader) *source {
@@ -45,8 +47,13 @@ func (s *source) open() (float64, error) {
 	return (float64(v>>11) + 0.5) * 0x1p-53, err
 }
 
-// normal returns a standard normal variate (Marsaglia's polar method).
+// normal returns a standard normal variate (Marsaglia's polar method,
+// which yields two independent variates per accepted pair).
 func (s *source) normal() (float64, error) {
+	if s.has {
+		s.has = false
+		return s.spare, nil
+	}
 	for {
 		u, err := s.float64()
 		if err != nil {
@@ -59,7 +66,9 @@ func (s *source) normal() (float64, error) {
 		u, v = 2*u-1, 2*v-1
 		r := u*u + v*v
 		if r > 0 && r < 1 {
-			return u * math.Sqrt(-2*math.Log(r)/r), nil
+			f := math.Sqrt(-2 * math.Log(r) / r)
+			s.spare, s.has = v*f, true
+			return u * f, nil
 		}
 	}
 }

@@ -130,3 +130,32 @@ func TestRandomFailure(t *testing.T) {
 		t.Errorf("quantize: %v, want ErrRandom", err)
 	}
 }
+
+// TestNormal checks mean, variance, kurtosis and the lag-1 correlation of
+// the polar sampler (its two outputs per pair must be independent).
+func TestNormal(t *testing.T) {
+	src := newSource(seeded(33))
+	const n = 200000
+	xs := make([]float64, n)
+	for i := range xs {
+		x, err := src.normal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs[i] = x
+	}
+	var m, m2, m4, lag float64
+	for i, x := range xs {
+		m += x
+		m2 += x * x
+		m4 += x * x * x * x
+		if i > 0 {
+			lag += x * xs[i-1]
+		}
+	}
+	m, m2, m4, lag = m/n, m2/n, m4/n, lag/(n-1)
+	if math.Abs(m) > 5/math.Sqrt(n) || math.Abs(m2-1) > 5*math.Sqrt(2.0/n) ||
+		math.Abs(m4-3) > 5*math.Sqrt(96.0/n) || math.Abs(lag) > 5/math.Sqrt(n) {
+		t.Errorf("mean %v, var %v, fourth moment %v, lag-1 %v", m, m2, m4, lag)
+	}
+}
