@@ -108,3 +108,25 @@ func (a *fedAdam) Apply(global, delta []float32) {
 		global[i] += a.lr * a.m[i] / (float32(math.Sqrt(float64(a.v[i]))) + a.tau)
 	}
 }
+
+// statefulStrategy is a strategy with state that a checkpoint must keep.
+type statefulStrategy interface {
+	state() []float32
+	restore([]float32) error
+}
+
+func (a *fedAdam) state() []float32 {
+	if a.m == nil {
+		return nil
+	}
+	return append(append(make([]float32, 0, 2*len(a.m)), a.m...), a.v...)
+}
+
+func (a *fedAdam) restore(s []float32) error {
+	if len(s)%2 != 0 {
+		return fmt.Errorf("%w: fedadam state of odd length", ErrBadConfig)
+	}
+	h := len(s) / 2
+	a.m, a.v = append([]float32(nil), s[:h]...), append([]float32(nil), s[h:]...)
+	return nil
+}

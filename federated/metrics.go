@@ -1,0 +1,54 @@
+package federated
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the Prometheus metrics of a coordinator or node. Each process
+// creates its own registry (no global default registry).
+type Metrics struct {
+	// Registry holds every metric below; serve it with promhttp.HandlerFor.
+	Registry *prometheus.Registry
+
+	RoundsCompleted prometheus.Counter
+	RoundsAborted   prometheus.Counter
+	Participants    prometheus.Gauge
+	Contributors    prometheus.Gauge
+	Accuracy        prometheus.Gauge
+	BytesUp         prometheus.Counter
+	LateMessages    prometheus.Counter
+	Refusals        *prometheus.CounterVec
+	StepSeconds     *prometheus.HistogramVec
+	RoundSeconds    prometheus.Histogram
+}
+
+// NewMetrics creates the metrics for a process with the given role
+// ("coordinator" or "node") in a fresh registry.
+func NewMetrics(role string) *Metrics {
+	l := prometheus.Labels{"role": role}
+	m := &Metrics{
+		Registry:        prometheus.NewRegistry(),
+		RoundsCompleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "consort_rounds_completed_total", Help: "Training rounds completed.", ConstLabels: l}),
+		RoundsAborted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "consort_rounds_aborted_total", Help: "Attempts aborted without releasing an aggregate.", ConstLabels: l}),
+		Participants:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "consort_round_participants", Help: "Participants selected for the last round.", ConstLabels: l}),
+		Contributors:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "consort_round_contributors", Help: "Contributors to the last released aggregate.", ConstLabels: l}),
+		Accuracy:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "consort_model_accuracy", Help: "Held-out accuracy of the global model after the last round.", ConstLabels: l}),
+		BytesUp:         prometheus.NewCounter(prometheus.CounterOpts{Name: "consort_protocol_bytes_total", Help: "Protocol payload bytes received from (coordinator) or sent by (node) participants.", ConstLabels: l}),
+		LateMessages:    prometheus.NewCounter(prometheus.CounterOpts{Name: "consort_late_messages_total", Help: "Messages for finished attempts, dropped.", ConstLabels: l}),
+		Refusals:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "consort_refusals_total", Help: "Round refusals by reason code.", ConstLabels: l}, []string{"code"}),
+		StepSeconds:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "consort_step_seconds", Help: "Duration of protocol steps.", ConstLabels: l, Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"protocol"}),
+		RoundSeconds:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "consort_round_seconds", Help: "Duration of training rounds.", ConstLabels: l, Buckets: prometheus.ExponentialBuckets(0.01, 3, 10)}),
+	}
+	m.Registry.MustRegister(m.RoundsCompleted, m.RoundsAborted, m.Participants, m.Contributors, m.Accuracy,
+		m.BytesUp, m.LateMessages, m.Refusals, m.StepSeconds, m.RoundSeconds)
+	return m
+}
+
+func (m *Metrics) roundDone(r RoundReport) {
+	m.RoundsCompleted.Inc()
+	m.Participants.Set(float64(r.Participants))
+	m.Contributors.Set(float64(r.Contributors))
+	m.Accuracy.Set(r.Accuracy)
+	m.BytesUp.Add(float64(r.BytesUp))
+	m.RoundSeconds.Observe(r.Seconds)
+}

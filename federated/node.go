@@ -1,0 +1,492 @@
+package federated
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/federated/trainpb"
+	"github.com/consort-ml/consort/transport"
+	"github.com/consort-ml/consort/transport/identity"
+	"google.golang.org/protobuf/proto"
+)
+
+// NodeConfig configures a [Node]. Model and training settings come from the
+// signed federation manifest; the data is the team's own.
+type NodeConfig struct {
+	// FederationID names the federation.
+	FederationID string
+	// Coordinator is the coordinator's peer ID; messages from anyone else
+	// that try to drive rounds are ignored.
+	Coordinator transport.PeerID
+	// Identity signs the node's protocol messages (nil only with plain).
+	Identity Signer
+	// Train holds the node's training examples (raw features) and Test its
+	// held-out examples, used only to report counts of correct predictions.
+	Train, Test *data.Dataset
+	// Model, Features and Classes must match the coordinator's.
+	Model             model.Spec
+	Features, Classes int
+	// Train settings and the FedProx coefficient (0 for none).
+	Settings TrainSettings
+	ProxMu   float32
+	// Seed drives local shuffling.
+	Seed uint64
+	// HelloInterval is how often the node announces itself (default 1 s).
+	HelloInterval time.Duration
+	// StepTimeout bounds each send (default 30 s).
+	StepTimeout time.Duration
+	// StateDir, if set, receives the final model file.
+	StateDir string
+	// Policy, if not nil, is asked before every attempt; a non-nil error
+	// refuses it (the error's text is sent to the coordinator, so it must
+	// not contain data values). Code extracts a stable reason code.
+	Policy func(*trainpb.RoundStart) error
+	// Rand supplies the protocol's private randomness (default crypto/rand).
+	Rand io.Reader
+	// Logger receives structured events (nil: discard). Never a data value.
+	Logger *slog.Logger
+	// Metrics, if not nil, is updated.
+	Metrics *Metrics
+	// Events, if not nil, is told about rounds (for progress displays).
+	Events func(NodeEvent)
+}
+
+// NodeEvent describes something a node did.
+type NodeEvent struct {
+	Kind     string // "contributed", "refused", "round-end", "done"
+	Attempt  uint64
+	Round    int
+	Aborted  bool
+	Accuracy float64
+	BytesUp  int64
+}
+
+// RefusalCoder is implemented by policy errors that carry a stable code.
+type RefusalCoder interface{ RefusalCode() string }
+
+// Node takes part in the rounds a coordinator starts.
+type Node struct {
+	cfg NodeConfig
+	log *slog.Logger
+
+	stdTrain, stdTest *data.Dataset // standardised copies, once statistics are known
+	statsKey          string
+	local             model.Model
+	global            model.Model
+	lastAttempt       uint64
+	bytesUp           int64
+}
+
+// NewNode validates cfg.
+func NewNode(cfg NodeConfig) (*Node, error) {
+	if cfg.HelloInterval == 0 {
+		cfg.HelloInterval = time.Second
+	}
+	if cfg.StepTimeout == 0 {
+		cfg.StepTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	cfg.Settings.defaults()
+	if err := cfg.Settings.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Train == nil || cfg.Train.Len() == 0 {
+		return nil, fmt.Errorf("%w: the node has no training data", ErrBadConfig)
+	}
+	if cfg.Train.Features != cfg.Features {
+		return nil, fmt.Errorf("%w: data has %d features, the federation's model %d", ErrBadConfig, cfg.Train.Features, cfg.Features)
+	}
+	g, err := model.New(cfg.Model, cfg.Features, cfg.Classes, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	return &Node{cfg: cfg, log: cfg.Logger, global: g, local: g.Clone()}, nil
+}
+
+// Run takes part in rounds until the coordinator sends the final model, which
+// it returns (and writes to StateDir/model.consort).
+func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { n.hello(ctx, tr) })
+
+	var (
+		sess    clientSession
+		attempt uint64
+	)
+	send := func(outs []netMsg) {
+		for _, o := range outs {
+			sctx, c := context.WithTimeout(ctx, n.cfg.StepTimeout)
+			err := tr.Send(sctx, n.cfg.Coordinator, transport.Message{Type: o.Type, Round: attempt, Step: o.Step, Payload: o.Payload})
+			c()
+			if err != nil {
+				n.log.Warn("send failed", "type", o.Type, "err", err)
+				continue
+			}
+			n.bytesUp += int64(len(o.Payload))
+			if n.cfg.Metrics != nil {
+				n.cfg.Metrics.BytesUp.Add(float64(len(o.Payload)))
+			}
+		}
+	}
+	for {
+		in, err := tr.Recv(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if in.From != n.cfg.Coordinator {
+			n.log.Warn("message from a peer that is not the coordinator ignored", "peer", in.From, "type", in.Type)
+			continue
+		}
+		switch in.Type {
+		case typeRoundStart:
+			var rs trainpb.RoundStart
+			if err := proto.Unmarshal(in.Payload, &rs); err != nil || rs.Attempt != in.Round {
+				n.log.Warn("malformed round start")
+				continue
+			}
+			if rs.Attempt <= attempt {
+				continue // duplicate or stale
+			}
+			attempt = rs.Attempt
+			n.lastAttempt = attempt
+			tr.SetRound(attempt)
+			sess = nil
+			n.bytesUp = 0
+			s, outs, err := n.begin(&rs, tr.Self())
+			if err != nil {
+				code := "error"
+				var rc RefusalCoder
+				if errors.As(err, &rc) {
+					code = rc.RefusalCode()
+				}
+				n.log.Warn("refusing attempt", "attempt", attempt, "code", code, "err", err)
+				if n.cfg.Metrics != nil {
+					n.cfg.Metrics.Refusals.WithLabelValues(code).Inc()
+				}
+				p, _ := proto.Marshal(&trainpb.Refusal{Attempt: attempt, Code: code, Detail: err.Error()})
+				send([]netMsg{{Type: typeRefusal, Payload: p}})
+				if n.cfg.Events != nil {
+					n.cfg.Events(NodeEvent{Kind: "refused", Attempt: attempt, Round: int(rs.Round)})
+				}
+				continue
+			}
+			sess = s
+			send(outs)
+		case typeRoundEnd:
+			var re trainpb.RoundEnd
+			if err := proto.Unmarshal(in.Payload, &re); err != nil || re.Attempt != attempt {
+				continue
+			}
+			ev := NodeEvent{Kind: "round-end", Attempt: attempt, Round: int(re.Round), Aborted: re.Aborted, BytesUp: n.bytesUp}
+			if !re.Aborted && len(re.Params) > 0 {
+				p, err := bytesF32(re.Params, n.global.NumParams())
+				if err != nil {
+					n.log.Warn("malformed round end", "err", err)
+					continue
+				}
+				copy(n.global.Params(), p)
+				m := n.evaluate(int(re.Round))
+				ev.Accuracy = float64(m.Correct) / math.Max(1, float64(m.Examples))
+				mp, _ := proto.Marshal(m)
+				send([]netMsg{{Type: typeMetrics, Payload: mp}})
+				if n.cfg.Metrics != nil {
+					n.cfg.Metrics.RoundsCompleted.Inc()
+					n.cfg.Metrics.Accuracy.Set(ev.Accuracy)
+				}
+			} else if re.Aborted && n.cfg.Metrics != nil {
+				n.cfg.Metrics.RoundsAborted.Inc()
+			}
+			sess = nil
+			if n.cfg.Events != nil {
+				n.cfg.Events(ev)
+			}
+		case typeDone:
+			var d trainpb.Done
+			if err := proto.Unmarshal(in.Payload, &d); err != nil {
+				n.log.Warn("malformed done")
+				continue
+			}
+			mf, err := n.finish(&d)
+			if err != nil {
+				n.log.Warn("bad final model", "err", err)
+				continue
+			}
+			if n.cfg.Events != nil {
+				n.cfg.Events(NodeEvent{Kind: "done", Round: int(d.Rounds)})
+			}
+			return mf, nil
+		case typeHello, typeRefusal, typeMetrics:
+			// Coordinator-bound types; ignore.
+		default:
+			if sess == nil || in.Round != attempt {
+				if n.cfg.Metrics != nil {
+					n.cfg.Metrics.LateMessages.Inc()
+				}
+				continue
+			}
+			outs, err := sess.Handle(netMsg{Peer: 0, Type: in.Type, Step: in.Step, Payload: in.Payload})
+			if err != nil {
+				n.log.Warn("protocol", "attempt", attempt, "err", err)
+				continue
+			}
+			send(outs)
+		}
+	}
+}
+
+// hello announces the node to the coordinator every HelloInterval.
+func (n *Node) hello(ctx context.Context, tr transport.Transport) {
+	t := time.NewTicker(n.cfg.HelloInterval)
+	defer t.Stop()
+	for {
+		p, _ := proto.Marshal(&trainpb.Hello{Examples: uint64(n.cfg.Train.Len()), Features: uint32(n.cfg.Features)})
+		sctx, c := context.WithTimeout(ctx, n.cfg.StepTimeout)
+		if err := tr.Send(sctx, n.cfg.Coordinator, transport.Message{Type: typeHello, Payload: p}); err != nil && ctx.Err() == nil {
+			n.log.Debug("hello not delivered", "err", err)
+		}
+		c()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// begin checks an attempt against the node's policy, computes the node's
+// contribution and starts the protocol session.
+func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSession, []netMsg, error) {
+	if n.cfg.Policy != nil {
+		if err := n.cfg.Policy(rs); err != nil {
+			return nil, nil, err
+		}
+	}
+	id := 0
+	for i, p := range rs.Participants {
+		if transport.PeerID(p) == self {
+			id = i + 1
+		}
+	}
+	if id == 0 {
+		return nil, nil, fmt.Errorf("%w: not a participant", ErrSession)
+	}
+	proto, err := lookupProtocol(rs.Protocol)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rs.TotalExamples == 0 || int(rs.Threshold) < 1 || int(rs.Threshold) > len(rs.Participants) {
+		return nil, nil, fmt.Errorf("%w: bad round parameters", ErrSession)
+	}
+	if !(rs.Bound > 0) || math.IsInf(float64(rs.Bound), 0) {
+		return nil, nil, fmt.Errorf("%w: bad bound", ErrSession)
+	}
+	input, err := n.contribution(rs)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]ed25519.PublicKey, len(rs.Participants)+1)
+	for i, p := range rs.Participants {
+		pk, err := identity.PublicKey(transport.PeerID(p))
+		if err == nil {
+			ids[i+1] = pk
+		}
+	}
+	sp := sessionParams{
+		FederationID: n.cfg.FederationID, Attempt: rs.Attempt, Parties: len(rs.Participants),
+		Threshold: int(rs.Threshold), Dim: int(rs.Dim), Bound: rs.Bound,
+	}
+	s, err := proto.NewClient(sp, ids, id, input, n.cfg.Identity, n.cfg.Rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	outs, err := s.Start()
+	if err != nil {
+		return nil, nil, err
+	}
+	if n.cfg.Events != nil {
+		n.cfg.Events(NodeEvent{Kind: "contributed", Attempt: rs.Attempt, Round: int(rs.Round)})
+	}
+	return s, outs, nil
+}
+
+// contribution computes the node's weighted input for an attempt.
+func (n *Node) contribution(rs *trainpb.RoundStart) ([]float32, error) {
+	w := float64(n.cfg.Train.Len()) / float64(rs.TotalExamples)
+	if w > 1 {
+		return nil, fmt.Errorf("%w: total examples smaller than the node's", ErrSession)
+	}
+	d := n.cfg.Features
+	X := n.cfg.Train.X
+	rows := n.cfg.Train.Len()
+	out := make([]float32, rs.Dim)
+	switch rs.Phase {
+	case trainpb.Phase_PHASE_STATS_MEAN:
+		if int(rs.Dim) != d {
+			return nil, fmt.Errorf("%w: statistics of dimension %d for %d features", ErrSession, rs.Dim, d)
+		}
+		acc := make([]float64, d)
+		for i := range rows {
+			for j, v := range X[i*d : (i+1)*d] {
+				acc[j] += float64(v)
+			}
+		}
+		for j := range out {
+			out[j] = float32(w * acc[j] / float64(rows))
+		}
+	case trainpb.Phase_PHASE_STATS_VAR:
+		mean, err := bytesF32(rs.Mean, d)
+		if err != nil || int(rs.Dim) != d {
+			return nil, fmt.Errorf("%w: bad statistics request", ErrSession)
+		}
+		acc := make([]float64, d)
+		for i := range rows {
+			for j, v := range X[i*d : (i+1)*d] {
+				dv := float64(v) - float64(mean[j])
+				acc[j] += dv * dv
+			}
+		}
+		for j := range out {
+			out[j] = float32(w * acc[j] / float64(rows))
+		}
+	case trainpb.Phase_PHASE_TRAIN:
+		if int(rs.Dim) != n.global.NumParams() {
+			return nil, fmt.Errorf("%w: model of %d parameters, want %d", ErrSession, rs.Dim, n.global.NumParams())
+		}
+		gp, err := bytesF32(rs.Params, n.global.NumParams())
+		if err != nil {
+			return nil, err
+		}
+		if err := n.standardise(rs.Mean, rs.Std); err != nil {
+			return nil, err
+		}
+		copy(n.global.Params(), gp)
+		copy(n.local.Params(), gp)
+		_, err = model.Train(n.local, n.stdTrain.X, n.stdTrain.Y, model.TrainConfig{
+			Epochs: n.cfg.Settings.LocalEpochs, BatchSize: n.cfg.Settings.BatchSize, LR: n.cfg.Settings.LR,
+			Momentum: n.cfg.Settings.Momentum, WeightDecay: n.cfg.Settings.WeightDecay,
+			Prox: n.cfg.ProxMu, ProxCenter: gp, Seed: n.cfg.Seed ^ uint64(rs.Round)<<32,
+		})
+		if err != nil {
+			return nil, err
+		}
+		lp := n.local.Params()
+		for j := range out {
+			v := float32(float64(lp[j]-gp[j]) * w)
+			out[j] = min(max(v, -rs.Bound), rs.Bound)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown phase %v", ErrSession, rs.Phase)
+	}
+	return out, nil
+}
+
+// standardise prepares the standardised copies of the node's data for the
+// federation's statistics (raw data when there are none).
+func (n *Node) standardise(meanB, stdB []byte) error {
+	key := string(meanB) + "|" + string(stdB)
+	if n.stdTrain != nil && key == n.statsKey {
+		return nil
+	}
+	train := n.cfg.Train.Subset(seq(n.cfg.Train.Len()))
+	var test *data.Dataset
+	if n.cfg.Test != nil {
+		test = n.cfg.Test.Subset(seq(n.cfg.Test.Len()))
+	}
+	if len(meanB) > 0 || len(stdB) > 0 {
+		mean, err := bytesF32(meanB, n.cfg.Features)
+		if err != nil {
+			return err
+		}
+		std, err := bytesF32(stdB, n.cfg.Features)
+		if err != nil {
+			return err
+		}
+		for _, s := range std {
+			if !(s > 0) {
+				return fmt.Errorf("%w: non-positive standard deviation", ErrSession)
+			}
+		}
+		sc := &data.Scaler{Mean: mean, Std: std}
+		if err := sc.Transform(train); err != nil {
+			return err
+		}
+		if test != nil {
+			if err := sc.Transform(test); err != nil {
+				return err
+			}
+		}
+	}
+	n.stdTrain, n.stdTest, n.statsKey = train, test, key
+	return nil
+}
+
+// evaluate scores the global model on the node's held-out examples.
+func (n *Node) evaluate(round int) *trainpb.Metrics {
+	m := &trainpb.Metrics{Attempt: n.lastAttempt, Round: uint32(round)}
+	if n.stdTest == nil || n.stdTest.Len() == 0 {
+		return m
+	}
+	loss, acc := model.Evaluate(n.global, n.stdTest.X, n.stdTest.Y)
+	if math.IsNaN(acc) {
+		return m
+	}
+	m.Examples = uint64(n.stdTest.Len())
+	m.Correct = uint64(math.Round(acc * float64(m.Examples)))
+	m.LossSum = loss * float64(m.Examples)
+	return m
+}
+
+// finish builds (and writes) the final model file.
+func (n *Node) finish(d *trainpb.Done) (*ModelFile, error) {
+	p, err := bytesF32(d.Params, n.global.NumParams())
+	if err != nil {
+		return nil, err
+	}
+	mf := &ModelFile{
+		Spec: n.cfg.Model, Features: n.cfg.Features, Classes: n.cfg.Classes,
+		FeatureNames: n.cfg.Train.FeatureNames, ClassNames: n.cfg.Train.ClassNames,
+		Federation: n.cfg.FederationID, Round: int(d.Rounds), Params: p,
+	}
+	if len(d.Mean) > 0 {
+		if mf.Mean, err = bytesF32(d.Mean, n.cfg.Features); err != nil {
+			return nil, err
+		}
+		if mf.Std, err = bytesF32(d.Std, n.cfg.Features); err != nil {
+			return nil, err
+		}
+	}
+	if n.cfg.StateDir != "" {
+		if err := WriteModelFile(filepath.Join(n.cfg.StateDir, "model.consort"), mf); err != nil {
+			return nil, err
+		}
+	}
+	return mf, nil
+}
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
