@@ -55,6 +55,7 @@ func commands() []command {
 		{"simulate", "train a federation in process (research and testing)", runSimulate},
 		{"demo", "run the bundled demonstration", runDemo},
 		{"bench", "run benchmarks and print ratios to measured limits", runBench},
+		{"audit", "verify signed, hash-chained audit logs", runAudit},
 	}
 }
 
