@@ -26,8 +26,8 @@
 //   - nearest rounding (ties to even): |decode(encode(v)) - v| <= 2^-(f+1);
 //   - stochastic rounding: |error| < 2^-f and E[decode(encode(v))] = v. The
 //     value is rounded up with probability equal to the fractional part of
-//     v * 2^f, to within 2^-64 (64 random bits per element), so any bias is
-//     below 2^-(64+f). The randomness is an AES-128-CTR keystream derived from
+//     v * 2^f, to within 2^-32 (32 random bits per element), so any bias is
+//     below 2^-(32+f), far below the rounding error itself. The randomness is an AES-128-CTR keystream derived from
 //     the 32-byte seed with SHA-256 under a fixed label: deterministic for the
 //     seed, identical across platforms, and independent of mask streams even
 //     if a caller reuses a seed.

@@ -135,110 +135,80 @@ func stochasticStream(seed *[32]byte) cipher.Stream {
 	return cipher.NewCTR(block, kiv[16:])
 }
 
-// stochasticMagnitude rounds |v| * 2^frac stochastically to an integer: up
-// with probability equal to the fractional part (to within 2^-64), down
-// otherwise, using the 64 random bits r. It returns the rounded magnitude,
-// saturated at 1<<63 (larger values are reported as 1<<63 too), and whether
-// v is negative. NaN is reported as magnitude 0.
-func stochasticMagnitude(v float32, frac uint, r uint64) (mag uint64, neg bool) {
-	b := math.Float32bits(v)
-	neg = b>>31 != 0
-	exp := int((b >> 23) & 0xff)
-	m := uint64(b & 0x7fffff)
-	switch exp {
-	case 0xff:
-		if m != 0 {
-			return 0, false // NaN
+// stochastic32 encodes one chunk: src[i] is rounded with the random word
+// rnd[i] (see [EncodeStochastic32]). The loop is branch-free except for the
+// rare out-of-range or NaN element: the coin flip r < t, taken half the time
+// on typical data, is computed as the sign bit of r - t. The sign is read
+// from x rather than v so that v is dead after its conversion, which lets
+// the compiler convert in place and avoids a false register dependency
+// between iterations.
+func stochastic32(dst []uint32, src []float32, scale float64, rnd []uint32) {
+	rnd = rnd[:len(src)]
+	dst = dst[:len(src)]
+	for i, v := range src {
+		x := float64(v) * scale // exact: a float32 times a power of two
+		a := math.Abs(x)
+		var mag int64
+		if a < 0x1p31 {
+			w := int64(a * 0x1p32) // floor(a * 2^32): integer part, 32 fraction bits
+			mag = w>>32 + int64((uint64(rnd[i])-uint64(uint32(w)))>>63)
+		} else if x == x {
+			mag = 1 << 31 // out of range or infinite; NaN stays 0
 		}
-		return 1 << 63, neg // ±Inf
-	case 0:
-		exp = 1 // subnormal: no implicit bit
-	default:
-		m |= 1 << 23
+		neg := int64(math.Float64bits(x) >> 63)
+		mag -= (mag >> 31) &^ neg // +2^31 saturates to 2^31-1
+		dst[i] = uint32((mag ^ -neg) + neg)
 	}
-	// |v| = m * 2^(exp-150), so |v| * 2^frac = m * 2^s.
-	s := int64(exp) - 150 + int64(min(frac, maxFrac))
-	if s >= 0 {
-		if m == 0 {
-			return 0, neg
-		}
-		if s >= 64 || bits.Len64(m)+int(s) > 63 { // m<<s >= 2^63
-			return 1 << 63, neg
-		}
-		return m << uint(s), neg
-	}
-	sh := uint(-s)
-	var q, t uint64 // integer part and 64-bit threshold for the fraction
-	switch {
-	case sh < 64:
-		q = m >> sh
-		t = (m & (1<<sh - 1)) << (64 - sh)
-	case sh < 64+24:
-		t = m >> (sh - 64) // fraction below 2^-40: truncated to 64 bits
-	}
-	if r < t {
-		q++
-	}
-	return q, neg
 }
 
-// signedSat32 applies the sign to a magnitude and saturates to int32.
-func signedSat32(mag uint64, neg bool) uint32 {
-	if neg {
-		if mag >= 1<<31 {
-			return 1 << 31 // MinInt32
+// stochastic64 is [stochastic32] for Z_2^64.
+func stochastic64(dst []uint64, src []float32, scale float64, rnd []uint32) {
+	rnd = rnd[:len(src)]
+	dst = dst[:len(src)]
+	for i, v := range src {
+		x := float64(v) * scale
+		a := math.Abs(x)
+		var mag uint64
+		if a < 0x1p63 {
+			ai := int64(a)
+			t := int64((a - float64(ai)) * 0x1p32) // the same floor(p * 2^32)
+			mag = uint64(ai) + (uint64(rnd[i])-uint64(t))>>63
+		} else if x == x {
+			mag = 1 << 63
 		}
-		return uint32(-int32(mag))
+		neg := math.Float64bits(x) >> 63
+		mag -= (mag >> 63) &^ neg // +2^63 saturates to 2^63-1
+		dst[i] = (mag ^ -neg) + neg
 	}
-	if mag >= 1<<31-1 {
-		return 1<<31 - 1
-	}
-	return uint32(mag)
 }
 
-// signedSat64 applies the sign to a magnitude and saturates to int64.
-func signedSat64(mag uint64, neg bool) uint64 {
-	if neg {
-		if mag >= 1<<63 {
-			return 1 << 63 // MinInt64
-		}
-		return uint64(-int64(mag))
-	}
-	if mag >= 1<<63-1 {
-		return 1<<63 - 1
-	}
-	return mag
-}
-
-// randChunk is the number of 64-bit random words drawn from the keystream at
+// randChunk is the number of 32-bit random words drawn from the keystream at
 // once by the stochastic encoders.
-const randChunk = 1024
+const randChunk = 2048
 
 // EncodeStochastic32 encodes src into Z_2^32 with scale 2^frac and unbiased
 // stochastic rounding: src[i] * 2^frac = q + p with q an integer and p in
 // [0, 1) is rounded to q + 1 with probability p and to q otherwise, so the
 // expected decoded value is src[i] and the absolute error is below 2^-frac.
-// Saturation and NaN are handled as in [EncodeNearest32].
+// Saturation and NaN are handled as in [EncodeNearest32]. Rounding acts on
+// the magnitude, so -v encodes as the negation of v for the same randomness.
 //
-// The randomness is deterministic for seed: element i consumes the 64-bit
-// little-endian word i of an AES-128-CTR keystream whose key and IV are
+// The randomness is deterministic for seed: element i consumes the 32-bit
+// little-endian word r_i of an AES-128-CTR keystream whose key and IV are
 // derived from seed with SHA-256 under a label of this function, so the same
 // seed gives the same encoding on every platform and for every chunking, and
 // reusing a mask seed here does not correlate the rounding with the mask.
-// The probability of rounding up matches p to within 2^-64.
+// Exactly: the magnitude rounds up iff r_i < floor(p * 2^32), so the
+// probability of rounding up matches p to within 2^-32 (a bias below
+// 2^-(32+frac) in the decoded value).
 func EncodeStochastic32(dst []uint32, src []float32, frac uint, seed [32]byte) {
 	mustSameLen(len(dst), len(src))
-	stream := stochasticStream(&seed)
-	var zero [randChunk * 8]byte
-	rnd := make([]uint64, randChunk)
+	r := newRoundingStream(&seed)
+	scale := scaleOf(frac)
 	dst = dst[:len(src)]
 	for start := 0; start < len(src); start += randChunk {
 		n := min(randChunk, len(src)-start)
-		fillRandom(stream, rnd[:n], zero[:n*8])
-		for i, v := range src[start : start+n] {
-			mag, neg := stochasticMagnitude(v, frac, rnd[i])
-			dst[start+i] = signedSat32(mag, neg)
-		}
+		stochastic32(dst[start:start+n], src[start:start+n], scale, r.next(n))
 	}
 }
 
@@ -247,30 +217,46 @@ func EncodeStochastic32(dst []uint32, src []float32, frac uint, seed [32]byte) {
 // saturates.
 func EncodeStochastic64(dst []uint64, src []float32, frac uint, seed [32]byte) {
 	mustSameLen(len(dst), len(src))
-	stream := stochasticStream(&seed)
-	var zero [randChunk * 8]byte
-	rnd := make([]uint64, randChunk)
+	r := newRoundingStream(&seed)
+	scale := scaleOf(frac)
 	dst = dst[:len(src)]
 	for start := 0; start < len(src); start += randChunk {
 		n := min(randChunk, len(src)-start)
-		fillRandom(stream, rnd[:n], zero[:n*8])
-		for i, v := range src[start : start+n] {
-			mag, neg := stochasticMagnitude(v, frac, rnd[i])
-			dst[start+i] = signedSat64(mag, neg)
-		}
+		stochastic64(dst[start:start+n], src[start:start+n], scale, r.next(n))
 	}
 }
 
-// fillRandom sets rnd to the next len(rnd) little-endian 64-bit words of the
-// keystream; zero must hold len(rnd)*8 zero bytes.
-func fillRandom(stream cipher.Stream, rnd []uint64, zero []byte) {
+// roundingStream hands out the rounding randomness chunk by chunk.
+type roundingStream struct {
+	stream cipher.Stream
+	zero   []byte
+	words  []uint64 // randChunk 32-bit words, stored in uint64s for alignment
+	raw    []byte   // keystream bytes, big-endian targets only
+}
+
+func newRoundingStream(seed *[32]byte) *roundingStream {
+	r := &roundingStream{
+		stream: stochasticStream(seed),
+		zero:   make([]byte, randChunk*4),
+		words:  make([]uint64, randChunk/2),
+	}
+	if !littleEndian {
+		r.raw = make([]byte, randChunk*4)
+	}
+	return r
+}
+
+// next returns the next n <= randChunk little-endian 32-bit keystream words.
+func (r *roundingStream) next(n int) []uint32 {
+	w := words32Of64(r.words)[:n]
 	if littleEndian {
-		stream.XORKeyStream(bytesOf64(rnd), zero)
-		return
+		r.stream.XORKeyStream(bytesOf32(w), r.zero[:n*4])
+		return w
 	}
-	var buf [8]byte
-	for i := range rnd {
-		stream.XORKeyStream(buf[:], zero[:8])
-		rnd[i] = binary.LittleEndian.Uint64(buf[:])
+	raw := r.raw[:n*4]
+	r.stream.XORKeyStream(raw, r.zero[:n*4])
+	for i := range w {
+		w[i] = binary.LittleEndian.Uint32(raw[4*i:])
 	}
+	return w
 }

@@ -30,7 +30,13 @@ func Pack64(dst []byte, src []uint64, k uint) []byte {
 	if k > 64 {
 		panic("kernels: Pack64 bit width above 64")
 	}
-	return pack(dst, len(src), k, func(i int) uint64 { return src[i] })
+	out, body := grow(dst, PackedLen(len(src), k))
+	if littleEndian && k == 64 {
+		copy(body, bytesOf64(src))
+		return out
+	}
+	packBits(body, src, k)
+	return out
 }
 
 // Pack32 is [Pack64] for uint32 elements; k must be in 0..32.
@@ -38,36 +44,37 @@ func Pack32(dst []byte, src []uint32, k uint) []byte {
 	if k > 32 {
 		panic("kernels: Pack32 bit width above 32")
 	}
-	return pack(dst, len(src), k, func(i int) uint64 { return uint64(src[i]) })
+	out, body := grow(dst, PackedLen(len(src), k))
+	if littleEndian && k == 32 {
+		copy(body, bytesOf32(src))
+		return out
+	}
+	packBits(body, src, k)
+	return out
 }
 
-// pack is the portable bit packer: an accumulator of up to 64 pending bits
-// flushed eight bytes at a time.
-func pack(dst []byte, n int, k uint, elem func(int) uint64) []byte {
-	total := PackedLen(n, k)
-	out, body := grow(dst, total)
+// packBits is the bit packer: an accumulator of up to 64 pending bits,
+// flushed eight bytes at a time. body has exactly PackedLen(len(src), k)
+// zeroed bytes.
+func packBits[T uint32 | uint64](body []byte, src []T, k uint) {
 	if k == 0 {
-		return out
+		return
 	}
 	mask := lowMask(k)
 	var acc uint64
 	var nacc uint // pending bits in acc, always < 64 between elements
 	w := 0
-	for i := range n {
-		v := elem(i) & mask
+	for _, e := range src {
+		v := uint64(e) & mask
 		acc |= v << nacc
-		if nacc+k >= 64 {
-			binary.LittleEndian.PutUint64(body[w:], acc)
+		nacc += k
+		if nacc >= 64 {
+			binary.LittleEndian.PutUint64(body[w:w+8], acc)
 			w += 8
-			used := 64 - nacc // bits of v already in acc
-			if used == 64 {
-				acc = 0
-			} else {
-				acc = v >> used
-			}
-			nacc = nacc + k - 64
-		} else {
-			nacc += k
+			nacc -= 64
+			// The nacc high bits of v that did not fit; none when nacc == 0,
+			// as v < 2^k (and Go defines a shift by 64 as giving 0).
+			acc = v >> (k - nacc)
 		}
 	}
 	for ; nacc > 0; nacc -= min(nacc, 8) {
@@ -75,7 +82,6 @@ func pack(dst []byte, n int, k uint, elem func(int) uint64) []byte {
 		acc >>= 8
 		w++
 	}
-	return out
 }
 
 // grow extends dst by n bytes and returns the extended slice and its new
@@ -97,7 +103,7 @@ func grow(dst []byte, n int) (out, tail []byte) {
 // It returns [ErrMalformed] (wrapped with the sizes involved, never the data)
 // if k is above 64, if len(src) != PackedLen(len(dst), k), or if a padding
 // bit of the last byte is set, so every accepted input is the canonical
-// packing of dst. dst is left in an unspecified state on error.
+// packing of dst. dst is left unchanged on error.
 func Unpack64(dst []uint64, src []byte, k uint) error {
 	if k > 64 {
 		return malformed("bit width %d above 64", k)
@@ -105,7 +111,11 @@ func Unpack64(dst []uint64, src []byte, k uint) error {
 	if err := checkPacked(len(dst), src, k); err != nil {
 		return err
 	}
-	unpack(len(dst), src, k, func(i int, v uint64) { dst[i] = v })
+	if littleEndian && k == 64 {
+		copy(bytesOf64(dst), src)
+		return nil
+	}
+	unpackBits(dst, src, k)
 	return nil
 }
 
@@ -117,7 +127,11 @@ func Unpack32(dst []uint32, src []byte, k uint) error {
 	if err := checkPacked(len(dst), src, k); err != nil {
 		return err
 	}
-	unpack(len(dst), src, k, func(i int, v uint64) { dst[i] = uint32(v) })
+	if littleEndian && k == 32 {
+		copy(bytesOf32(dst), src)
+		return nil
+	}
+	unpackBits(dst, src, k)
 	return nil
 }
 
@@ -135,30 +149,50 @@ func checkPacked(n int, src []byte, k uint) error {
 	return nil
 }
 
-// unpack is the portable bit unpacker; src has been validated.
-func unpack(n int, src []byte, k uint, set func(int, uint64)) {
+// unpackBits is the bit unpacker; src has been validated. For k <= 56 every
+// element lies within the 8 bytes starting at its first byte, so the main
+// loop reads one unaligned little-endian word per element and needs no
+// state; the last elements, whose word would run past the end, and widths
+// above 56 go through an accumulator.
+func unpackBits[T uint32 | uint64](dst []T, src []byte, k uint) {
 	if k == 0 {
-		for i := range n {
-			set(i, 0)
-		}
+		clear(dst)
 		return
 	}
 	mask := lowMask(k)
+	i := 0
+	if k <= 56 {
+		// Element i starts at bit i*k; its word is in range while
+		// (i*k)/8 + 8 <= len(src).
+		fast := 0
+		if len(src) >= 8 {
+			fast = min(len(dst), ((len(src)-8)*8)/int(k)+1)
+		}
+		pos := uint(0)
+		for ; i < fast; i++ {
+			w := binary.LittleEndian.Uint64(src[pos>>3:])
+			dst[i] = T((w >> (pos & 7)) & mask)
+			pos += k
+		}
+	}
+	// Accumulator for the rest, starting at bit i*k.
+	pos := uint(i) * k
+	r := int(pos >> 3)
 	var acc uint64
 	var nacc uint // valid bits in acc
-	r := 0
-	for i := range n {
+	if skip := pos & 7; skip != 0 {
+		acc = uint64(src[r]) >> skip
+		nacc = 8 - skip
+		r++
+	}
+	for ; i < len(dst); i++ {
 		var v uint64
 		if nacc >= k {
 			v = acc & mask
-			if k == 64 {
-				acc = 0
-			} else {
-				acc >>= k
-			}
+			acc >>= k // a shift by 64 gives 0
 			nacc -= k
 		} else {
-			// Refill: take the nacc pending bits and the rest from the next word.
+			// Refill: the nacc pending bits and the rest from the next word.
 			var next uint64
 			var got uint
 			if r+8 <= len(src) {
@@ -174,13 +208,9 @@ func unpack(n int, src []byte, k uint, set func(int, uint64)) {
 			}
 			need := k - nacc
 			v = (acc | next<<nacc) & mask
-			if need == 64 {
-				acc = 0
-			} else {
-				acc = next >> need
-			}
+			acc = next >> need // 0 when need == 64
 			nacc = got - need
 		}
-		set(i, v)
+		dst[i] = T(v)
 	}
 }

@@ -65,6 +65,15 @@ func TestPackMatchesReference(t *testing.T) {
 			if !equal(back, v) || !equal(back, refUnpack(want, n, k)) {
 				t.Fatalf("Unpack64 k=%d n=%d differs from the input", k, n)
 			}
+			// The portable paths, which the byte-aligned fast paths bypass.
+			body := make([]byte, len(want))
+			if packBits(body, v, k); !bytes.Equal(body, want) {
+				t.Fatalf("packBits k=%d n=%d differs from reference", k, n)
+			}
+			clear(back)
+			if unpackBits(back, want, k); !equal(back, v) {
+				t.Fatalf("unpackBits k=%d n=%d differs from the input", k, n)
+			}
 			if k > 32 {
 				continue
 			}

@@ -74,21 +74,21 @@ func refDecode(u uint64, frac, bitsN uint) float32 {
 	return f
 }
 
-// refRandomWords returns the first n 64-bit rounding words for seed: the
+// refRandomWords returns the first n 32-bit rounding words for seed: the
 // AES-128-CTR keystream under SHA-256(label || seed), computed block by block.
-func refRandomWords(seed [32]byte, n int) []uint64 {
+func refRandomWords(seed [32]byte, n int) []uint32 {
 	h := sha256.Sum256(append([]byte(stochasticDomain), seed[:]...))
-	ks := refKeystream(h[:16], h[16:], n*8)
-	out := make([]uint64, n)
+	ks := refKeystream(h[:16], h[16:], n*4)
+	out := make([]uint32, n)
 	for i := range out {
-		out[i] = binary.LittleEndian.Uint64(ks[8*i:])
+		out[i] = binary.LittleEndian.Uint32(ks[4*i:])
 	}
 	return out
 }
 
 // refEncodeStochastic rounds |v|*2^frac = q + p up with probability p (to
-// within 2^-64): up iff r < floor(p * 2^64). Then the sign and saturation.
-func refEncodeStochastic(v float32, frac, bitsN uint, r uint64) uint64 {
+// within 2^-32): up iff r < floor(p * 2^32). Then the sign and saturation.
+func refEncodeStochastic(v float32, frac, bitsN uint, r uint32) uint64 {
 	if v != v {
 		return 0
 	}
@@ -100,9 +100,9 @@ func refEncodeStochastic(v float32, frac, bitsN uint, r uint64) uint64 {
 	x := refExact(a, frac)
 	q := new(big.Int).Div(x.Num(), x.Denom())
 	p := new(big.Rat).Sub(x, new(big.Rat).SetInt(q))
-	p.Mul(p, new(big.Rat).SetInt(new(big.Int).Lsh(big.NewInt(1), 64)))
+	p.Mul(p, new(big.Rat).SetInt(new(big.Int).Lsh(big.NewInt(1), 32)))
 	t := new(big.Int).Div(p.Num(), p.Denom())
-	if new(big.Int).SetUint64(r).Cmp(t) < 0 {
+	if big.NewInt(int64(r)).Cmp(t) < 0 {
 		q.Add(q, big.NewInt(1))
 	}
 	if neg {
