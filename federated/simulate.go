@@ -84,11 +84,31 @@ type SimConfig struct {
 	// Centralized also trains the centralised baseline: the same model on all
 	// training data pooled, for the same total number of epochs.
 	Centralized bool
+	// DP, when Clip > 0, adds distributed differential privacy.
+	DP DPConfig
 	// Seed makes the whole run repeatable.
 	Seed uint64
 	// Logger receives structured progress records (nil: discard).
 	Logger *slog.Logger
 }
+
+// DPConfig configures distributed differential privacy (see the package
+// documentation, "Differential privacy").
+type DPConfig struct {
+	// Clip is the L2 norm bound C of a party's update (0 disables DP).
+	Clip float64
+	// NoiseMultiplier z: the aggregate carries Gaussian noise of standard
+	// deviation z*C.
+	NoiseMultiplier float64
+	// Delta is the delta at which epsilon is reported (default 1e-5).
+	Delta float64
+	// EpsilonBudget, when > 0, stops training at the last round that keeps
+	// epsilon within it.
+	EpsilonBudget float64
+}
+
+// Enabled reports whether DP is on.
+func (c DPConfig) Enabled() bool { return c.Clip > 0 }
 
 // RoundReport describes one finished round.
 type RoundReport struct {
@@ -101,27 +121,34 @@ type RoundReport struct {
 	Loss         float64 `json:"loss"`
 	BytesUp      int64   `json:"bytes_up"`
 	Seconds      float64 `json:"seconds"`
+	// Epsilon spent so far at the run's delta (DP only).
+	Epsilon float64 `json:"epsilon,omitempty"`
 }
 
 // SimResult summarises a simulation.
 type SimResult struct {
-	Protocol            string        `json:"protocol"`
-	Secure              bool          `json:"secure"`
-	Dataset             string        `json:"dataset"`
-	Model               string        `json:"model"`
-	Strategy            string        `json:"strategy"`
-	Parties             int           `json:"parties"`
-	Rounds              int           `json:"rounds"`
-	Params              int           `json:"params"`
-	TrainExamples       int           `json:"train_examples"`
-	TestExamples        int           `json:"test_examples"`
-	FinalAccuracy       float64       `json:"final_accuracy"`
-	FinalLoss           float64       `json:"final_loss"`
-	CentralizedAccuracy float64       `json:"centralized_accuracy"`
-	AbortedRounds       int           `json:"aborted_rounds"`
-	BytesUpPerNode      float64       `json:"bytes_up_per_node"`
-	Seconds             float64       `json:"seconds"`
-	History             []RoundReport `json:"history"`
+	Protocol            string  `json:"protocol"`
+	Secure              bool    `json:"secure"`
+	Dataset             string  `json:"dataset"`
+	Model               string  `json:"model"`
+	Strategy            string  `json:"strategy"`
+	Parties             int     `json:"parties"`
+	Rounds              int     `json:"rounds"`
+	Params              int     `json:"params"`
+	TrainExamples       int     `json:"train_examples"`
+	TestExamples        int     `json:"test_examples"`
+	FinalAccuracy       float64 `json:"final_accuracy"`
+	FinalLoss           float64 `json:"final_loss"`
+	CentralizedAccuracy float64 `json:"centralized_accuracy"`
+	AbortedRounds       int     `json:"aborted_rounds"`
+	// Epsilon and Delta: the privacy spent by the released aggregates (DP only).
+	Epsilon float64 `json:"epsilon,omitempty"`
+	Delta   float64 `json:"delta,omitempty"`
+	// Stopped explains an early stop (the privacy budget ran out).
+	Stopped        string        `json:"stopped,omitempty"`
+	BytesUpPerNode float64       `json:"bytes_up_per_node"`
+	Seconds        float64       `json:"seconds"`
+	History        []RoundReport `json:"history"`
 	// Global holds the final global parameters (not serialised in summaries).
 	Global []float32 `json:"-"`
 }
@@ -149,6 +176,9 @@ func (c *SimConfig) defaults() {
 	if c.Bound == 0 {
 		c.Bound = 4
 	}
+	if c.DP.Enabled() && c.DP.Delta == 0 {
+		c.DP.Delta = 1e-5
+	}
 	c.Train.defaults()
 }
 
@@ -172,6 +202,14 @@ func (c *SimConfig) Validate() error {
 		return fmt.Errorf("%w: test fraction must be in (0, 1)", ErrBadConfig)
 	case !(c.Bound > 0) || math.IsInf(float64(c.Bound), 0):
 		return fmt.Errorf("%w: bound must be positive and finite", ErrBadConfig)
+	case c.DP.Clip < 0 || math.IsNaN(c.DP.Clip) || math.IsInf(c.DP.Clip, 0):
+		return fmt.Errorf("%w: dp clip must be >= 0 and finite", ErrBadConfig)
+	case c.DP.Enabled() && !(c.DP.NoiseMultiplier > 0):
+		return fmt.Errorf("%w: dp noise multiplier must be > 0 with a clip", ErrBadConfig)
+	case !c.DP.Enabled() && (c.DP.NoiseMultiplier != 0 || c.DP.EpsilonBudget != 0):
+		return fmt.Errorf("%w: dp noise and budget need --dp-clip", ErrBadConfig)
+	case c.DP.Delta < 0 || c.DP.Delta >= 1 || c.DP.EpsilonBudget < 0:
+		return fmt.Errorf("%w: dp delta must be in (0, 1) and the budget >= 0", ErrBadConfig)
 	}
 	return c.Train.validate()
 }
@@ -277,6 +315,14 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 		partX[i], partY[i] = sub.X, sub.Y
 	}
 
+	dp, err := newSimDP(cfg, global.NumParams())
+	if err != nil {
+		return nil, err
+	}
+	if dp != nil {
+		res.Delta = cfg.DP.Delta
+	}
+
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x636f6e736f7274)) // "consort"
 	var bytesUp int64
 	var uploads int64
@@ -286,6 +332,17 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 			return nil, err
 		}
 		t0 := time.Now()
+		if dp != nil {
+			if n, err := dp.budget.Affordable(1); err != nil {
+				return nil, err
+			} else if n == 0 {
+				next, _ := dp.budget.Next()
+				res.Stopped = fmt.Sprintf("privacy budget: round %d would bring epsilon to %.4g, over the budget %g at delta %g; stopped after round %d (epsilon %.4g)",
+					r, next, cfg.DP.EpsilonBudget, cfg.DP.Delta, r-1, dp.budget.Epsilon())
+				log.Warn("privacy budget exhausted", "round", r)
+				break
+			}
+		}
 		selected := selectParties(rng, cfg.Parties, cfg.Fraction, cfg.Threshold)
 		drops := make([]DropStage, len(selected))
 		for i := range drops {
@@ -331,10 +388,23 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 					return err
 				}
 			}
-			w := float32(len(partY[p])) / float32(total)
-			weights[i] = float64(w)
 			u := make([]float32, d)
 			lp := m.Params()
+			if dp != nil {
+				// DP: every party is one privacy unit with equal
+				// weight; clip, then add this party's noise share.
+				for j := range u {
+					u[j] = lp[j] - gparams[j]
+				}
+				if err := dp.protect(u, cfg.Seed, r, p); err != nil {
+					return err
+				}
+				weights[i] = 1
+				inputs[i] = u
+				return nil
+			}
+			w := float32(len(partY[p])) / float32(total)
+			weights[i] = float64(w)
 			for j := range u {
 				v := (lp[j] - gparams[j]) * w
 				u[j] = min(max(v, -cfg.Bound), cfg.Bound)
@@ -346,13 +416,17 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 			return nil, err
 		}
 		rep := RoundReport{Round: r, Rounds: cfg.Rounds, Participants: len(selected)}
+		bound, threshold := cfg.Bound, min(cfg.Threshold, len(selected))
+		if dp != nil {
+			bound, threshold = dp.bound, min(dp.threshold, len(selected))
+		}
 		out, err := agg.Aggregate(ctx, RoundSpec{
 			FederationID: cfg.FederationID,
 			Round:        uint64(r),
 			Inputs:       inputs,
-			Bound:        cfg.Bound,
+			Bound:        bound,
 			Drops:        drops,
-			Threshold:    min(cfg.Threshold, len(selected)),
+			Threshold:    threshold,
 			Seed:         cfg.Seed ^ uint64(r)*0xbf58476d1ce4e5b9,
 		})
 		switch {
@@ -376,6 +450,12 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 				strategy.Apply(gparams, delta)
 			}
 			rep.Contributors = len(out.Contributors)
+			if dp != nil {
+				if rep.Epsilon, err = dp.budget.Spend(); err != nil {
+					return nil, err
+				}
+				res.Epsilon = rep.Epsilon
+			}
 			for _, b := range out.BytesUp {
 				rep.BytesUp += b
 			}
@@ -390,8 +470,12 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 			observe(rep)
 		}
 	}
-	last := res.History[len(res.History)-1]
-	res.FinalAccuracy, res.FinalLoss = last.Accuracy, last.Loss
+	if len(res.History) == 0 {
+		res.FinalLoss, res.FinalAccuracy = model.Evaluate(global, prep.Test.X, prep.Test.Y)
+	} else {
+		last := res.History[len(res.History)-1]
+		res.FinalAccuracy, res.FinalLoss = last.Accuracy, last.Loss
+	}
 	if uploads > 0 {
 		res.BytesUpPerNode = float64(bytesUp) / float64(uploads)
 	}

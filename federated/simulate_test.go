@@ -169,3 +169,36 @@ func TestFedAdamStep(t *testing.T) {
 		t.Fatal("unknown strategy accepted")
 	}
 }
+
+func TestSimulateDPReportsEpsilonAndStopsAtBudget(t *testing.T) {
+	cfg := SimConfig{Dataset: "digits", Parties: 10, Rounds: 20, Seed: 1, DP: DPConfig{Clip: 1, NoiseMultiplier: 1}}
+	res, err := Simulate(context.Background(), cfg, Plain{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delta != 1e-5 || !(res.Epsilon > 0) || res.Stopped != "" || len(res.History) != 20 {
+		t.Fatalf("epsilon %v delta %v stopped %q rounds %d", res.Epsilon, res.Delta, res.Stopped, len(res.History))
+	}
+	for i := 1; i < len(res.History); i++ {
+		if !(res.History[i].Epsilon > res.History[i-1].Epsilon) {
+			t.Fatalf("epsilon must grow every round: %v then %v", res.History[i-1].Epsilon, res.History[i].Epsilon)
+		}
+	}
+	// A budget between rounds 3 and 4 stops training after round 3.
+	budget := (res.History[2].Epsilon + res.History[3].Epsilon) / 2
+	cfg.DP.EpsilonBudget = budget
+	res2, err := Simulate(context.Background(), cfg, Plain{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res2.History) != 3 || res2.Stopped == "" || res2.Epsilon > budget {
+		t.Fatalf("budget %v: %d rounds, epsilon %v, stopped %q", budget, len(res2.History), res2.Epsilon, res2.Stopped)
+	}
+	// Noise costs accuracy at this tiny scale, but the model still learns.
+	if res.FinalAccuracy < 0.5 {
+		t.Errorf("DP accuracy %.3f", res.FinalAccuracy)
+	}
+	if err := (&SimConfig{Dataset: "wine", Parties: 3, Rounds: 1, DP: DPConfig{Clip: 1}}).Validate(); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("clip without noise accepted: %v", err)
+	}
+}

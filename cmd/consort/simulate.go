@@ -42,6 +42,10 @@ func bindSimFlags(fs *flag.FlagSet, f *simFlags) {
 	fs.Float64Var(&c.Fraction, "fraction", 1, "fraction of parties selected per round")
 	fs.Float64Var(&c.Dropout, "dropout", 0, "probability that a selected party drops during a round")
 	fs.IntVar(&c.Threshold, "threshold", 0, "minimum contributors per aggregate (0: protocol default)")
+	fs.Float64Var(&c.DP.Clip, "dp-clip", 0, "differential privacy: L2 clip norm C of each party's update (0: no DP)")
+	fs.Float64Var(&c.DP.NoiseMultiplier, "dp-noise", 0, "differential privacy: noise multiplier z (aggregate noise std z*C)")
+	fs.Float64Var(&c.DP.Delta, "dp-delta", 1e-5, "differential privacy: delta at which epsilon is reported")
+	fs.Float64Var(&c.DP.EpsilonBudget, "dp-epsilon-budget", 0, "differential privacy: stop before a round would exceed this epsilon (0: no limit)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the whole run")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON summary object on stdout")
 	fs.BoolVar(&f.noCentral, "no-centralized", false, "skip the centralised baseline")
@@ -72,6 +76,9 @@ func (f *simFlags) config() (federated.SimConfig, error) {
 		return c, usageError(err)
 	}
 	c.Centralized = !f.noCentral
+	if !c.DP.Enabled() {
+		c.DP.Delta = 0
+	}
 	if err := c.Validate(); err != nil {
 		return c, usageError(err)
 	}
@@ -104,13 +111,20 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			if r.Aborted {
 				status = "  ABORTED (too few contributors)"
 			}
-			fmt.Fprintf(stdout, "round %d/%d  participants %d  contributors %d  accuracy %.4f  loss %.4f  %.2fs%s\n",
-				r.Round, r.Rounds, r.Participants, r.Contributors, r.Accuracy, r.Loss, r.Seconds, status)
+			eps := ""
+			if cfg.DP.Enabled() {
+				eps = fmt.Sprintf("  epsilon %.3f", r.Epsilon)
+			}
+			fmt.Fprintf(stdout, "round %d/%d  participants %d  contributors %d  accuracy %.4f  loss %.4f%s  %.2fs%s\n",
+				r.Round, r.Rounds, r.Participants, r.Contributors, r.Accuracy, r.Loss, eps, r.Seconds, status)
 		}
 	}
 	res, err := federated.Simulate(ctx, cfg, agg, observe)
 	if err != nil {
 		return classify(err)
+	}
+	if res.Stopped != "" {
+		fmt.Fprintf(stderr, "consort simulate: %s\n", res.Stopped)
 	}
 	if f.jsonOut {
 		enc := json.NewEncoder(stdout)
@@ -123,6 +137,9 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "  centralised accuracy  %.4f\n", res.CentralizedAccuracy)
 	}
 	fmt.Fprintf(stdout, "  bytes up per node     %.0f per round\n", res.BytesUpPerNode)
+	if cfg.DP.Enabled() {
+		fmt.Fprintf(stdout, "  privacy               epsilon %.4f at delta %g (team-level, %d rounds)\n", res.Epsilon, res.Delta, len(res.History))
+	}
 	if res.AbortedRounds > 0 {
 		fmt.Fprintf(stdout, "  aborted rounds        %d\n", res.AbortedRounds)
 	}
