@@ -1,0 +1,378 @@
+package secagg
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/consort-ml/consort/kernels"
+	"github.com/consort-ml/consort/mpc"
+	"github.com/consort-ml/consort/mpc/shamir"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Step identifies a protocol message. Its value is the second byte of every
+// encoded message.
+type Step uint8
+
+// The protocol's messages, in round order (see the package overview).
+const (
+	// StepAdvertiseKeys: party -> server, the party's two X25519 public keys
+	// signed with its identity key (round 0 of Bonawitz et al.).
+	StepAdvertiseKeys Step = 1 + iota
+	// StepKeyList: server -> party, every advertised key bundle.
+	StepKeyList
+	// StepShareKeys: party -> server, Shamir shares of its secrets encrypted
+	// for each neighbour (round 1).
+	StepShareKeys
+	// StepShares: server -> party, the ciphertexts its neighbours addressed
+	// to it.
+	StepShares
+	// StepMaskedInput: party -> server, the masked, bit-packed input (round 2).
+	StepMaskedInput
+	// StepUnmask: server -> party, the set of parties whose masked input
+	// arrived.
+	StepUnmask
+	// StepUnmaskShares: party -> server, for each neighbour one share: of its
+	// self-mask seed if it survived, of its key otherwise (round 4).
+	StepUnmaskShares
+	// StepDone: server -> party, the sum was released; the body is the set
+	// of contributors.
+	StepDone
+	// StepAbort: server -> party, the round was aborted.
+	StepAbort
+)
+
+var stepNames = [...]string{"invalid", "advertise-keys", "key-list", "share-keys", "shares", "masked-input", "unmask", "unmask-shares", "done", "abort"}
+
+// String returns the step's name.
+func (s Step) String() string {
+	if int(s) < len(stepNames) {
+		return stepNames[s]
+	}
+	return fmt.Sprintf("step(%d)", uint8(s))
+}
+
+// Message is one protocol message on its way between two parties. The
+// transport sets From to the authenticated sender; the state machines check
+// it against the sender named inside Data.
+type Message struct {
+	// From and To are party ids; 0 is the server.
+	From, To int
+	// Data is the encoded message (layout in the package overview).
+	Data []byte
+}
+
+// Wire sizes.
+const (
+	version = 1
+	// headerFixed is the header size without the federation id.
+	headerFixed = 15
+	// SignatureSize is the size of an Ed25519 signature.
+	SignatureSize = ed25519.SignatureSize
+	advertiseSize = 2*KeySize + SignatureSize
+	keyEntrySize  = 2 + advertiseSize
+	// sharePlainSize: a share of s_sk and a share of b, values only.
+	sharePlainSize = 2 * shamir.ElementSize
+	ctSize         = sharePlainSize + chacha20poly1305.Overhead
+	ctEntrySize    = 2 + ctSize
+	unmaskEntry    = 2 + 1 + shamir.ElementSize
+)
+
+// Share kinds in StepUnmaskShares.
+const (
+	kindSelf = 1 // share of the self-mask seed b (the party survived)
+	kindKey  = 2 // share of the mask key s_sk (the party dropped)
+)
+
+// Abort reasons.
+const (
+	reasonTooFew        = 1
+	reasonUnrecoverable = 2
+	reasonProtocol      = 3
+)
+
+type header struct {
+	step     Step
+	from, to uint16
+}
+
+// appendHeader writes: version (1), step (1), from (uint16), to (uint16),
+// round (uint64), len(federation id) (1), federation id.
+func (p *Params) appendHeader(dst []byte, step Step, from, to uint16) []byte {
+	dst = append(dst, version, byte(step))
+	dst = binary.LittleEndian.AppendUint16(dst, from)
+	dst = binary.LittleEndian.AppendUint16(dst, to)
+	dst = binary.LittleEndian.AppendUint64(dst, p.round)
+	dst = append(dst, byte(len(p.fed)))
+	return append(dst, p.fed...)
+}
+
+func (p *Params) headerSize() int { return headerFixed + len(p.fed) }
+
+// parseHeader checks the header against the round and returns it and the
+// body. A message of another federation or round is ErrProtocol.
+func (p *Params) parseHeader(b []byte) (header, []byte, error) {
+	var h header
+	if len(b) < headerFixed {
+		return h, nil, fmt.Errorf("%w: secagg: message of %d bytes", mpc.ErrMalformed, len(b))
+	}
+	if b[0] != version {
+		return h, nil, fmt.Errorf("%w: secagg: version %d", mpc.ErrMalformed, b[0])
+	}
+	h.step = Step(b[1])
+	if h.step < StepAdvertiseKeys || h.step > StepAbort {
+		return h, nil, fmt.Errorf("%w: secagg: unknown step %d", mpc.ErrMalformed, b[1])
+	}
+	h.from = binary.LittleEndian.Uint16(b[2:])
+	h.to = binary.LittleEndian.Uint16(b[4:])
+	if int(h.from) > p.n || int(h.to) > p.n || (h.from == 0) == (h.to == 0) {
+		return h, nil, fmt.Errorf("%w: secagg: bad endpoints %d -> %d", mpc.ErrMalformed, h.from, h.to)
+	}
+	toServer := h.step == StepAdvertiseKeys || h.step == StepShareKeys || h.step == StepMaskedInput || h.step == StepUnmaskShares
+	if toServer != (h.to == 0) {
+		return h, nil, fmt.Errorf("%w: secagg: %v sent in the wrong direction", mpc.ErrMalformed, h.step)
+	}
+	fl := int(b[14])
+	if len(b) < headerFixed+fl {
+		return h, nil, fmt.Errorf("%w: secagg: truncated header", mpc.ErrMalformed)
+	}
+	round := binary.LittleEndian.Uint64(b[6:])
+	if fl != len(p.fed) || string(b[headerFixed:headerFixed+fl]) != p.fed || round != p.round {
+		return h, nil, fmt.Errorf("%w: secagg: message for another federation or round", mpc.ErrProtocol)
+	}
+	return h, b[headerFixed+fl:], nil
+}
+
+// advertise is the body of StepAdvertiseKeys: cPK (32) || sPK (32) || sig (64).
+type advertise struct {
+	cpk, spk [KeySize]byte
+	sig      [SignatureSize]byte
+}
+
+func (a *advertise) append(dst []byte) []byte {
+	dst = append(dst, a.cpk[:]...)
+	dst = append(dst, a.spk[:]...)
+	return append(dst, a.sig[:]...)
+}
+
+func decodeAdvertise(body []byte) (advertise, error) {
+	var a advertise
+	if len(body) != advertiseSize {
+		return a, fmt.Errorf("%w: secagg: advertise body of %d bytes", mpc.ErrMalformed, len(body))
+	}
+	copy(a.cpk[:], body)
+	copy(a.spk[:], body[KeySize:])
+	copy(a.sig[:], body[2*KeySize:])
+	return a, nil
+}
+
+// keyEntry is one entry of StepKeyList: id (uint16) || advertise body.
+type keyEntry struct {
+	id uint16
+	advertise
+}
+
+// appendKeyList writes count (uint16) then the entries, ids increasing.
+func appendKeyList(dst []byte, es []keyEntry) []byte {
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(es)))
+	for i := range es {
+		dst = binary.LittleEndian.AppendUint16(dst, es[i].id)
+		dst = es[i].advertise.append(dst)
+	}
+	return dst
+}
+
+func (p *Params) decodeKeyList(body []byte) ([]keyEntry, error) {
+	if len(body) < 2 {
+		return nil, fmt.Errorf("%w: secagg: key list without count", mpc.ErrMalformed)
+	}
+	n := int(binary.LittleEndian.Uint16(body))
+	if n < 1 || n > p.n || len(body) != 2+n*keyEntrySize {
+		return nil, fmt.Errorf("%w: secagg: key list of %d entries in %d bytes", mpc.ErrMalformed, n, len(body))
+	}
+	es := make([]keyEntry, n)
+	prev := uint16(0)
+	for i := range es {
+		e := body[2+i*keyEntrySize:]
+		es[i].id = binary.LittleEndian.Uint16(e)
+		if es[i].id <= prev || int(es[i].id) > p.n {
+			return nil, fmt.Errorf("%w: secagg: key list ids not increasing in 1..%d", mpc.ErrMalformed, p.n)
+		}
+		prev = es[i].id
+		es[i].advertise, _ = decodeAdvertise(e[2:keyEntrySize])
+	}
+	return es, nil
+}
+
+// ctEntry is one encrypted pair of shares, in StepShareKeys (peer = the
+// receiver) and StepShares (peer = the sender): peer (uint16) || ciphertext
+// (82 bytes: ChaCha20-Poly1305 of the two 33-byte share values).
+type ctEntry struct {
+	peer uint16
+	ct   [ctSize]byte
+}
+
+// appendCiphertexts writes count (uint16) then the entries, peers increasing.
+func appendCiphertexts(dst []byte, es []ctEntry) []byte {
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(es)))
+	for i := range es {
+		dst = binary.LittleEndian.AppendUint16(dst, es[i].peer)
+		dst = append(dst, es[i].ct[:]...)
+	}
+	return dst
+}
+
+// decodeCiphertexts accepts up to Degree entries with increasing peers in
+// 1..n, none equal to self.
+func (p *Params) decodeCiphertexts(body []byte, self uint16) ([]ctEntry, error) {
+	if len(body) < 2 {
+		return nil, fmt.Errorf("%w: secagg: ciphertext list without count", mpc.ErrMalformed)
+	}
+	n := int(binary.LittleEndian.Uint16(body))
+	if n > p.k || len(body) != 2+n*ctEntrySize {
+		return nil, fmt.Errorf("%w: secagg: %d ciphertexts in %d bytes", mpc.ErrMalformed, n, len(body))
+	}
+	es := make([]ctEntry, n)
+	prev := uint16(0)
+	for i := range es {
+		e := body[2+i*ctEntrySize:]
+		es[i].peer = binary.LittleEndian.Uint16(e)
+		if es[i].peer <= prev || int(es[i].peer) > p.n || es[i].peer == self {
+			return nil, fmt.Errorf("%w: secagg: ciphertext peers not increasing in 1..%d", mpc.ErrMalformed, p.n)
+		}
+		prev = es[i].peer
+		copy(es[i].ct[:], e[2:ctEntrySize])
+	}
+	return es, nil
+}
+
+// bitmapSize is the size of a set of parties: ceil(n/8) bytes, bit (i-1) for
+// party i, little-endian bit order, padding bits zero.
+func (p *Params) bitmapSize() int { return (p.n + 7) / 8 }
+
+func (p *Params) appendBitmap(dst []byte, ids []uint16) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, p.bitmapSize())...)
+	for _, id := range ids {
+		dst[start+int(id-1)/8] |= 1 << ((id - 1) % 8)
+	}
+	return dst
+}
+
+func (p *Params) decodeBitmap(body []byte) ([]uint16, error) {
+	if len(body) != p.bitmapSize() {
+		return nil, fmt.Errorf("%w: secagg: party set of %d bytes", mpc.ErrMalformed, len(body))
+	}
+	if r := p.n % 8; r != 0 && body[len(body)-1]>>r != 0 {
+		return nil, fmt.Errorf("%w: secagg: party set padding bits set", mpc.ErrMalformed)
+	}
+	var ids []uint16
+	for i := 0; i < p.n; i++ {
+		if body[i/8]&(1<<(i%8)) != 0 {
+			ids = append(ids, uint16(i+1))
+		}
+	}
+	return ids, nil
+}
+
+// unmaskShare is one entry of StepUnmaskShares: owner (uint16) || kind (1:
+// self-mask seed, 2: key) || share value (33 bytes, the x-coordinate being
+// the sender's id).
+type unmaskShare struct {
+	owner uint16
+	kind  uint8
+	value [shamir.ElementSize]byte
+}
+
+func appendUnmaskShares(dst []byte, es []unmaskShare) []byte {
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(es)))
+	for i := range es {
+		dst = binary.LittleEndian.AppendUint16(dst, es[i].owner)
+		dst = append(dst, es[i].kind)
+		dst = append(dst, es[i].value[:]...)
+	}
+	return dst
+}
+
+// decodeUnmaskShares accepts up to Degree+1 entries with increasing owners,
+// known kinds and canonical field elements.
+func (p *Params) decodeUnmaskShares(body []byte) ([]unmaskShare, error) {
+	if len(body) < 2 {
+		return nil, fmt.Errorf("%w: secagg: share list without count", mpc.ErrMalformed)
+	}
+	n := int(binary.LittleEndian.Uint16(body))
+	if n > p.k+1 || len(body) != 2+n*unmaskEntry {
+		return nil, fmt.Errorf("%w: secagg: %d shares in %d bytes", mpc.ErrMalformed, n, len(body))
+	}
+	es := make([]unmaskShare, n)
+	prev := uint16(0)
+	for i := range es {
+		e := body[2+i*unmaskEntry:]
+		es[i].owner = binary.LittleEndian.Uint16(e)
+		if es[i].owner <= prev || int(es[i].owner) > p.n {
+			return nil, fmt.Errorf("%w: secagg: share owners not increasing in 1..%d", mpc.ErrMalformed, p.n)
+		}
+		prev = es[i].owner
+		es[i].kind = e[2]
+		if es[i].kind != kindSelf && es[i].kind != kindKey {
+			return nil, fmt.Errorf("%w: secagg: share kind %d", mpc.ErrMalformed, es[i].kind)
+		}
+		copy(es[i].value[:], e[3:unmaskEntry])
+		if _, err := shamir.ParseShare(1, es[i].value[:]); err != nil {
+			return nil, fmt.Errorf("%w: secagg: share of party %d is not a field element", mpc.ErrMalformed, es[i].owner)
+		}
+	}
+	return es, nil
+}
+
+func decodeAbort(body []byte) (uint8, error) {
+	if len(body) != 1 || body[0] < reasonTooFew || body[0] > reasonProtocol {
+		return 0, fmt.Errorf("%w: secagg: abort body", mpc.ErrMalformed)
+	}
+	return body[0], nil
+}
+
+// maskedSize is the body size of StepMaskedInput: the vector packed at the
+// ring width by kernels.Pack32/Pack64.
+func (p *Params) maskedSize() int { return kernels.PackedLen(p.dim, p.bits) }
+
+// MessageSize returns the encoded size of a message of the given step with
+// count entries (ignored for fixed-size steps), for budgeting transports.
+func (p *Params) MessageSize(step Step, count int) int {
+	h := p.headerSize()
+	switch step {
+	case StepAdvertiseKeys:
+		return h + advertiseSize
+	case StepKeyList:
+		return h + 2 + count*keyEntrySize
+	case StepShareKeys, StepShares:
+		return h + 2 + count*ctEntrySize
+	case StepMaskedInput:
+		return h + p.maskedSize()
+	case StepUnmask, StepDone:
+		return h + p.bitmapSize()
+	case StepUnmaskShares:
+		return h + 2 + count*unmaskEntry
+	case StepAbort:
+		return h + 1
+	}
+	return 0
+}
+
+// MaxMessageSize returns the largest encoded message of the round: a
+// transport may refuse anything longer before decoding.
+func (p *Params) MaxMessageSize() int {
+	m := 0
+	for s := StepAdvertiseKeys; s <= StepAbort; s++ {
+		m = max(m, p.MessageSize(s, p.n))
+	}
+	return m
+}
+
+// UploadBytes returns the bytes a party that completes the round sends:
+// the sum of its four messages' sizes.
+func (p *Params) UploadBytes() int {
+	return p.MessageSize(StepAdvertiseKeys, 0) + p.MessageSize(StepShareKeys, p.k) +
+		p.MessageSize(StepMaskedInput, 0) + p.MessageSize(StepUnmaskShares, p.k+1)
+}
