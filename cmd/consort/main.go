@@ -56,6 +56,7 @@ func commands() []command {
 		{"demo", "run the bundled demonstration", runDemo},
 		{"bench", "run benchmarks and print ratios to measured limits", runBench},
 		{"audit", "verify signed, hash-chained audit logs", runAudit},
+		{"predict", "apply a trained model file to a CSV file", runPredict},
 	}
 }
 
