@@ -1,0 +1,102 @@
+package mhe
+
+import (
+	"math"
+	"math/bits"
+
+	"github.com/tuneinsight/lattigo/v6/ring"
+)
+
+// Plaintext layout. A chunk of V = N * F values (F = LogT / b values of b
+// bits per coefficient) is laid out field-major: value v goes to coefficient
+// v mod N, field v / N. Field f of a coefficient occupies bits [f*b, (f+1)*b)
+// of the LogT-bit integer the coefficient encodes. Each quantised value x is
+// clamped to |x| <= C = floor((2^(b-1) - 1) / n) for a round of n
+// participants (see clampBound) and stored offset-binary as x + C in [0, 2C].
+// The sum over at most n contributors stays below 2^b, so fields never carry
+// into each other and the plaintext sum modulo T is the field-wise integer
+// sum of the offset values; the decoder subtracts (contributors * C).
+
+// fields returns the number of b-bit fields per coefficient.
+func (p *params) fields(b uint) int { return p.lit.LogT / int(b) }
+
+// embed writes the BGV plaintext of one chunk into dst (coefficient domain,
+// Q primes 0..p.level): coefficient i encodes M_i = sum_f (vals[f*N+i] + off)
+// * 2^(f*b), embedded as M_i * T^-1 mod q for every prime q (the LSB
+// encoding: decryption multiplies by T and reduces modulo T). vals shorter
+// than a chunk are padded with zeros.
+func (p *params) embed(dst ring.Poly, vals []int32, off int32, b uint) {
+	n := p.n
+	f := p.fields(b)
+	perWord := 64 / int(b)
+	mask := uint64(1)<<b - 1
+	var w [16]uint64
+	words := w[:p.words]
+	for i := range n {
+		clear(words)
+		for fi := range f {
+			x := off
+			if idx := fi*n + i; idx < len(vals) {
+				x += vals[idx]
+			}
+			words[fi/perWord] |= (uint64(uint32(x)) & mask) << (uint(fi%perWord) * b)
+		}
+		for k, q := range p.lit.Q {
+			row := p.enc[k]
+			var acc uint64
+			for j, wj := range words {
+				acc += row[j].mulReduced(wj, q)
+				if acc >= q {
+					acc -= q
+				}
+			}
+			dst.Coeffs[k][i] = acc
+		}
+	}
+}
+
+// extract decodes one decrypted chunk. src holds, in the coefficient domain
+// and for primes 0..p.level, x = M * T^-1 + E mod Q. For each coefficient it
+// computes z = M + T*E as the centred CRT lift of T*x (the rounding of
+// sum_i a_i / q_i to the nearest integer is exact while |z| < Q/2 - Q*2^-50,
+// which the noise budget guarantees), keeps z mod 2^LogT = M, and writes the
+// field values of M into out (field-major, len(out) <= N*F).
+func (p *params) extract(out []uint64, src ring.Poly, b uint) {
+	n := p.n
+	f := p.fields(b)
+	perWord := 64 / int(b)
+	mask := uint64(1)<<b - 1
+	var w [16]uint64
+	acc := w[:p.words]
+	for i := range n {
+		clear(acc)
+		var frac float64
+		for k, q := range p.lit.Q {
+			a := p.dec[k].mulReduced(src.Coeffs[k][i], q)
+			frac += float64(a) * p.invQ[k]
+			mulAddWords(acc, a, p.qHatModT[k])
+		}
+		alpha := uint64(math.Round(frac))
+		mulAddWords(acc, alpha, p.qNegModT)
+		for fi := range f {
+			idx := fi*n + i
+			if idx >= len(out) {
+				break
+			}
+			out[idx] = (acc[fi/perWord] >> (uint(fi%perWord) * b)) & mask
+		}
+	}
+}
+
+// mulAddWords sets acc = acc + a*c modulo 2^(64*len(acc)).
+func mulAddWords(acc []uint64, a uint64, c []uint64) {
+	var carry uint64
+	for j := range acc {
+		hi, lo := bits.Mul64(a, c[j])
+		var cc uint64
+		lo, cc = bits.Add64(lo, carry, 0)
+		hi += cc
+		acc[j], cc = bits.Add64(acc[j], lo, 0)
+		carry = hi + cc
+	}
+}
