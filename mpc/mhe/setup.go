@@ -503,15 +503,15 @@ func (s *SetupNode) KeyMaterial() (*KeyMaterial, bool) {
 // public-key shares and broadcasts the collective public key. It holds no
 // secret.
 type SetupAggregator struct {
-	cfg   SetupConfig
-	p     *params
-	ckg   multiparty.PublicKeyGenProtocol
-	acc   multiparty.PublicKeyGenShare
-	tmp   multiparty.PublicKeyGenShare
-	got   []bool
-	nGot  int
-	pk0   ringqp.Poly
-	done  bool
+	cfg  SetupConfig
+	p    *params
+	ckg  multiparty.PublicKeyGenProtocol
+	acc  multiparty.PublicKeyGenShare
+	tmp  multiparty.PublicKeyGenShare
+	got  []bool
+	nGot int
+	pk0  ringqp.Poly
+	done bool
 }
 
 // NewSetupAggregator returns the aggregator's setup state machine.
