@@ -1,0 +1,523 @@
+package p2p
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/consort-ml/consort/transport"
+	"github.com/consort-ml/consort/transport/identity"
+	"github.com/consort-ml/consort/transport/wire"
+)
+
+const testFed = "test-federation"
+
+var (
+	protoControl = transport.Protocol{Name: "control", Major: 1}
+	protoModel   = transport.Protocol{Name: "model", Major: 1}
+	protoSecagg  = transport.Protocol{Name: "secagg", Major: 1}
+)
+
+func testTypes(t testing.TB) *transport.Types {
+	t.Helper()
+	types, err := transport.NewTypes(
+		transport.MessageType{Name: "control/ping", Protocol: protoControl, MaxSize: 1 << 10},
+		transport.MessageType{Name: "model/weights", Protocol: protoModel, MaxSize: 32 << 20, Compress: true},
+		transport.MessageType{Name: "secagg/masked", Protocol: protoSecagg, MaxSize: 32 << 20},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return types
+}
+
+func newIdentity(t testing.TB) *identity.Identity {
+	t.Helper()
+	id, err := identity.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+type fixture struct {
+	ids   []*identity.Identity
+	hosts []*Host
+	allow StaticAllowList
+}
+
+// newFixture starts a coordinator (index 0, all protocols) and n-1 nodes
+// (control and secagg) listening on listen.
+func newFixture(t testing.TB, n int, listen []string) *fixture {
+	t.Helper()
+	f := &fixture{allow: StaticAllowList{}}
+	for i := range n {
+		id := newIdentity(t)
+		f.ids = append(f.ids, id)
+		if i == 0 {
+			f.allow[id.PeerID()] = []string{"*"}
+		} else {
+			f.allow[id.PeerID()] = []string{"control", "secagg"}
+		}
+	}
+	types := testTypes(t)
+	for _, id := range f.ids {
+		h, err := New(Config{
+			Identity:      id,
+			FederationID:  testFed,
+			Types:         types,
+			AllowList:     f.allow,
+			ListenAddrs:   listen,
+			StreamTimeout: 10 * time.Second,
+			Backoff:       Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		f.hosts = append(f.hosts, h)
+	}
+	for _, a := range f.hosts {
+		for _, b := range f.hosts {
+			if a != b {
+				if err := a.AddPeer(b.Self(), b.Addrs()...); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return f
+}
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func recvFrom(t *testing.T, h *Host, want transport.PeerID) transport.Incoming {
+	t.Helper()
+	in, err := h.Recv(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatalf("recv: %v", err)
+	}
+	if in.From != want {
+		t.Fatalf("message from %s, want %s", in.From, want)
+	}
+	return in
+}
+
+func TestExchange(t *testing.T) {
+	for _, tc := range []struct{ name, listen, transport string }{
+		{"tcp", "/ip4/127.0.0.1/tcp/0", "tcp"},
+		{"quic", "/ip4/127.0.0.1/udp/0/quic-v1", "quic-v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 3, []string{tc.listen})
+			coord, n1, n2 := f.hosts[0], f.hosts[1], f.hosts[2]
+			ctx := ctxT(t, 20*time.Second)
+
+			// A compressible model broadcast from the coordinator.
+			model := bytes.Repeat([]byte("consort model weights "), 20000)
+			for _, n := range []*Host{n1, n2} {
+				if err := coord.Send(ctx, n.Self(), transport.Message{Type: "model/weights", Round: 1, Step: 1, Payload: model}); err != nil {
+					t.Fatalf("send model: %v", err)
+				}
+				in := recvFrom(t, n, coord.Self())
+				if in.Type != "model/weights" || in.Round != 1 || in.Step != 1 || !bytes.Equal(in.Payload, model) {
+					t.Fatalf("model broadcast corrupted: type %q round %d step %d len %d", in.Type, in.Round, in.Step, len(in.Payload))
+				}
+			}
+			// Incompressible updates from the nodes, and node-to-node control.
+			for i, n := range []*Host{n1, n2} {
+				upd := make([]byte, 100000+i)
+				rand.Read(upd)
+				if err := n.Send(ctx, coord.Self(), transport.Message{Type: "secagg/masked", Round: 1, Step: 2, Payload: upd}); err != nil {
+					t.Fatalf("send update: %v", err)
+				}
+				in := recvFrom(t, coord, n.Self())
+				if !bytes.Equal(in.Payload, upd) || in.Step != 2 {
+					t.Fatal("update corrupted")
+				}
+			}
+			if err := n1.Send(ctx, n2.Self(), transport.Message{Type: "control/ping", Round: 1, Payload: []byte("hi")}); err != nil {
+				t.Fatal(err)
+			}
+			if in := recvFrom(t, n2, n1.Self()); string(in.Payload) != "hi" {
+				t.Fatalf("ping payload %q", in.Payload)
+			}
+
+			for _, h := range f.hosts {
+				for p, tr := range h.Transports() {
+					if tr != tc.transport {
+						t.Errorf("connection %s -> %s uses %q, want %q", h.Self(), p, tr, tc.transport)
+					}
+				}
+			}
+			if got := coord.Peers(); len(got) != 2 {
+				t.Errorf("coordinator peers = %v, want 2", got)
+			}
+			st := coord.Stats()
+			if st.SentByType["model/weights"].Messages != 2 || st.ReceivedByType["secagg/masked"].Messages != 2 {
+				t.Errorf("coordinator stats %+v", st)
+			}
+			if b := st.SentByType["model/weights"].Bytes; b <= 0 || b >= int64(len(model)) {
+				t.Errorf("model broadcast took %d wire bytes for %d payload bytes: not compressed", b, len(model))
+			}
+			if b := st.ReceivedByType["secagg/masked"].Bytes; b < 200001 {
+				t.Errorf("updates counted %d bytes, want >= payload bytes", b)
+			}
+			if got := n1.Stats().SentTo[coord.Self()].Messages; got != 1 {
+				t.Errorf("n1 sent %d messages to coordinator, want 1", got)
+			}
+		})
+	}
+}
+
+func TestGaterRefusesStranger(t *testing.T) {
+	f := newFixture(t, 2, []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"})
+	coord := f.hosts[0]
+	strangerID := newIdentity(t)
+	// The stranger would accept the coordinator, but is not in the
+	// coordinator's allow list.
+	stranger, err := New(Config{
+		Identity: strangerID, FederationID: testFed, Types: testTypes(t),
+		AllowList:     StaticAllowList{coord.Self(): {"*"}},
+		ListenAddrs:   []string{"/ip4/127.0.0.1/tcp/0"},
+		StreamTimeout: 2 * time.Second,
+		Backoff:       Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	coordPID, _ := peer.Decode(string(coord.Self()))
+	for _, addr := range coord.Addrs() {
+		name := "tcp"
+		if strings.Contains(addr, "quic") {
+			name = "quic"
+		}
+		t.Run(name, func(t *testing.T) {
+			before := coord.Stats().Rejected[transport.RejectPeer]
+			s2 := stranger
+			s2.h.Peerstore().ClearAddrs(coordPID)
+			if err := s2.AddPeer(coord.Self(), addr); err != nil {
+				t.Fatal(err)
+			}
+			ctx := ctxT(t, 1500*time.Millisecond)
+			err := s2.Send(ctx, coord.Self(), transport.Message{Type: "control/ping", Payload: []byte("let me in")})
+			if err == nil {
+				t.Fatal("stranger's send succeeded")
+			}
+			if !errors.Is(err, ErrStream) {
+				t.Errorf("send error %v, want ErrStream", err)
+			}
+			if got := coord.Stats().Rejected[transport.RejectPeer]; got <= before {
+				t.Fatalf("coordinator's gater refused %d connections, want > %d", got, before)
+			}
+			if c := coord.h.Network().ConnsToPeer(s2.h.ID()); len(c) != 0 {
+				t.Fatalf("coordinator holds %d connections to the stranger", len(c))
+			}
+			// Nothing got past the gater: no stream, no message.
+			if st := coord.Stats(); len(st.ReceivedFrom) != 0 || st.Rejected[transport.RejectMalformed] != 0 || st.Rejected[transport.RejectProtocol] != 0 {
+				t.Fatalf("stranger reached the stream layer: %+v", st)
+			}
+		})
+	}
+	// The coordinator refuses to dial the stranger too.
+	coord.AddPeer(stranger.Self(), stranger.Addrs()...)
+	if err := coord.Send(ctxT(t, time.Second), stranger.Self(), transport.Message{Type: "control/ping"}); !errors.Is(err, transport.ErrUnknownPeer) {
+		t.Fatalf("coordinator sent to a stranger: %v", err)
+	}
+}
+
+func TestRoleRefusesProtocol(t *testing.T) {
+	f := newFixture(t, 2, nil)
+	coord, node := f.hosts[0], f.hosts[1]
+	ctx := ctxT(t, 10*time.Second)
+	err := node.Send(ctx, coord.Self(), transport.Message{Type: "model/weights", Payload: []byte("forged model")})
+	if !errors.Is(err, transport.ErrRefused) {
+		t.Fatalf("node used the model protocol: err = %v", err)
+	}
+	if got := coord.Stats().Rejected[transport.RejectProtocol]; got != 1 {
+		t.Fatalf("protocol refusals = %d, want 1", got)
+	}
+	// Its allowed protocols still work.
+	if err := node.Send(ctx, coord.Self(), transport.Message{Type: "secagg/masked", Payload: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	recvFrom(t, coord, node.Self())
+}
+
+func TestEnvelopeChecks(t *testing.T) {
+	f := newFixture(t, 2, nil)
+	coord, node := f.hosts[0], f.hosts[1]
+	ctx := ctxT(t, 10*time.Second)
+
+	coord.SetRound(5)
+	err := node.Send(ctx, coord.Self(), transport.Message{Type: "control/ping", Round: 4})
+	if !errors.Is(err, transport.ErrRefused) {
+		t.Fatalf("stale round accepted: %v", err)
+	}
+	if got := coord.Stats().Rejected[transport.RejectStale]; got != 1 {
+		t.Fatalf("stale rejections = %d, want 1", got)
+	}
+	// The stream survives a soft refusal.
+	if err := node.Send(ctx, coord.Self(), transport.Message{Type: "control/ping", Round: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if in := recvFrom(t, coord, node.Self()); in.Round != 5 {
+		t.Fatalf("round %d", in.Round)
+	}
+
+	// Another federation: a raw stream with a hello for "other".
+	s, br := rawStream(t, node, coord, protoControl, "other")
+	_ = br
+	st := readStatus(t, s, br, wire.KindHelloReply)
+	if st != wire.Status_STATUS_WRONG_FEDERATION {
+		t.Fatalf("hello for another federation: status %s", st)
+	}
+	// Right federation in the hello, wrong one in an envelope.
+	s, br = rawStream(t, node, coord, protoControl, testFed)
+	if st := readStatus(t, s, br, wire.KindHelloReply); st != wire.Status_STATUS_OK {
+		t.Fatalf("hello: %s", st)
+	}
+	writeEnvelope(t, s, &wire.Envelope{FederationId: "other", Round: 9, Sender: string(node.Self()), Type: "control/ping", Payload: []byte("x")})
+	if st := readStatus(t, s, br, wire.KindReceipt); st != wire.Status_STATUS_WRONG_FEDERATION {
+		t.Fatalf("envelope for another federation: status %s", st)
+	}
+	// A forged sender resets the stream.
+	writeEnvelope(t, s, &wire.Envelope{FederationId: testFed, Round: 9, Sender: string(coord.Self()), Type: "control/ping", Payload: []byte("x")})
+	expectReset(t, s, br)
+	rej := coord.Stats().Rejected
+	if rej[transport.RejectFederation] != 2 || rej[transport.RejectSender] != 1 {
+		t.Fatalf("rejections %v, want 2 federation and 1 sender", rej)
+	}
+}
+
+// rawStream opens a stream from a to b on p and sends a hello.
+func rawStream(t *testing.T, a, b *Host, p transport.Protocol, fed string) (network.Stream, *bufio.Reader) {
+	t.Helper()
+	pid, _ := peer.Decode(string(b.Self()))
+	s, err := a.h.NewStream(ctxT(t, 5*time.Second), pid, protocol.ID(p.ID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Reset() })
+	_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+	hello := wire.AppendHello(nil, &wire.Hello{FederationId: fed, Sender: string(a.Self()), Protocol: p.ID()})
+	if _, err := s.Write(append(wire.AppendHeader(nil, wire.KindHello, "", len(hello)), hello...)); err != nil {
+		t.Fatal(err)
+	}
+	return s, bufio.NewReader(s)
+}
+
+func readStatus(t *testing.T, s network.Stream, br *bufio.Reader, kind wire.Kind) wire.Status {
+	t.Helper()
+	f, err := wire.ReadFrame(br, noEnvelopes)
+	if err != nil {
+		t.Fatalf("reading %d frame: %v", kind, err)
+	}
+	if f.Kind != kind {
+		t.Fatalf("frame kind %d, want %d", f.Kind, kind)
+	}
+	r, err := wire.DecodeReceipt(f.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Status
+}
+
+func writeEnvelope(t *testing.T, s network.Stream, e *wire.Envelope) {
+	t.Helper()
+	body := wire.AppendEnvelope(nil, e)
+	if _, err := s.Write(append(wire.AppendHeader(nil, wire.KindEnvelope, e.Type, len(body)), body...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectReset reads until the stream fails; a reset is an error other
+// than a clean EOF.
+func expectReset(t *testing.T, s network.Stream, br *bufio.Reader) {
+	t.Helper()
+	_, err := io.Copy(io.Discard, br)
+	if err == nil {
+		t.Fatal("stream ended cleanly, want a reset")
+	}
+	if !errors.Is(err, network.ErrReset) {
+		t.Logf("stream failed with %v", err)
+	}
+}
+
+func TestHugeFrameHeader(t *testing.T) {
+	f := newFixture(t, 3, nil)
+	coord, node, other := f.hosts[0], f.hosts[1], f.hosts[2]
+	s, br := rawStream(t, node, coord, protoSecagg, testFed)
+	if st := readStatus(t, s, br, wire.KindHelloReply); st != wire.Status_STATUS_OK {
+		t.Fatalf("hello: %s", st)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	allocBefore := ms.TotalAlloc
+	// A frame header claiming 2^40 bytes of secagg/masked.
+	hdr := wire.AppendHeader(nil, wire.KindEnvelope, "secagg/masked", 1<<40)
+	if _, err := s.Write(hdr); err != nil {
+		t.Fatal(err)
+	}
+	expectReset(t, s, br)
+	runtime.ReadMemStats(&ms)
+	if d := ms.TotalAlloc - allocBefore; d > 64<<20 {
+		t.Errorf("process allocated %d bytes around the huge header", d)
+	}
+	if got := coord.Stats().Rejected[transport.RejectTooLarge]; got != 1 {
+		t.Fatalf("too-large rejections = %d, want 1", got)
+	}
+	// The host keeps serving, the offender included (on a new stream).
+	ctx := ctxT(t, 10*time.Second)
+	for _, h := range []*Host{other, node} {
+		if err := h.Send(ctx, coord.Self(), transport.Message{Type: "secagg/masked", Payload: []byte("ok")}); err != nil {
+			t.Fatal(err)
+		}
+		recvFrom(t, coord, h.Self())
+	}
+}
+
+func TestGarbageResetsOnlyThatStream(t *testing.T) {
+	f := newFixture(t, 3, nil)
+	coord, node, other := f.hosts[0], f.hosts[1], f.hosts[2]
+	ctx := ctxT(t, 20*time.Second)
+	// node already has a working stream on the control protocol.
+	if err := node.Send(ctx, coord.Self(), transport.Message{Type: "control/ping", Payload: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	recvFrom(t, coord, node.Self())
+
+	for i, garbage := range [][]byte{
+		[]byte("GET / HTTP/1.1\r\n\r\n"),            // unknown frame kind
+		{byte(wire.KindEnvelope), 3, 'x', 'y', 'z', 1, 0}, // unknown type
+		append(wire.AppendHeader(nil, wire.KindEnvelope, "control/ping", 4), 0xff, 0xff, 0xff, 0xff), // bad protobuf
+	} {
+		s, br := rawStream(t, node, coord, protoSecagg, testFed)
+		if st := readStatus(t, s, br, wire.KindHelloReply); st != wire.Status_STATUS_OK {
+			t.Fatalf("hello: %s", st)
+		}
+		if _, err := s.Write(garbage); err != nil {
+			t.Fatal(err)
+		}
+		expectReset(t, s, br)
+		t.Logf("garbage %d: stream reset", i)
+	}
+	rej := coord.Stats().Rejected
+	if rej[transport.RejectMalformed] != 2 || rej[transport.RejectUnknownType] != 1 {
+		t.Fatalf("rejections %v", rej)
+	}
+	// The connection, the node's other stream and other peers still work.
+	if len(coord.h.Network().ConnsToPeer(node.h.ID())) == 0 {
+		t.Fatal("garbage on a stream closed the connection")
+	}
+	for _, h := range []*Host{node, other} {
+		if err := h.Send(ctx, coord.Self(), transport.Message{Type: "control/ping", Payload: []byte("2")}); err != nil {
+			t.Fatal(err)
+		}
+		recvFrom(t, coord, h.Self())
+	}
+}
+
+func TestReconnect(t *testing.T) {
+	f := newFixture(t, 2, nil)
+	coord, node := f.hosts[0], f.hosts[1]
+	ctx := ctxT(t, 20*time.Second)
+	for i := range 3 {
+		if err := node.Send(ctx, coord.Self(), transport.Message{Type: "control/ping", Payload: []byte{byte(i)}}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if in := recvFrom(t, coord, node.Self()); in.Payload[0] != byte(i) {
+			t.Fatalf("payload %v", in.Payload)
+		}
+		// Drop the connection from the receiving side.
+		if err := coord.h.Network().ClosePeer(node.h.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	f := newFixture(t, 2, nil)
+	node := f.hosts[1]
+	ctx := ctxT(t, 5*time.Second)
+	coordID := f.hosts[0].Self()
+	for _, tc := range []struct {
+		msg  transport.Message
+		want error
+	}{
+		{transport.Message{Type: "nope"}, transport.ErrUnknownType},
+		{transport.Message{Type: "control/ping", Payload: make([]byte, 1025)}, transport.ErrTooLarge},
+	} {
+		if err := node.Send(ctx, coordID, tc.msg); !errors.Is(err, tc.want) {
+			t.Errorf("send %q: %v, want %v", tc.msg.Type, err, tc.want)
+		}
+	}
+	if err := node.Send(ctx, "not-a-peer-id", transport.Message{Type: "control/ping"}); !errors.Is(err, identity.ErrPeerID) {
+		t.Errorf("send to bad id: %v", err)
+	}
+	node.Close()
+	if _, err := node.Recv(ctx); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("recv after close: %v", err)
+	}
+	if err := node.Send(ctx, coordID, transport.Message{Type: "control/ping"}); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("send after close: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	id := newIdentity(t)
+	types := testTypes(t)
+	for i, cfg := range []Config{
+		{FederationID: testFed, Types: types, AllowList: StaticAllowList{}},
+		{Identity: id, FederationID: testFed, AllowList: StaticAllowList{}},
+		{Identity: id, FederationID: testFed, Types: types},
+		{Identity: id, FederationID: "", Types: types, AllowList: StaticAllowList{}},
+		{Identity: id, FederationID: testFed, Types: types, AllowList: StaticAllowList{}, ManifestDigest: make([]byte, 65)},
+	} {
+		if h, err := New(cfg); !errors.Is(err, transport.ErrBadConfig) {
+			if h != nil {
+				h.Close()
+			}
+			t.Errorf("config %d: err = %v, want ErrBadConfig", i, err)
+		}
+	}
+}
+
+func TestManifestDigestMismatch(t *testing.T) {
+	a, b := newIdentity(t), newIdentity(t)
+	allow := StaticAllowList{a.PeerID(): {"*"}, b.PeerID(): {"*"}}
+	mk := func(id *identity.Identity, digest byte) *Host {
+		h, err := New(Config{Identity: id, FederationID: testFed, Types: testTypes(t), AllowList: allow,
+			ManifestDigest: bytes.Repeat([]byte{digest}, 32), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	ha, hb := mk(a, 1), mk(b, 2)
+	hb.AddPeer(ha.Self(), ha.Addrs()...)
+	err := hb.Send(ctxT(t, 5*time.Second), ha.Self(), transport.Message{Type: "control/ping"})
+	if !errors.Is(err, transport.ErrRefused) {
+		t.Fatalf("send with another manifest: %v", err)
+	}
+	if got := ha.Stats().Rejected[transport.RejectManifest]; got != 1 {
+		t.Fatalf("manifest rejections %d", got)
+	}
+}
