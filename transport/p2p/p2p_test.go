@@ -404,8 +404,8 @@ func TestGarbageResetsOnlyThatStream(t *testing.T) {
 	recvFrom(t, coord, node.Self())
 
 	for i, garbage := range [][]byte{
-		[]byte("GET / HTTP/1.1\r\n\r\n"),            // unknown frame kind
-		{byte(wire.KindEnvelope), 3, 'x', 'y', 'z', 1, 0}, // unknown type
+		[]byte("GET / HTTP/1.1\r\n\r\n"),                                                             // unknown frame kind
+		{byte(wire.KindEnvelope), 3, 'x', 'y', 'z', 1, 0},                                            // unknown type
 		append(wire.AppendHeader(nil, wire.KindEnvelope, "control/ping", 4), 0xff, 0xff, 0xff, 0xff), // bad protobuf
 	} {
 		s, br := rawStream(t, node, coord, protoSecagg, testFed)

@@ -90,7 +90,9 @@ type Rejection struct {
 	Err    error
 }
 
-func (r *Rejection) Error() string { return fmt.Sprintf("transport: envelope refused (%s): %v", r.Reason, r.Err) }
+func (r *Rejection) Error() string {
+	return fmt.Sprintf("transport: envelope refused (%s): %v", r.Reason, r.Err)
+}
 func (r *Rejection) Unwrap() error { return r.Err }
 
 func reject(reason transport.Reason, status wire.Status, err error) *Rejection {
