@@ -51,9 +51,14 @@ const (
 	cAborted
 )
 
-// peerKeys are a neighbour's advertised public keys.
+// peerKeys holds what a party derives for one neighbour when the key list
+// arrives: the key that decrypts the neighbour's shares and the seed of
+// their pairwise mask. Both X25519 agreements thus happen once, in the
+// ShareKeys step.
 type peerKeys struct {
-	cpk, spk [KeySize]byte
+	openKey [32]byte // AEAD key of shares sent by the neighbour to this party
+	openAD  []byte
+	mask    [32]byte // pairwise mask seed s_uv
 }
 
 // Client is one party's state machine. It is not safe for concurrent use.
@@ -162,6 +167,10 @@ func (c *Client) forget() {
 	clear(c.b[:])
 	c.ownS, c.ownB = shamir.Share{}, shamir.Share{}
 	c.heldS, c.heldB = nil, nil
+	for _, pk := range c.peers {
+		clear(pk.openKey[:])
+		clear(pk.mask[:])
+	}
 }
 
 // Start draws the party's keys and returns its StepAdvertiseKeys message.
@@ -281,13 +290,11 @@ func (c *Client) onKeyList(body []byte) ([]Message, error) {
 	for _, id := range ids {
 		c.keyIDs[id] = true
 	}
-	c.peers = make(map[uint16]*peerKeys, len(nbrs))
 	for _, v := range nbrs {
 		e := byID[v]
 		if !ed25519.Verify(p.ids[v-1], p.advertiseSigned(v, e.cpk[:], e.spk[:]), e.sig[:]) {
 			return c.abort(fmt.Errorf("%w: secagg: keys of party %d carry a bad signature", mpc.ErrProtocol, v))
 		}
-		c.peers[v] = &peerKeys{cpk: e.cpk, spk: e.spk}
 	}
 	c.holders = append(slices.Clone(nbrs), c.id)
 	slices.Sort(c.holders)
@@ -308,23 +315,37 @@ func (c *Client) onKeyList(body []byte) ([]Message, error) {
 	}
 	out := make([]ctEntry, 0, len(nbrs))
 	pt := make([]byte, 0, sharePlainSize)
+	c.peers = make(map[uint16]*peerKeys, len(nbrs))
 	for i, v := range c.holders {
 		if v == c.id {
 			c.ownS, c.ownB = sShares[i], bShares[i]
 			continue
 		}
-		ss, err := agree(c.cSK, c.peers[v].cpk[:])
+		e := byID[v]
+		ss, err := agree(c.cSK, e.cpk[:])
 		if err != nil {
 			return c.abort(fmt.Errorf("%w (party %d)", err, v))
 		}
+		ms, err := agree(c.sSK, e.spk[:])
+		if err != nil {
+			return c.abort(fmt.Errorf("%w (party %d)", err, v))
+		}
+		pk := &peerKeys{mask: p.pairSeed(ms, c.id, v)}
+		pk.openKey, pk.openAD = p.shareAEAD(ss, v, c.id)
+		c.peers[v] = pk
+		clear(ms)
 		key, ad := p.shareAEAD(ss, c.id, v)
+		clear(ss)
 		pt = sShares[i].AppendValue(pt[:0])
 		pt = bShares[i].AppendValue(pt)
-		e := ctEntry{peer: v}
-		copy(e.ct[:], seal(&key, ad, pt))
-		out = append(out, e)
+		ce := ctEntry{peer: v}
+		copy(ce.ct[:], seal(&key, ad, pt))
+		out = append(out, ce)
 	}
 	clear(pt[:cap(pt)])
+	// The key pairs are no longer needed: what remains are the derived keys.
+	c.cSK, c.sSK = nil, nil
+	clear(c.sSKBytes[:])
 	data := p.appendHeader(make([]byte, 0, p.MessageSize(StepShareKeys, len(out))), StepShareKeys, c.id, 0)
 	data = appendCiphertexts(data, out)
 	c.state = cShared
@@ -346,12 +367,7 @@ func (c *Client) onShares(body []byte) ([]Message, error) {
 		if pk == nil {
 			return c.abort(fmt.Errorf("%w: secagg: shares from party %d, not a neighbour", mpc.ErrProtocol, u))
 		}
-		ss, err := agree(c.cSK, pk.cpk[:])
-		if err != nil {
-			return c.abort(fmt.Errorf("%w (party %d)", err, u))
-		}
-		key, ad := p.shareAEAD(ss, u, c.id)
-		pt, err := open(&key, ad, es[i].ct[:])
+		pt, err := open(&pk.openKey, pk.openAD, es[i].ct[:])
 		if err != nil {
 			return c.abort(fmt.Errorf("%w (from party %d)", err, u))
 		}
@@ -368,27 +384,19 @@ func (c *Client) onShares(body []byte) ([]Message, error) {
 		return c.abort(fmt.Errorf("%w: secagg: %d of this party's share holders are live, threshold %d", mpc.ErrTooFewParties, live, p.t))
 	}
 	// y = x + PRG(b) + sum_{u > id} PRG(s_{id,u}) - sum_{u < id} PRG(s_{id,u})
-	y := newVec(p)
-	if y.v64 != nil {
-		copy(y.v64, c.in64)
-	} else {
-		copy(y.v32, c.in32)
-	}
+	// Clone rather than make and copy: the copy is the only pass over y
+	// before masking.
+	y := vec{bits: p.bits, v32: slices.Clone(c.in32), v64: slices.Clone(c.in64)}
 	seed := p.selfSeed(&c.b, c.id)
 	y.maskAdd(&seed)
+	clear(seed[:])
 	for _, u := range sortedKeys(c.senders) {
-		ss, err := agree(c.sSK, c.peers[u].spk[:])
-		if err != nil {
-			return c.abort(fmt.Errorf("%w (party %d)", err, u))
-		}
-		seed = p.pairSeed(ss, c.id, u)
 		if c.id < u {
-			y.maskAdd(&seed)
+			y.maskAdd(&c.peers[u].mask)
 		} else {
-			y.maskSub(&seed)
+			y.maskSub(&c.peers[u].mask)
 		}
 	}
-	clear(seed[:])
 	data := p.appendHeader(make([]byte, 0, p.MessageSize(StepMaskedInput, 0)), StepMaskedInput, c.id, 0)
 	data = y.pack(data)
 	c.state = cMasked
