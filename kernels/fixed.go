@@ -27,6 +27,11 @@ func scaleOf(frac uint) float64 {
 // is at most 2^-(frac+1). dst and src must have the same length.
 func EncodeNearest32(dst []uint32, src []float32, frac uint) {
 	mustSameLen(len(dst), len(src))
+	encodeNearest32(dst, src, frac)
+}
+
+// encodeNearest32Go is the portable EncodeNearest32.
+func encodeNearest32Go(dst []uint32, src []float32, frac uint) {
 	scale := scaleOf(frac)
 	dst = dst[:len(src)]
 	for i, v := range src {
@@ -78,6 +83,11 @@ func nearest64(x float64) int64 {
 // to the nearest float32. dst and src must have the same length.
 func Decode32(dst []float32, src []uint32, frac uint) {
 	mustSameLen(len(dst), len(src))
+	decode32(dst, src, frac)
+}
+
+// decode32Go is the portable Decode32.
+func decode32Go(dst []float32, src []uint32, frac uint) {
 	inv := 1 / scaleOf(frac)
 	dst = dst[:len(src)]
 	for i, u := range src {

@@ -7,6 +7,11 @@ import "math"
 // every platform. x and y must have the same length.
 func Axpy(alpha float32, x, y []float32) {
 	mustSameLen(len(x), len(y))
+	axpy(alpha, x, y)
+}
+
+// axpyGo is the portable Axpy, unrolled by four.
+func axpyGo(alpha float32, x, y []float32) {
 	x = x[:len(y)]
 	i := 0
 	for ; i+4 <= len(y); i += 4 {
@@ -24,6 +29,11 @@ func Axpy(alpha float32, x, y []float32) {
 
 // Scale sets x[i] *= alpha.
 func Scale(alpha float32, x []float32) {
+	scale(alpha, x)
+}
+
+// scaleGo is the portable Scale, unrolled by four.
+func scaleGo(alpha float32, x []float32) {
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
 		xx := x[i : i+4 : i+4]
@@ -45,7 +55,9 @@ func Dot(x, y []float32) float32 {
 	return float32(dot64(x, y))
 }
 
-func dot64(x, y []float32) float64 {
+// dot64Go is the portable float64-accumulated dot product, with four
+// independent accumulators.
+func dot64Go(x, y []float32) float64 {
 	y = y[:len(x)]
 	var s0, s1, s2, s3 float64
 	i := 0
@@ -63,9 +75,9 @@ func dot64(x, y []float32) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// sumSquares returns the sum of x[i]^2 in float64. It cannot overflow for
+// sumSquaresGo returns the sum of x[i]^2 in float64. It cannot overflow for
 // finite float32 input of any practical length (each square is below 2^256).
-func sumSquares(x []float32) float64 {
+func sumSquaresGo(x []float32) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(x); i += 4 {

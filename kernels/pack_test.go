@@ -37,7 +37,7 @@ func TestPackedLen(t *testing.T) {
 		n    int
 		k    uint
 		want int
-	}{{0, 7, 0}, {-3, 7, 0}, {1, 1, 1}, {8, 1, 1}, {9, 1, 2}, {3, 7, 3}, {8, 7, 7}, {10, 64, 80}, {5, 0, 0}, {1 << 59, 64, 1 << 62}, {math.MaxInt, 1, math.MaxInt/8 + 1}, {math.MaxInt / 64, 64, math.MaxInt / 64 * 8}} {
+	}{{0, 7, 0}, {-3, 7, 0}, {1, 1, 1}, {8, 1, 1}, {9, 1, 2}, {3, 7, 3}, {8, 7, 7}, {10, 64, 80}, {5, 0, 0}, {math.MaxInt / 16, 64, math.MaxInt / 16 * 8}, {math.MaxInt, 1, math.MaxInt/8 + 1}, {math.MaxInt / 64, 64, math.MaxInt / 64 * 8}} {
 		if got := PackedLen(c.n, c.k); got != c.want {
 			t.Errorf("PackedLen(%d, %d) = %d, want %d", c.n, c.k, got, c.want)
 		}
