@@ -95,24 +95,42 @@ func decode32Go(dst []float32, src []uint32, frac uint) {
 	}
 }
 
-// Decode64 is [Decode32] for Z_2^64: elements are read as int64.
+// Decode64 is [Decode32] for Z_2^64: elements are read as int64, and the
+// result is the float32 nearest to int64(src[i]) / 2^frac.
 func Decode64(dst []float32, src []uint64, frac uint) {
 	mustSameLen(len(dst), len(src))
-	dst = dst[:len(src)]
-	if frac <= 126 {
-		// float32(int64) is correctly rounded and scaling a float32 by a
-		// power of two within the normal range is exact, so this is
-		// one rounding (results below 2^-126 may round again as subnormals).
-		inv := float32(math.Ldexp(1, -int(frac)))
-		for i, u := range src {
-			dst[i] = float32(int64(u)) * inv
-		}
-		return
-	}
 	inv := 1 / scaleOf(frac)
+	dst = dst[:len(src)]
 	for i, u := range src {
-		dst[i] = float32(float64(int64(u)) * inv)
+		dst[i] = float32(int64ToFloat64Sticky(int64(u)) * inv)
 	}
+}
+
+// int64ToFloat64Sticky converts i to a float64 that rounds to the same
+// float32 as i itself: exactly when |i| < 2^53, and otherwise by keeping the
+// top 53 bits and folding the discarded ones into a sticky lowest bit, which
+// lies far below the float32 rounding position. Converting through float64
+// without it would round twice, and the compiler's direct int64 to float32
+// conversion is not correctly rounded on every port (386).
+func int64ToFloat64Sticky(i int64) float64 {
+	if -1<<53 < i && i < 1<<53 {
+		return float64(i)
+	}
+	m := uint64(i)
+	neg := i < 0
+	if neg {
+		m = -m
+	}
+	sh := uint(bits.Len64(m)) - 53
+	t := m >> sh
+	if m&(1<<sh-1) != 0 {
+		t |= 1
+	}
+	f := math.Ldexp(float64(t), int(sh))
+	if neg {
+		f = -f
+	}
+	return f
 }
 
 // HeadroomBits returns ceil(log2 n), the number of bits to reserve above the
