@@ -315,3 +315,72 @@ func TestEncodeEmptyAndLengthMismatch(t *testing.T) {
 	}()
 	EncodeNearest32(make([]uint32, 2), make([]float32, 3), 8)
 }
+
+// TestHeadroomEdge puts every input at the largest bound the headroom rule
+// allows, B * 2^f <= 2^(k-1-h) - 1, with n = 2^h inputs of the same sign: the
+// ring sum must equal the integer sum of the encodings (no wrap).
+func TestHeadroomEdge(t *testing.T) {
+	const f = 8
+	for _, h := range []uint{0, 1, 4, 10} {
+		n := 1 << h
+		if HeadroomBits(n) != h {
+			t.Fatalf("HeadroomBits(%d) = %d", n, HeadroomBits(n))
+		}
+		for _, k := range []uint{32, 64} {
+			m := math.Ldexp(1, int(k-1-h)) - 1 // as float64: exact for k = 32
+			if k == 64 {
+				m = math.Nextafter(math.Ldexp(1, int(k-1-h)), 0) // largest float64 below 2^(k-1-h)
+			}
+			b := float32(m / (1 << f))
+			if float64(b) > m/(1<<f) {
+				b = math.Nextafter32(b, 0)
+			}
+			for _, sign := range []float32{1, -1} {
+				v := make([]float32, 5)
+				for i := range v {
+					v[i] = sign * b
+				}
+				for _, stochastic := range []bool{false, true} {
+					var want [5]int64
+					var got32 [5]uint32
+					var got64 [5]uint64
+					for p := range n {
+						seed := [32]byte{byte(p), byte(p >> 8)}
+						if k == 32 {
+							e := make([]uint32, len(v))
+							if stochastic {
+								EncodeStochastic32(e, v, f, seed)
+							} else {
+								EncodeNearest32(e, v, f)
+							}
+							AddRing32(got32[:], e)
+							for i := range e {
+								want[i] += int64(int32(e[i]))
+							}
+						} else {
+							e := make([]uint64, len(v))
+							if stochastic {
+								EncodeStochastic64(e, v, f, seed)
+							} else {
+								EncodeNearest64(e, v, f)
+							}
+							AddRing64(got64[:], e)
+							for i := range e {
+								want[i] += int64(e[i]) // no overflow: the rule bounds the sum
+							}
+						}
+					}
+					for i := range want {
+						got := int64(int32(got32[i]))
+						if k == 64 {
+							got = int64(got64[i])
+						}
+						if got != want[i] || (want[i] < 0) != (sign < 0) {
+							t.Fatalf("k=%d h=%d sign=%g stochastic=%v: ring sum %d, integer sum %d", k, h, sign, stochastic, got, want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

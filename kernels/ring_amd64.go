@@ -4,9 +4,10 @@ package kernels
 
 import "golang.org/x/sys/cpu"
 
-// useAVX2 selects the assembly loops of ring_amd64.s. It is a read-only
-// function of the CPU, fixed at start-up.
-var useAVX2 = cpu.X86.HasAVX2
+// useAVX2 reports whether the assembly loops of ring_amd64.s can run: they
+// need AVX2 (and the operating system's support for the YMM registers, which
+// x/sys/cpu includes in the check).
+func useAVX2() bool { return cpu.X86.HasAVX2 }
 
 // The assembly routines take n bytes, a multiple of 128.
 //
@@ -23,7 +24,7 @@ func addQ(dst, src *uint64, n int)
 func subQ(dst, src *uint64, n int)
 
 func addRing32(dst, src []uint32) {
-	if useAVX2 && len(dst) >= 32 {
+	if useAVX2() && len(dst) >= 32 {
 		src = src[:len(dst)]
 		m := len(dst) &^ 31
 		addD(&dst[0], &src[0], m*4)
@@ -33,7 +34,7 @@ func addRing32(dst, src []uint32) {
 }
 
 func subRing32(dst, src []uint32) {
-	if useAVX2 && len(dst) >= 32 {
+	if useAVX2() && len(dst) >= 32 {
 		src = src[:len(dst)]
 		m := len(dst) &^ 31
 		subD(&dst[0], &src[0], m*4)
@@ -43,7 +44,7 @@ func subRing32(dst, src []uint32) {
 }
 
 func addRing64(dst, src []uint64) {
-	if useAVX2 && len(dst) >= 16 {
+	if useAVX2() && len(dst) >= 16 {
 		src = src[:len(dst)]
 		m := len(dst) &^ 15
 		addQ(&dst[0], &src[0], m*8)
@@ -53,7 +54,7 @@ func addRing64(dst, src []uint64) {
 }
 
 func subRing64(dst, src []uint64) {
-	if useAVX2 && len(dst) >= 16 {
+	if useAVX2() && len(dst) >= 16 {
 		src = src[:len(dst)]
 		m := len(dst) &^ 15
 		subQ(&dst[0], &src[0], m*8)
