@@ -18,9 +18,12 @@ demo: build
 test:
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
-# The SIMD build of the kernels (Go 1.26 experiment), when the tree has one.
+# The kernels' other builds: the SIMD experiment (Go 1.26 simd/archsimd) and
+# the portable build without assembly (-tags purego).
 test-simd:
+	GOEXPERIMENT=simd $(GO) vet ./kernels/...
 	GOEXPERIMENT=simd $(GO) test -count=1 ./kernels/...
+	$(GO) test -count=1 -tags purego ./kernels/...
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
