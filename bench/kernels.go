@@ -34,6 +34,11 @@ const (
 // KernelConfig describes the kernel benchmark: every selected kernel runs on
 // vectors of each size and is compared with its limit (see [LimitAESCTR] and
 // [LimitCopy]).
+//
+// Kernel and limit are timed in alternating batches of about Batch each, so
+// that both see the same conditions on a shared machine; the reported rates
+// are the medians over the batches and the ratio is the median of the
+// per-pair ratios.
 type KernelConfig struct {
 	// Sizes are the vector sizes in bytes (the size of the kernel's main
 	// vector: the ring vector, or the float32 input); each at least 64 and a
@@ -41,12 +46,12 @@ type KernelConfig struct {
 	Sizes []int
 	// Kernels selects kernels by name ([KernelNames]); empty means all.
 	Kernels []string
-	// MinTime is the minimum duration of one measurement (default 100ms).
-	MinTime time.Duration
-	// Repeats is the number of alternating measurements of kernel and limit;
-	// the best of each is kept, which filters out interference from other
-	// processes (default 3).
-	Repeats int
+	// Duration is the time spent timing each kernel together with its limit
+	// at each size (default 400ms).
+	Duration time.Duration
+	// Batch is the length of one timed batch of calls (default 5ms; a batch
+	// has at least one call).
+	Batch time.Duration
 	// BeyondCache is the size from which a vector counts as larger than the
 	// caches, where the copy-bound targets apply (default 32 MiB).
 	BeyondCache int
@@ -56,8 +61,8 @@ type KernelConfig struct {
 func DefaultKernelConfig() KernelConfig {
 	return KernelConfig{
 		Sizes:       []int{1 << 20, 64 << 20},
-		MinTime:     100 * time.Millisecond,
-		Repeats:     3,
+		Duration:    400 * time.Millisecond,
+		Batch:       5 * time.Millisecond,
 		BeyondCache: 32 << 20,
 	}
 }
@@ -68,11 +73,11 @@ func (c KernelConfig) withDefaults() KernelConfig {
 	if len(c.Sizes) == 0 {
 		c.Sizes = d.Sizes
 	}
-	if c.MinTime == 0 {
-		c.MinTime = d.MinTime
+	if c.Duration == 0 {
+		c.Duration = d.Duration
 	}
-	if c.Repeats == 0 {
-		c.Repeats = d.Repeats
+	if c.Batch == 0 {
+		c.Batch = d.Batch
 	}
 	if c.BeyondCache == 0 {
 		c.BeyondCache = d.BeyondCache
@@ -87,8 +92,8 @@ func (c KernelConfig) Validate() error {
 			return fmt.Errorf("%w: size %d is not a multiple of 8 in [64, 1 GiB]", ErrKernelConfig, s)
 		}
 	}
-	if c.MinTime < 0 || c.Repeats < 0 || c.BeyondCache < 0 {
-		return fmt.Errorf("%w: negative duration, repeat count or cache size", ErrKernelConfig)
+	if c.Duration < 0 || c.Batch < 0 || c.BeyondCache < 0 {
+		return fmt.Errorf("%w: negative duration, batch or cache size", ErrKernelConfig)
 	}
 	for _, k := range c.Kernels {
 		if !slices.Contains(KernelNames(), k) {
@@ -103,14 +108,15 @@ type KernelResult struct {
 	// Kernel is the kernel's name, Size its vector size in bytes.
 	Kernel string
 	Size   int
-	// MBps is the kernel's rate in 10^6 bytes per second, counted as the
-	// limit counts (keystream bytes for [LimitAESCTR], bytes read plus
+	// MBps is the kernel's median rate in 10^6 bytes per second, counted as
+	// the limit counts (keystream bytes for [LimitAESCTR], bytes read plus
 	// written for [LimitCopy]).
 	MBps float64
-	// Limit names the limit and LimitMBps is its rate in the same run.
+	// Limit names the limit and LimitMBps is its median rate in the same run.
 	Limit     string
 	LimitMBps float64
-	// Ratio is MBps / LimitMBps.
+	// Ratio is the median over alternating batches of the kernel's rate over
+	// the limit's rate in the adjacent batch (close to MBps / LimitMBps).
 	Ratio float64
 	// Target is the required ratio, 0 where none applies; Pass reports
 	// Ratio >= Target (always true without a target).
@@ -265,17 +271,57 @@ func limitOp(limit string, size int, r *rand.Rand) (op func(), bytes float64) {
 	}
 }
 
-// measure runs op repeatedly for at least minTime (and at least twice, after
-// one warm-up call) and returns the rate in MB/s for bytes per call.
-func measure(op func(), bytes float64, minTime time.Duration) float64 {
-	op()
-	calls := 0
-	start := time.Now()
-	for calls < 2 || time.Since(start) < minTime {
-		op()
-		calls++
+// pairedRates times op and limit in alternating batches for about total
+// and returns the median rates of each in MB/s (for opBytes and limitBytes
+// per call) and the median of the per-pair ratios. Batches hold enough calls
+// to last about batch; the order within a pair alternates so that a trend in
+// the machine's load affects both alike.
+func pairedRates(op func(), opBytes float64, limit func(), limitBytes float64, total, batch time.Duration) (rate, limitRate, ratio float64) {
+	opCalls := callsFor(op, batch)
+	limitCalls := callsFor(limit, batch)
+	timeBatch := func(f func(), calls int, bytes float64) float64 {
+		start := time.Now()
+		for range calls {
+			f()
+		}
+		return bytes * float64(calls) / time.Since(start).Seconds() / 1e6
 	}
-	return bytes * float64(calls) / time.Since(start).Seconds() / 1e6
+	var rates, limits, ratios []float64
+	start := time.Now()
+	for i := 0; i < 3 || time.Since(start) < total; i++ {
+		var r, l float64
+		if i%2 == 0 {
+			l = timeBatch(limit, limitCalls, limitBytes)
+			r = timeBatch(op, opCalls, opBytes)
+		} else {
+			r = timeBatch(op, opCalls, opBytes)
+			l = timeBatch(limit, limitCalls, limitBytes)
+		}
+		rates, limits, ratios = append(rates, r), append(limits, l), append(ratios, r/l)
+	}
+	return median(rates), median(limits), median(ratios)
+}
+
+// callsFor runs f once to warm up and time it, and returns the number of
+// calls that last about d (at least 1).
+func callsFor(f func(), d time.Duration) int {
+	start := time.Now()
+	f()
+	one := time.Since(start)
+	if one <= 0 {
+		one = time.Nanosecond
+	}
+	return max(1, int(d/one))
+}
+
+// median returns the median of v (v is reordered).
+func median(v []float64) float64 {
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // RunKernels measures the kernels of cfg at each size against their limits,
@@ -302,14 +348,10 @@ func RunKernels(cfg KernelConfig, w io.Writer) ([]KernelResult, error) {
 				limits[kc.limit] = lim
 			}
 			op := kc.setup(size, r)
-			var best, bestLimit float64
-			for range cfg.Repeats {
-				bestLimit = max(bestLimit, measure(lim.op, lim.bytes, cfg.MinTime))
-				best = max(best, measure(op, kc.traffic*float64(size), cfg.MinTime))
-			}
+			rate, limitRate, ratio := pairedRates(op, kc.traffic*float64(size), lim.op, lim.bytes, cfg.Duration, cfg.Batch)
 			res := KernelResult{
-				Kernel: kc.name, Size: size, MBps: best,
-				Limit: kc.limit, LimitMBps: bestLimit, Ratio: best / bestLimit,
+				Kernel: kc.name, Size: size, MBps: rate,
+				Limit: kc.limit, LimitMBps: limitRate, Ratio: ratio,
 				Pass: true,
 			}
 			if kc.target > 0 && (!kc.beyondCache || size >= cfg.BeyondCache) {
@@ -342,7 +384,7 @@ func writeKernelTable(w io.Writer, results []KernelResult) error {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "MB/s against %s counts keystream bytes; against %s, bytes read plus written (copy of n bytes = 2n, ring add = 3n).\n"+
-		"Each rate is the best of alternating runs of kernel and limit in this process.\n", LimitAESCTR, LimitCopy)
+		"Rates are medians over alternating batches of kernel and limit in this process; ratio is the median of the per-pair ratios.\n", LimitAESCTR, LimitCopy)
 	return err
 }
 
