@@ -136,7 +136,8 @@ func TestSeededC1AttackControl(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := rq.NewPoly()
-		pp.embed(m, q, clamp, 32)
+		var scratch []uint64
+		pp.embed(m, q, clamp, 32, &scratch)
 		rq.NTT(m, m)
 		e := rq.NewPoly()
 		sm.sample(e) // an error well inside the noise budget

@@ -24,33 +24,43 @@ func (p *params) fields(b uint) int { return p.lit.LogT / int(b) }
 // Q primes 0..p.level): coefficient i encodes M_i = sum_f (vals[f*N+i] + off)
 // * 2^(f*b), embedded as M_i * T^-1 mod q for every prime q (the LSB
 // encoding: decryption multiplies by T and reduces modulo T). vals shorter
-// than a chunk are padded with zeros.
-func (p *params) embed(dst ring.Poly, vals []int32, off int32, b uint) {
+// than a chunk are padded with zeros. scratch is reused between calls.
+func (p *params) embed(dst ring.Poly, vals []int32, off int32, b uint, scratch *[]uint64) {
 	n := p.n
-	f := p.fields(b)
+	if cap(*scratch) < p.words*n {
+		*scratch = make([]uint64, p.words*n)
+	}
+	words := (*scratch)[:p.words*n]
+	clear(words)
 	perWord := 64 / int(b)
 	mask := uint64(1)<<b - 1
-	var w [16]uint64
-	words := w[:p.words]
-	for i := range n {
-		clear(words)
-		for fi := range f {
-			x := off
-			if idx := fi*n + i; idx < len(vals) {
-				x += vals[idx]
-			}
-			words[fi/perWord] |= (uint64(uint32(x)) & mask) << (uint(fi%perWord) * b)
+	for fi := range p.fields(b) {
+		j := fi / perWord
+		sh := uint(fi%perWord) * b
+		w := words[j*n : (j+1)*n]
+		lo := min(fi*n, len(vals))
+		src := vals[lo:min(lo+n, len(vals))]
+		for i, x := range src {
+			w[i] |= (uint64(uint32(x+off)) & mask) << sh
 		}
-		for k, q := range p.lit.Q {
-			row := p.enc[k]
-			var acc uint64
-			for j, wj := range words {
-				acc += row[j].mulReduced(wj, q)
-				if acc >= q {
-					acc -= q
-				}
+		pad := (uint64(uint32(off)) & mask) << sh
+		for i := len(src); i < n; i++ {
+			w[i] |= pad
+		}
+	}
+	for k, q := range p.lit.Q {
+		out := dst.Coeffs[k][:n]
+		row := p.enc[k]
+		c := row[0]
+		for i, x := range words[:n] {
+			out[i] = c.mulReduced(x, q)
+		}
+		for j := 1; j < p.words; j++ {
+			c := row[j]
+			for i, x := range words[j*n : (j+1)*n] {
+				r := out[i] + c.mulReduced(x, q)
+				out[i] = min(r, r-q)
 			}
-			dst.Coeffs[k][i] = acc
 		}
 	}
 }

@@ -162,10 +162,7 @@ func (s shoup) mul(x, q uint64) uint64 {
 // mulReduced returns x*w mod q in [0, q).
 func (s shoup) mulReduced(x, q uint64) uint64 {
 	r := s.mul(x, q)
-	if r >= q {
-		r -= q
-	}
-	return r
+	return min(r, r-q) // branch-free: r-q wraps around when r < q
 }
 
 type params struct {
@@ -287,7 +284,7 @@ func (p *params) initCodec() error {
 		bq := new(big.Int).SetUint64(q)
 		tInv := new(big.Int).ModInverse(new(big.Int).Mod(T, bq), bq)
 		if tInv == nil {
-			return fmt.Errorf("T is not invertible modulo %d", q)
+			return fmt.Errorf("the plaintext modulus is not invertible modulo %d", q)
 		}
 		row := make([]shoup, p.words)
 		for j := range row {

@@ -303,8 +303,9 @@ func (nd *Node) Upload(update []float32) ([]Message, error) {
 	pt.IsNTT = false
 	ct := rlwe.NewCiphertext(p.rlwe, 1, p.level)
 	data := appendHeader(make([]byte, 0, headerFixed+len(nd.rc.FederationID)+nd.chunks*2*p.qBytes), nd.header(KindCiphertext, 0))
+	var scratch []uint64
 	for c := range nd.chunks {
-		p.embed(pt.Value, vals[c*v:min(len(vals), (c+1)*v)], nd.q.clamp, nd.q.bits)
+		p.embed(pt.Value, vals[c*v:min(len(vals), (c+1)*v)], nd.q.clamp, nd.q.bits, &scratch)
 		if err := nd.enc.Encrypt(pt, ct); err != nil {
 			return nil, nd.abort(fmt.Errorf("mhe: encryption: %w", err))
 		}
@@ -597,7 +598,7 @@ func (a *Aggregator) abort(err error) error {
 // Step handles a message from a node: an encrypted update during the upload
 // phase (summed at once into the running aggregate; when every participant
 // has uploaded, the uploads close by themselves) or a decryption share of
-// the current attempt. A malformed or out-of-protocol message is rejected
+// the current attempt (shares of an abandoned attempt are ignored). A malformed or out-of-protocol message is rejected
 // with an error wrapping mpc.ErrMalformed or mpc.ErrProtocol and leaves the
 // state unchanged.
 func (a *Aggregator) Step(m Message) ([]Message, error) {
@@ -773,6 +774,11 @@ func (a *Aggregator) Dropped(id int) ([]Message, error) {
 func (a *Aggregator) onShare(from uint16, attempt uint32, body []byte) ([]Message, error) {
 	if a.phase != phaseDecrypt {
 		return nil, violation("decryption share from party %d outside the decryption phase", from)
+	}
+	if attempt < a.attempt {
+		// A share of an abandoned attempt (its decryption set lost a member):
+		// it cannot be combined with the current one's, so it is dropped.
+		return nil, nil
 	}
 	if attempt != a.attempt {
 		return nil, violation("decryption share for attempt %d, current %d", attempt, a.attempt)

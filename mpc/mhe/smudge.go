@@ -26,10 +26,15 @@ import (
 type smudger struct {
 	p   *params
 	rng *rand.Rand
+	y   [smudgeLevels][]int64
 }
 
 func newSmudger(p *params, seed [32]byte) *smudger {
-	return &smudger{p: p, rng: rand.New(rand.NewChaCha8(seed))}
+	s := &smudger{p: p, rng: rand.New(rand.NewChaCha8(seed))}
+	for l := range s.y {
+		s.y[l] = make([]int64, p.n)
+	}
+	return s
 }
 
 // sample writes a fresh noise polynomial into dst (coefficient domain, Q
@@ -37,32 +42,26 @@ func newSmudger(p *params, seed [32]byte) *smudger {
 func (s *smudger) sample(dst ring.Poly) {
 	p := s.p
 	for i := range p.n {
-		var y [smudgeLevels]int64
-		for l := range y {
-			y[l] = int64(math.Round(p.sigma0 * s.rng.NormFloat64()))
+		for l := range s.y {
+			s.y[l][i] = int64(math.Round(p.sigma0 * s.rng.NormFloat64()))
 		}
-		for k, q := range p.lit.Q {
-			pow := p.smudgePow[k]
-			var acc uint64
-			for l, v := range y {
-				r := signedMod(v, q)
-				if l > 0 {
-					r = pow[l].mulReduced(r, q)
-				}
-				acc += r
-				if acc >= q {
-					acc -= q
-				}
+	}
+	for k, q := range p.lit.Q {
+		out := dst.Coeffs[k][:p.n]
+		for i, v := range s.y[0] {
+			out[i] = signedMod(v, q)
+		}
+		for l := 1; l < smudgeLevels; l++ {
+			pow := p.smudgePow[k][l]
+			for i, v := range s.y[l] {
+				r := out[i] + pow.mulReduced(signedMod(v, q), q)
+				out[i] = min(r, r-q)
 			}
-			dst.Coeffs[k][i] = acc
 		}
 	}
 }
 
 // signedMod maps a small signed integer (|v| < q) to [0, q).
 func signedMod(v int64, q uint64) uint64 {
-	if v < 0 {
-		return q - uint64(-v)
-	}
-	return uint64(v)
+	return uint64(v) + q&uint64(v>>63) // branch-free: adds q when v < 0
 }

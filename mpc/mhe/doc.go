@@ -1,0 +1,229 @@
+// Package mhe implements threshold multiparty homomorphic aggregation: every
+// node encrypts its quantised model update under a collective public key
+// whose secret key is Shamir-shared among the nodes, the aggregator adds the
+// ciphertexts, and any t nodes jointly decrypt only the sum. No single party,
+// the aggregator included, can decrypt anything.
+//
+// It follows the multiparty RLWE scheme of Mouchet, Troncoso-Pastoriza,
+// Bossuat and Hubaux ("Multiparty Homomorphic Encryption from
+// Ring-Learning-with-Errors", PETS 2021) with the t-of-n access structure of
+// Mouchet, Bertrand and Hubaux ("An Efficient Threshold Access-Structure for
+// RLWE-Based Multiparty Homomorphic Encryption", eprint 2022/780), on the
+// lattigo v6 library (core/rlwe, multiparty), with BGV's LSB plaintext
+// encoding (Brakerski, Gentry and Vaikuntanathan, ITCS 2012). It is the only
+// package of consort that imports lattigo.
+//
+// # Threat model
+//
+// The aggregator and the nodes are honest but curious. A coalition of fewer
+// than t nodes, with or without the aggregator, learns nothing about any
+// node's update beyond the released sum (and, when the nodes are the
+// recipients, the aggregator does not even learn the sum). Up to n - t nodes
+// may drop at any point of a round. Specifically:
+//
+//   - Updates are encrypted with the collective public key, never with a
+//     party's own secret-key share and a shared seeded c1: in that
+//     construction the aggregator adds a party's c0 to that party's
+//     decryption share and reads its input ([TestSeededC1AttackControl] shows
+//     the attack, [TestAggregatorCannotIsolateInput] shows it fails here).
+//   - Each decryptor adds smudging noise of width 2^LogSmudge to its share, so
+//     the decrypted noise reveals nothing about the secret-key shares (below).
+//   - During setup the Shamir shares of the secret keys travel sealed with
+//     ChaCha20-Poly1305 under keys from an X25519 agreement between the two
+//     nodes, so an aggregator that relays them cannot read them. With
+//     [SetupConfig.Identities] the key-agreement keys are signed with the
+//     nodes' Ed25519 identities; without, they must travel authenticated.
+//   - Nodes enforce the round's minimum number of contributors: a node refuses
+//     to decrypt an aggregate of fewer. A malicious aggregator could still ask
+//     the decryptors to decrypt one node's ciphertext in place of the sum;
+//     that is outside the honest-but-curious model (as in the cited papers).
+//   - Every peer byte is size-checked against the agreed parameters before it
+//     is decoded; lattigo's own decoders, which trust length prefixes, never
+//     see peer bytes.
+//
+// # Protocol
+//
+// Setup, once per federation (round 0), with the node ids 1..n:
+//
+//  1. Each node draws its ternary secret s_i from its injected reader, sends
+//     its X25519 key to every node ([KindAnnounce]) and its share
+//     -a*s_i + e_i of the collective public key to the aggregator
+//     ([KindKeyShare]); a is expanded from the federation's CRS seed.
+//  2. Once it knows every X25519 key, each node evaluates a random polynomial
+//     f_i of degree t-1 with f_i(0) = s_i (multiparty.Thresholdizer) at every
+//     other node's id and sends it sealed ([KindShamirShare]); the node sums
+//     what it receives into its share of s = sum s_i.
+//  3. The aggregator sums the key shares into pk = (-a*s + e, a) and sends
+//     the first polynomial to every node ([KindPublicKey]). Each node keeps
+//     a [KeyMaterial] that the federated layer persists with mode 0600.
+//
+// Round r >= 1:
+//
+//  1. Each participant quantises its update (package kernels, see below),
+//     packs it into plaintexts, encrypts them with pk (lattigo's public-key
+//     encryption: the encryption of zero is drawn in QP and divided by P) and
+//     sends them, bit-packed, in one message ([KindCiphertext]).
+//  2. The aggregator adds each ciphertext into one running sum per chunk as
+//     it arrives (O(dim) memory). When all participants have uploaded, or the
+//     driver calls [Aggregator.CloseUploads], the contributor set is fixed;
+//     below max(MinContributors, t) the round aborts.
+//  3. It asks the first t live contributors to decrypt ([KindDecryptRequest]:
+//     contributors, decryption set, the aggregate's c1). Each computes its
+//     additive share s_j' of s by Lagrange interpolation
+//     (multiparty.Combiner) and answers c1*s_j' + e_j with smudging noise e_j
+//     ([KindDecryptShare]): the share of multiparty.KeySwitchProtocol towards
+//     the zero key, or of multiparty.PublicKeySwitchProtocol towards the
+//     nodes' result key when the nodes are the recipients. If a decryptor does
+//     not answer ([Aggregator.Dropped]), a new attempt with the next live
+//     contributors starts; with fewer than t left the round aborts with an
+//     *mpc.AbortError wrapping mpc.ErrTooFewParties.
+//  4. The aggregator combines the shares (KeySwitchProtocol.AggregateShares,
+//     KeySwitch) and decodes the sum, or, when the nodes are the recipients,
+//     sends them the re-encrypted sum ([KindResult]) which they decrypt with
+//     the result key; its seed is the hash of contributions every node sent
+//     inside its sealed Shamir shares, so the aggregator never has it.
+//
+// # Plaintext encoding and the plaintext modulus
+//
+// A node quantises each coordinate x to round(x * 2^frac) with stochastic
+// (or nearest) rounding, clamped to |q| <= C = floor((2^(b-1) - 1) / n) for a
+// round of n participants and b = 32 (or 16) bits; frac is the largest
+// exponent with Bound * 2^frac <= C. A coefficient of the BGV plaintext
+// carries F = LogT / b such values as the integer M = sum_f (q_f + C) 2^(f b)
+// (offset binary), embedded as M * T^-1 mod Q with T = 2^LogT (the LSB
+// encoding: decryption computes T*(c0 + c1*s) = M + T*E and reduces modulo
+// T). Since at most n values of at most 2C are added, a field's sum stays
+// below 2^b: the plaintext modulus T = 2^(F b) holds the sum of n quantised
+// updates without wrap-around and the decrypted plaintext is exactly the
+// integer sum of the quantised inputs; the decoder subtracts
+// (contributors * C) per field.
+//
+// lattigo's bgv package requires a prime T below the first modulus (at most
+// 2^61), so one coefficient could carry one 32-bit value plus headroom, and
+// the modulus needed for a secure smudging would cost more than 16 bytes per
+// value. Hence mhe embeds the plaintexts itself (a power-of-two T is coprime
+// to the odd moduli) and uses lattigo for keys, encryption, the multiparty
+// protocols and all ring arithmetic. At 16-bit quantisation the same
+// parameters carry twice as many values per coefficient, which halves the
+// bytes per value.
+//
+// # Parameters
+//
+// [ParamSets] lists the secure sets. log QP is within the 128-bit bound of
+// the HomomorphicEncryption.org standard for a uniform ternary secret
+// ([HEStandardMaxLogQP]); the ternary secret and the error of width 3.2 are
+// lattigo's defaults.
+//
+//	set       N     log Q  log P  log QP/bound  T      max n  sigma_smudge  values/ct (b=32)  B/value sent (b=32, b=16)
+//	N13-T128  2^13  196    22     218/218       2^128  64     2^56.5        32768             18.4, 9.2
+//	N14-T256  2^14  330    50     380/438       2^256  128    2^58.5        131072            15.5, 7.7
+//	N15-T512  2^15  590    60     650/881       2^512  256    2^60.5        524288            13.8, 6.9
+//
+// "B/value sent" is a decryptor's ciphertext plus its decryption share; the
+// ciphertext alone is two thirds of it. The Q chain holds exactly the moduli
+// the decryption noise needs, so ciphertexts are produced at the lowest level
+// that decrypts (encrypting there directly is the same as encrypting at a
+// higher level and dropping moduli, which for the LSB encoding is a reduction
+// modulo the remaining product, and costs less). [InsecureTestParams] is a
+// small ring for tests only; [NewParams] refuses it unless its
+// InsecureTestOnly field is set. [NewParams] recomputes the analysis below
+// and refuses a literal whose budget does not close.
+//
+// # Noise budget
+//
+// Per coefficient, for n key holders (the collective secret s has variance
+// 2n/3 per coefficient) and N the ring degree ([Params.Budget] computes it):
+//
+//   - fresh encryption: the QP encryption noise (e_pk*u + e0 + e1*s) is
+//     divided by P, leaving the rounding tau0 + tau1*s: variance
+//     1/12 + N (2n/3) / 12 (plus a negligible term over P^2);
+//   - sum of n ciphertexts: n times that variance;
+//   - decryption: each of the t decryptors adds smudging of width sigma; the
+//     decrypted value is M + T*E with |E| <= 9 sqrt(Var(sum) + t sigma^2)
+//     except with probability below 2^-62 per coefficient, and decodes
+//     correctly while T * 9 sqrt(...) < Q/2.
+//
+// Worked out for N14-T256 at its maximum of n = t = 128: fresh std 341, sum
+// std 3862 (2^11.9); sigma = 2^58.5; total 9 sqrt(128) 2^58.5 = 2^65.2;
+// needed log Q = 256 + 65.2 + 1 = 322.2 against log Q = 330.0, a margin of
+// 7.8 bits. For N13-T128 at 64 parties: sum std 1365, margin 4.3 bits; for
+// N15-T512 at 256: sum std 10923, margin 9.3 bits. [TestFreshNoiseMatchesModel]
+// measures the fresh noise under a real collective key against the model.
+//
+// # Smudging and statistical security
+//
+// The smudging must hide the summed ciphertext noise e (which depends on the
+// secret-key shares) from whoever sees the decrypted value. Relying on one
+// honest decryptor's noise only, the statistical distance between
+// e + Gaussian(sigma)^N and Gaussian(sigma)^N is at most ||e||_2 / (2 sigma)
+// (Kullback-Leibler divergence ||e||^2 / (2 sigma^2), then Pinsker), with
+// ||e||_2 <= 1.1 sqrt(N) std(e) except with negligible probability. All three
+// sets give 40.4 bits per decrypted ciphertext at their maximum federation
+// (N14-T256: 1.1 * 128 * 3862 = 2^19.05 against 2 sigma = 2^59.5), more for
+// fewer parties; [NewParams] requires at least [MinStatSecurity] = 40. KL
+// divergences add up, so D decrypted ciphertexts over the federation's
+// lifetime keep sqrt(D) 2^-40.4 (2^-30.4 after 2^20 ciphertexts).
+//
+// lattigo's Gaussian sampler (lattigo issue 391 leaves the smudging to the
+// caller) scales a ziggurat sample of 31-bit resolution: at sigma = 2^58 its
+// outputs lie on a grid with gaps of about 2^27, which would not hide e. mhe
+// therefore composes each smudging sample as y0 + 2^k y1 + 2^(2k) y2 of three
+// rounded Gaussians of width sigma0 in [2^(k+1), 2^26] (grid far below one);
+// by the convolution theorem for discrete Gaussians (Peikert, CRYPTO 2010;
+// Micciancio and Walter, CRYPTO 2017) the sum is statistically close to a
+// discrete Gaussian of width sigma0 sqrt(1 + 4^k + 4^(2k)) since sigma0 is
+// twice the smoothing parameter of 2^k Z. The generator is ChaCha8 keyed from
+// the node's injected reader.
+//
+// # Randomness
+//
+// What mhe draws itself comes from the injected io.Reader: the nodes' secret
+// keys, X25519 keys, result-key contributions, rounding seeds and smudging
+// seeds. lattigo draws the encryption randomness (u, e0, e1), the key
+// generation error and the Shamir coefficients from its own generator, seeded
+// from crypto/rand, which cannot be injected.
+//
+// # Wire
+//
+// Every message starts with a header: version (1), kind (1), from (uint16),
+// to (uint16, 0xFFFF for a broadcast), round (uint64, 0 for setup), attempt
+// (uint32), len(federation id) (1), federation id; integers little-endian.
+// Bodies, with sizes fixed by the parameters and the round:
+//
+//	announce          X25519 key (32) [| Ed25519 signature (64)]
+//	key-share         polynomial mod QP
+//	shamir-share      ChaCha20-Poly1305(polynomial mod QP | contribution (32)), AD = header
+//	public-key        polynomial mod QP (pk0; pk1 is the CRS polynomial)
+//	ciphertext        per chunk: c0, c1 mod Q (coefficient domain)
+//	decrypt-request   contributors | decryptors (uint16 count, uint16 ids) | per chunk: c1 (NTT domain)
+//	decrypt-share     per chunk: share (NTT domain) [| second share polynomial, nodes as recipients]
+//	result            contributors | per chunk: c0', c1' (NTT domain)
+//
+// A polynomial is stored prime by prime, each residue bit-packed to
+// bitlen(q_i - 1) bits with kernels.Pack64 (lattigo's own encoding spends 8
+// bytes per residue); decoders reject non-canonical padding and residues
+// >= q_i, so every accepted message re-encodes to the same bytes.
+//
+// # Usage
+//
+// Setup (every node, and the aggregator, over any transport):
+//
+//	p, _ := mhe.NewParams(mhe.ParamSets()[1])
+//	cfg := mhe.SetupConfig{Params: p, FederationID: "fed", Parties: n, Threshold: t, CRS: crs}
+//	node, _ := mhe.NewSetupNode(cfg, id, nil, rand.Reader)
+//	out, _ := node.Start()           // send out; feed incoming messages to node.Step
+//	km, ok := node.KeyMaterial()     // persist km.MarshalBinary() with mode 0600
+//
+//	agg, _ := mhe.NewSetupAggregator(cfg) // feeds on key shares, broadcasts the public key
+//
+// A round:
+//
+//	rc := mhe.RoundConfig{FederationID: "fed", Round: r, Dim: d, Participants: ids, Bound: 4}
+//	nd, _ := mhe.NewNode(km, rc, rand.Reader)
+//	out, _ := nd.Upload(update)      // to the aggregator
+//	out, _ = nd.Step(request)        // decryption share
+//
+//	a, _ := mhe.NewAggregator(cfg, rc)
+//	out, err := a.Step(msg)          // ciphertexts and shares; CloseUploads and Dropped on deadlines
+//	res, ok := a.Result()            // res.Sum, res.Contributors
+package mhe
