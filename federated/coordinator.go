@@ -418,7 +418,8 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	attempt := c.ck.Attempt
-	r.tr.SetRound(attempt)
+	// The coordinator does not call tr.SetRound: hellos are round-less, and
+	// messages of finished attempts are dropped and counted below.
 	var total uint64
 	ids := make([]ed25519.PublicKey, len(parts)+1)
 	names := make([]string, len(parts))
@@ -438,6 +439,7 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 	sp := sessionParams{
 		FederationID: c.cfg.FederationID, Attempt: attempt, Parties: len(parts),
 		Threshold: c.cfg.Threshold, Dim: int(start.Dim), Bound: start.Bound,
+		Wide: start.Phase != trainpb.Phase_PHASE_TRAIN,
 	}
 	srv, err := c.proto.NewServer(sp, ids)
 	if err != nil {

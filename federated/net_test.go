@@ -2,14 +2,16 @@ package federated
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/transport"
+	"github.com/consort-ml/consort/transport/identity"
 	"github.com/consort-ml/consort/transport/mem"
 )
 
@@ -48,7 +50,7 @@ type netRun struct {
 	coordE error
 }
 
-func runNetwork(t *testing.T, protocol, dataset string, nNodes, threshold, rounds int, kill func(i int, attempt uint64) bool) netRun {
+func runNetwork(t *testing.T, protocol, dataset string, nNodes, minPart, threshold, rounds int, kill func(i int, attempt uint64) bool) netRun {
 	t.Helper()
 	trains, tests, _ := netFixture(t, dataset, nNodes, 1)
 	types, err := MessageTypes(1<<16, 16)
@@ -64,8 +66,14 @@ func runNetwork(t *testing.T, protocol, dataset string, nNodes, threshold, round
 		t.Fatal(err)
 	}
 	var nodes []transport.PeerID
+	var idents []*identity.Identity
 	for i := range nNodes {
-		nodes = append(nodes, transport.PeerID(fmt.Sprintf("node-%d", i+1)))
+		id, err := identity.Generate(rand.NewChaCha8([32]byte{byte(i + 1)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idents = append(idents, id)
+		nodes = append(nodes, id.PeerID())
 	}
 	spec := model.Spec{Kind: "logistic"}
 	classes := trains[0].Classes
@@ -73,7 +81,7 @@ func runNetwork(t *testing.T, protocol, dataset string, nNodes, threshold, round
 		spec.Kind = "softmax"
 	}
 	coord, err := NewCoordinator(CoordinatorConfig{
-		FederationID: "fed-test", Nodes: nodes, MinParticipants: threshold, Threshold: threshold,
+		FederationID: "fed-test", Nodes: nodes, MinParticipants: minPart, Threshold: threshold, Logger: testLogger(t),
 		Protocol: protocol, Rounds: rounds, Model: spec, Features: trains[0].Features, Classes: classes,
 		Standardize: true, Seed: 1, StepTimeout: 2 * time.Second, LiveWindow: 2 * time.Second,
 	})
@@ -91,7 +99,7 @@ func runNetwork(t *testing.T, protocol, dataset string, nNodes, threshold, round
 		}
 		nd, err := NewNode(NodeConfig{
 			FederationID: "fed-test", Coordinator: "coordinator", Train: trains[i], Test: tests[i],
-			Model: spec, Features: trains[0].Features, Classes: classes, Seed: uint64(i),
+			Model: spec, Features: trains[0].Features, Classes: classes, Seed: uint64(i), Identity: idents[i],
 			HelloInterval: 200 * time.Millisecond, StepTimeout: 2 * time.Second,
 		})
 		if err != nil {
@@ -122,7 +130,7 @@ func runNetwork(t *testing.T, protocol, dataset string, nNodes, threshold, round
 }
 
 func TestNetworkPlainTrains(t *testing.T) {
-	r := runNetwork(t, "plain", "breast-cancer", 3, 3, 5, nil)
+	r := runNetwork(t, "plain", "breast-cancer", 3, 3, 3, 5, nil)
 	if r.coordE != nil {
 		t.Fatal(r.coordE)
 	}
@@ -144,4 +152,43 @@ func TestNetworkPlainTrains(t *testing.T) {
 			t.Errorf("node %d: standardisation missing", i)
 		}
 	}
+}
+
+func TestNetworkSecAggMatchesPlain(t *testing.T) {
+	plain := runNetwork(t, "plain", "wine", 3, 3, 2, 4, nil)
+	sec := runNetwork(t, "secagg", "wine", 3, 3, 2, 4, nil)
+	if plain.coordE != nil || sec.coordE != nil {
+		t.Fatal(plain.coordE, sec.coordE)
+	}
+	for i := range plain.coord.Params {
+		if d := math.Abs(float64(plain.coord.Params[i] - sec.coord.Params[i])); d > 1e-3 {
+			t.Fatalf("parameter %d: plain %v, secagg %v", i, plain.coord.Params[i], sec.coord.Params[i])
+		}
+	}
+	if sec.hist[3].Contributors != 3 || sec.hist[3].Accuracy < 0.85 {
+		t.Errorf("secagg last round %+v", sec.hist[3])
+	}
+}
+
+func TestNetworkSecAggSurvivesKilledNode(t *testing.T) {
+	// Node 2 dies right after it starts contributing to the first training
+	// attempt (attempt 3, after the two statistics attempts); threshold 2 of 3
+	// lets the protocol recover that round, and later rounds go on with 2.
+	r := runNetwork(t, "secagg", "wine", 3, 2, 2, 3, func(i int, attempt uint64) bool { return i == 1 && attempt == 3 })
+	if r.coordE != nil {
+		t.Fatal(r.coordE)
+	}
+	if len(r.hist) != 3 || r.hist[0].Aborted {
+		t.Fatalf("history %+v", r.hist)
+	}
+	if r.hist[2].Contributors != 2 {
+		t.Errorf("after the kill, want 2 contributors, got %+v", r.hist[2])
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if !testing.Verbose() {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -53,6 +53,8 @@ func lookupProtocol(name string) (netProtocol, error) {
 	switch name {
 	case "plain":
 		return plainProtocol{}, nil
+	case "secagg":
+		return secaggProtocol{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown protocol %q", ErrBadConfig, name)
 }
@@ -92,4 +94,4 @@ func MessageTypes(maxDim, maxParties int) (*transport.Types, error) {
 }
 
 // ProtocolNames lists the protocols of networked rounds.
-func ProtocolNames() []string { return []string{"plain"} }
+func ProtocolNames() []string { return []string{"plain", "secagg"} }

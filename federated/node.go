@@ -314,6 +314,7 @@ func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSessi
 	sp := sessionParams{
 		FederationID: n.cfg.FederationID, Attempt: rs.Attempt, Parties: len(rs.Participants),
 		Threshold: int(rs.Threshold), Dim: int(rs.Dim), Bound: rs.Bound,
+		Wide: rs.Phase != trainpb.Phase_PHASE_TRAIN,
 	}
 	s, err := proto.NewClient(sp, ids, id, input, n.cfg.Identity, n.cfg.Rand)
 	if err != nil {

@@ -55,6 +55,9 @@ type sessionParams struct {
 	Threshold    int
 	Dim          int
 	Bound        float32
+	// Wide asks for a 64-bit ring where the protocol quantises (the
+	// statistics phases, whose values span a large range).
+	Wide bool
 }
 
 // ErrSession marks a protocol message that does not fit the session.
