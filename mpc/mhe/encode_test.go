@@ -97,7 +97,7 @@ func TestQuantization(t *testing.T) {
 	if err := rc.Quantize(q, []float32{0.5, -0.25, 100, -100}, [32]byte{}); err != nil {
 		t.Fatal(err)
 	}
-	want := []int32{int32(1) << (frac - 1), -(int32(1) << (frac - 2)), clamp, -clamp}
+	want := []int32{int32(1) << (frac - 1), -(int32(1) << (frac - 2)), 4 << frac, -4 << frac} // beyond the bound: clamped to it
 	if !slices.Equal(q, want) {
 		t.Fatalf("quantised %v, want %v", q, want)
 	}

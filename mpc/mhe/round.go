@@ -100,9 +100,10 @@ func (rc RoundConfig) quant() (quant, error) {
 	return quant{bits: b, frac: min(frac, 62), clamp: int32(c)}, nil
 }
 
-// Quantize writes the fixed-point values a node encrypts for update: scaled
-// by 2^frac, rounded (stochastically with the given seed, or to nearest) and
-// clamped to [-C, C] (see [RoundConfig.Quantization]). len(dst) must equal
+// Quantize writes the fixed-point values a node encrypts for update: clamped
+// to [-Bound, Bound], scaled by 2^frac, rounded (stochastically with the
+// given seed, or to nearest) and clamped to [-C, C] (see
+// [RoundConfig.Quantization]). len(dst) must equal
 // len(update).
 func (rc RoundConfig) Quantize(dst []int32, update []float32, seed [32]byte) error {
 	q, err := rc.quant()
@@ -112,11 +113,15 @@ func (rc RoundConfig) Quantize(dst []int32, update []float32, seed [32]byte) err
 	if len(dst) != len(update) {
 		return fmt.Errorf("%w: %d values for an update of %d", ErrConfig, len(dst), len(update))
 	}
+	x := make([]float32, len(update))
+	for i, v := range update {
+		x[i] = min(max(v, -rc.Bound), rc.Bound) // NaN stays NaN and encodes to 0
+	}
 	u := make([]uint32, len(update))
 	if rc.Rounding == RoundNearest {
-		kernels.EncodeNearest32(u, update, q.frac)
+		kernels.EncodeNearest32(u, x, q.frac)
 	} else {
-		kernels.EncodeStochastic32(u, update, q.frac, seed)
+		kernels.EncodeStochastic32(u, x, q.frac, seed)
 	}
 	for i, v := range u {
 		dst[i] = min(max(int32(v), -q.clamp), q.clamp)

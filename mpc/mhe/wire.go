@@ -130,6 +130,34 @@ func MessageKind(data []byte) (Kind, error) {
 	return h.kind, err
 }
 
+// Header is the decoded header of a message, for drivers that route, log or
+// filter messages without running a state machine.
+type Header struct {
+	Kind Kind
+	// From and To are party ids (0 is the aggregator); To is
+	// [BroadcastID] for a message addressed to several recipients.
+	From, To int
+	// Round is 0 for setup messages.
+	Round uint64
+	// Attempt numbers the decryption attempts of a round (0 otherwise).
+	Attempt      uint32
+	FederationID string
+}
+
+// BroadcastID is the header's To field of a message sent to several
+// recipients (each transport Message names one of them).
+const BroadcastID = broadcast
+
+// ParseHeader decodes the header of an encoded message; errors wrap
+// mpc.ErrMalformed.
+func ParseHeader(data []byte) (Header, error) {
+	h, _, err := parseHeader(data)
+	if err != nil {
+		return Header{}, err
+	}
+	return Header{Kind: h.kind, From: int(h.from), To: int(h.to), Round: h.round, Attempt: h.attempt, FederationID: h.fed}, nil
+}
+
 // appendPolyQ appends the bit-packed coefficients of poly for primes
 // 0..p.level, prime by prime, each coefficient in bitlen(q_i - 1) bits.
 func (p *params) appendPolyQ(dst []byte, poly ring.Poly) []byte {
