@@ -38,7 +38,23 @@
 // A failed write, lost receipt or broken connection makes Send reset the
 // stream and retry, redialling with exponential backoff and jitter
 // ([Config.Backoff]) until its context ends; a message can therefore
-// arrive twice. Refusals are not retried.
+// arrive twice. Refusals are not retried. A frame the receiver cannot read
+// at all (a type it does not know, a size above its limit: peers with
+// different message registries) resets the stream without a receipt, so
+// the sender retries until its context ends and reports the last error.
+//
+// # Performance
+//
+// Measured with bench.RunP2P on a shared 2-core machine (loopback, one
+// sender, incompressible payloads): 16 MiB messages move at about
+// 0.5-0.7 GB/s over TCP, 0.15-0.2x a raw loopback TCP transfer of the same
+// bytes in the same process (target 0.7x, not met); 64 KiB messages at
+// 0.3-0.4 GB/s. The bound is libp2p's secure channel rather than this
+// package: a bare libp2p stream (Noise, yamux, no framing) streams at about
+// 1.2 GB/s, and at about 0.6-0.75 GB/s when it waits for a one-byte
+// acknowledgement per 16 MiB, as Send waits for its receipt. Noise
+// encrypts with ChaCha20-Poly1305 in 64 KiB records (one syscall each);
+// QUIC is slower still (about 0.3 GB/s).
 //
 // # Isolation
 //

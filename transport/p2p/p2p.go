@@ -588,12 +588,17 @@ func noEnvelopes(string) (int, bool) { return 0, false }
 // handler serves inbound streams of one protocol.
 func (x *Host) handler(p transport.Protocol) network.StreamHandler {
 	return func(s network.Stream) {
-		x.wg.Add(1)
-		defer x.wg.Done()
-		if x.ctx.Err() != nil {
+		// Add under the lock that Close takes before Wait, so that no
+		// handler starts once Close waits.
+		x.mu.Lock()
+		if x.closed {
+			x.mu.Unlock()
 			s.Reset()
 			return
 		}
+		x.wg.Add(1)
+		x.mu.Unlock()
+		defer x.wg.Done()
 		x.serve(s, p)
 	}
 }
@@ -603,8 +608,13 @@ func (x *Host) serve(s network.Stream, p transport.Protocol) {
 	br := bufio.NewReaderSize(s, 64<<10)
 	_ = s.SetDeadline(time.Now().Add(x.cfg.StreamTimeout))
 	f, err := wire.ReadFrame(br, noEnvelopes)
-	if err != nil || f.Kind != wire.KindHello {
-		x.meter.CountRejected(transport.RejectMalformed)
+	if err == nil && f.Kind != wire.KindHello {
+		err = fmt.Errorf("%w: stream does not start with a hello", wire.ErrMalformed)
+	}
+	if err != nil {
+		if reason := classifyStreamError(err); reason != "" {
+			x.meter.CountRejected(reason)
+		}
 		s.Reset()
 		return
 	}
@@ -653,15 +663,7 @@ func (x *Host) serve(s network.Stream, p transport.Protocol) {
 		_ = s.SetDeadline(time.Now().Add(x.cfg.StreamTimeout))
 		f, err := wire.ReadFrame(br, x.sealer.Limit)
 		if err != nil {
-			var reason transport.Reason
-			var ne net.Error
-			switch {
-			case errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrUnknownType):
-				reason = envelope.Classify(err).Reason
-			case errors.As(err, &ne) && ne.Timeout():
-				reason = transport.RejectTimeout
-			}
-			if reason != "" {
+			if reason := classifyStreamError(err); reason != "" {
 				x.meter.CountRejected(reason)
 				x.cfg.Logger.Info("p2p: resetting stream", "peer", string(remote), "protocol", p.ID(), "reason", string(reason))
 			}
@@ -706,6 +708,19 @@ func (x *Host) serve(s network.Stream, p transport.Protocol) {
 			return
 		}
 	}
+}
+
+// classifyStreamError returns the reason to count for a failed frame
+// read: bad bytes or a missed deadline; "" for a connection that went away.
+func classifyStreamError(err error) transport.Reason {
+	var ne net.Error
+	switch {
+	case errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrUnknownType):
+		return envelope.Classify(err).Reason
+	case errors.As(err, &ne) && ne.Timeout():
+		return transport.RejectTimeout
+	}
+	return ""
 }
 
 func (x *Host) writeControl(s network.Stream, kind wire.Kind, body []byte) error {
