@@ -192,3 +192,34 @@ func TestSecAggFracBits(t *testing.T) {
 		}
 	}
 }
+
+// TestSecAggSimulateMatchesPlain is the acceptance check of the simulate
+// command: digits, 10 parties, 20% dropout, the same final accuracy as the
+// plaintext baseline within 0.005.
+func TestSecAggSimulateMatchesPlain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains twice")
+	}
+	for seed := uint64(1); seed <= 3; seed++ {
+		cfg := SimConfig{Dataset: "digits", Parties: 10, Rounds: 20, Dropout: 0.2, Seed: seed}
+		plain, err := Simulate(context.Background(), cfg, Plain{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec, err := Simulate(context.Background(), cfg, NewSecAgg(SecAggConfig{Dropout: cfg.Dropout}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := math.Abs(plain.FinalAccuracy - sec.FinalAccuracy); d > 0.005 {
+			t.Fatalf("seed %d: final accuracy: plain %.4f, secagg %.4f", seed, plain.FinalAccuracy, sec.FinalAccuracy)
+		}
+		if sec.AbortedRounds != plain.AbortedRounds {
+			t.Fatalf("seed %d: aborted rounds: plain %d, secagg %d", seed, plain.AbortedRounds, sec.AbortedRounds)
+		}
+		if sec.BytesUpPerNode < plain.BytesUpPerNode {
+			t.Fatalf("seed %d: bytes up per node %g < plain %g", seed, sec.BytesUpPerNode, plain.BytesUpPerNode)
+		}
+		t.Logf("seed %d: accuracy plain %.4f secagg %.4f, bytes up per node plain %.0f secagg %.0f", seed,
+			plain.FinalAccuracy, sec.FinalAccuracy, plain.BytesUpPerNode, sec.BytesUpPerNode)
+	}
+}
