@@ -50,6 +50,7 @@ func (m *Manifest) Canonical() []byte {
 	e.str("data.dataset", m.Data.Dataset)
 	e.strs("data.features", m.Data.Features)
 	e.str("data.label", m.Data.Label)
+	e.strs("data.classes", m.Data.Classes)
 	e.float("dp.clip", m.DP.Clip)
 	e.float("dp.noise_multiplier", m.DP.NoiseMultiplier)
 	e.float("dp.epsilon", m.DP.Epsilon)

@@ -114,6 +114,9 @@ type Data struct {
 	Features []string `toml:"features,omitempty"`
 	// Label is the label column.
 	Label string `toml:"label,omitempty"`
+	// Classes lists the label values in class order, so class i means the
+	// same value at every node whatever labels a node's own file contains.
+	Classes []string `toml:"classes,omitempty"`
 }
 
 // DP holds the differential-privacy settings.
@@ -339,6 +342,16 @@ func (m *Manifest) Validate() error {
 			return bad("data: feature %q empty, repeated or equal to the label", f)
 		}
 		cols[f] = true
+	}
+	if len(m.Data.Classes) > maxFeatures {
+		return bad("data: %d classes, at most %d", len(m.Data.Classes), maxFeatures)
+	}
+	classes := map[string]bool{}
+	for _, c := range m.Data.Classes {
+		if c == "" || len(c) > maxText || !validText(c) || classes[c] {
+			return bad("data: class %q empty or repeated", c)
+		}
+		classes[c] = true
 	}
 	d := m.DP
 	for _, v := range []float64{d.Clip, d.NoiseMultiplier, d.Epsilon} {

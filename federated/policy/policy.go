@@ -278,3 +278,6 @@ func (p *Policy) Check(r RoundProposal) error {
 	}
 	return nil
 }
+
+// RefusalCode returns the stable reason code, as sent to the coordinator.
+func (e *RefusalError) RefusalCode() string { return string(e.Reason) }
