@@ -93,6 +93,7 @@ func runManifestInit(args []string, stdout io.Writer, now time.Time) error {
 		dataset    = fs.String("dataset", "", "name of a bundled data set (optional)")
 		features   = fs.String("features", "", "feature columns, comma separated (default: all but the label)")
 		label      = fs.String("label", "", "label column")
+		classes    = fs.String("classes", "", "label values in model output order, comma separated")
 		clip       = fs.Float64("clip", 0, "DP: L2 clip bound of each update (0: none)")
 		noise      = fs.Float64("noise-multiplier", 0, "DP: Gaussian noise multiplier (0: none)")
 		epsilon    = fs.Float64("epsilon", 0, "DP: epsilon budget over all rounds (0: none)")
@@ -162,7 +163,7 @@ func runManifestInit(args []string, stdout io.Writer, now time.Time) error {
 	}
 	m.Model = manifest.Model{Kind: spec.Kind, Hidden: spec.Hidden}
 	m.Training = manifest.Training{Rounds: *rounds, LocalEpochs: *epochs, LearningRate: *lr, BatchSize: *batch, Strategy: *strategy}
-	m.Data = manifest.Data{Dataset: *dataset, Features: splitList(*features), Label: *label}
+	m.Data = manifest.Data{Dataset: *dataset, Features: splitList(*features), Label: *label, Classes: splitList(*classes)}
 	m.DP = manifest.DP{Clip: *clip, NoiseMultiplier: *noise, Epsilon: *epsilon, Delta: *delta}
 	if err := m.Validate(); err != nil {
 		return usageError(err)

@@ -42,7 +42,7 @@ func TestManifestInitSignVerify(t *testing.T) {
 	out, err := manifestCmd("init", "--federation", "demo-fed", "--coordinator", cid,
 		"--member", "north="+n1, "--member", "south="+n2+":node", "--member", "agg="+n3+":aggregator",
 		"--addr", "coordinator=/ip4/127.0.0.1/tcp/4001", "--protocols", "secagg,mhe",
-		"--model", "mlp:16", "--rounds", "3", "--features", "a,b", "--label", "y",
+		"--model", "mlp:16", "--rounds", "3", "--features", "a,b", "--label", "y", "--classes", "no,yes",
 		"--clip", "1", "--noise-multiplier", "0.5", "--epsilon", "4", "--delta", "1e-5",
 		"--out", mpath)
 	if err != nil {
@@ -79,7 +79,7 @@ func TestManifestInitSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Model.Kind != "mlp" || len(m.Model.Hidden) != 1 || m.Training.Rounds != 3 || m.DP.Epsilon != 4 ||
+	if m.Model.Kind != "mlp" || len(m.Model.Hidden) != 1 || len(m.Data.Classes) != 2 || m.Training.Rounds != 3 || m.DP.Epsilon != 4 ||
 		len(m.Protocols) != 2 || m.Members[0].Addrs[0] != "/ip4/127.0.0.1/tcp/4001" || m.Threshold != 2 || m.MinParticipants != 2 {
 		t.Errorf("manifest fields: %+v", m)
 	}

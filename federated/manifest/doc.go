@@ -43,6 +43,7 @@
 //	[data]
 //	features = ["age", "bmi"]
 //	label = "readmitted"
+//	classes = ["no", "yes"]                   # label values, in model output order
 //
 //	[dp]
 //	clip = 1.0
@@ -66,8 +67,8 @@
 // peer_id, role, addrs), model.kind, model.hidden, training.rounds,
 // training.local_epochs, training.learning_rate, training.batch_size,
 // training.strategy, training.prox_mu, training.server_lr, data.dataset,
-// data.features, data.label, dp.clip, dp.noise_multiplier, dp.epsilon,
-// dp.delta. Each field is its name then its value:
+// data.features, data.label, data.classes, dp.clip, dp.noise_multiplier,
+// dp.epsilon, dp.delta. Each field is its name then its value:
 //
 //	name, string   uvarint(byte length) || UTF-8 bytes
 //	integer        int64, 8 bytes big-endian

@@ -63,7 +63,7 @@ func sample(t testing.TB) (*Manifest, *identity.Identity, *identity.Identity) {
 		},
 		Model:    Model{Kind: "mlp", Hidden: []int{64, 32}},
 		Training: Training{Rounds: 20, LocalEpochs: 2, LearningRate: 0.05, BatchSize: 32, Strategy: "fedprox", ProxMu: 0.01, ServerLR: 0.001},
-		Data:     Data{Dataset: "wine", Features: []string{"alcohol", "malic_acid"}, Label: "class"},
+		Data:     Data{Dataset: "wine", Features: []string{"alcohol", "malic_acid"}, Label: "class", Classes: []string{"class_0", "class_1", "class_2"}},
 		DP:       DP{Clip: 1, NoiseMultiplier: 1.1, Epsilon: 8, Delta: 1e-5},
 	}
 	if err := m.Validate(); err != nil {
@@ -365,6 +365,7 @@ func TestParseErrors(t *testing.T) {
 		"duplicate member":  edit(m.Members[2].PeerID, nodeID),
 		"federation space":  edit(`federation = "hospitals-2026"`, `federation = "hospitals 2026"`),
 		"feature is label":  edit(`"malic_acid"`, `"class"`),
+		"duplicate class":   edit(`"class_1"`, `"class_0"`),
 		"control character": edit(`purpose = "readmission risk"`, `purpose = "readmission\u0007risk"`),
 	} {
 		if _, err := Parse(b); !errors.Is(err, ErrMalformed) {
