@@ -27,6 +27,11 @@
 // omits itself, names fewer than MinSurvivors parties or contradicts the
 // shares it received.
 //
+// Robustness is out of scope, as in the original protocol: a deviating party
+// can make the released sum wrong (for example by revealing a wrong share of
+// a self-mask seed; key shares are checked against the advertised public key,
+// self-mask shares cannot be), but it cannot learn more than the sum.
+//
 // # The round
 //
 //  1. AdvertiseKeys ([StepAdvertiseKeys]): party u draws two X25519 key pairs
