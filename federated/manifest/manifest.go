@@ -107,7 +107,8 @@ type Training struct {
 
 // Data names the columns every node's data must have.
 type Data struct {
-	// Dataset optionally names a bundled data set.
+	// Dataset optionally names the data set (a bundled set, or a source
+	// such as "csv:PATH" understood by the nodes).
 	Dataset string `toml:"dataset,omitempty"`
 	// Features are the feature columns, in model input order (empty: all
 	// columns but the label).
@@ -330,7 +331,7 @@ func (m *Manifest) Validate() error {
 			return bad("training: prox_mu and server_lr must be finite and non-negative")
 		}
 	}
-	if len(m.Data.Dataset) > maxName || !validText(m.Data.Dataset) || len(m.Data.Label) > maxText || !validText(m.Data.Label) {
+	if len(m.Data.Dataset) > maxText || !validText(m.Data.Dataset) || len(m.Data.Label) > maxText || !validText(m.Data.Label) {
 		return bad("data: dataset or label name")
 	}
 	if len(m.Data.Features) > maxFeatures {
