@@ -54,8 +54,7 @@ type MHEConfig struct {
 // participants and threshold, on the first round that needs it, and cached
 // (and persisted under StateDir); that round's byte counts include the setup
 // traffic. The threshold t is RoundSpec.Threshold when set and otherwise
-// ceil(n/2) (at least 2 when n >= 2): any t participants can decrypt, fewer
-// learn nothing. A participant with DropBeforeUpload sends no ciphertext; one
+// [MHEThreshold]: any t participants can decrypt, fewer learn nothing. A participant with DropBeforeUpload sends no ciphertext; one
 // with DropAfterUpload never answers a decryption request, so the aggregator
 // moves on to another decryption set. Fewer than t live contributors abort
 // the round with ErrTooFewContributors (wrapping the protocol's
@@ -108,10 +107,12 @@ func (*mheAgg) Name() string { return "mhe" }
 // Secure implements [Aggregator].
 func (*mheAgg) Secure() bool { return true }
 
-// MHEThreshold returns the default decryption threshold for n participants:
-// ceil(n/2), and at least 2 when n >= 2.
+// MHEThreshold returns the default decryption threshold for n participants,
+// floor(n/3) + 1 and at least 2 (at most n): coalitions of up to a third of
+// the parties learn nothing, the corruption bound secagg assumes by default,
+// and up to n - t of them may drop.
 func MHEThreshold(n int) int {
-	return min(n, max(2, (n+1)/2))
+	return min(n, max(2, n/3+1))
 }
 
 // mheParams picks the parameter set for n parties and dimension d.

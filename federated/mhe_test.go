@@ -121,6 +121,9 @@ func TestMHEAbortBelowThreshold(t *testing.T) {
 		t.Fatal(err)
 	}
 	// n = 6, t = 3: three drops after the upload leave 2 decryptors.
+	if MHEThreshold(6) != 3 {
+		t.Fatalf("default threshold for 6 parties is %d", MHEThreshold(6))
+	}
 	drops := []DropStage{DropAfterUpload, DropNone, DropAfterUpload, DropBeforeUpload, DropAfterUpload, DropNone}
 	_, err = agg.Aggregate(context.Background(), mheSpec("fed-mhe-abort", 6, 64, 1, drops))
 	var abort *mpc.AbortError
@@ -174,5 +177,32 @@ func TestNewMHERejects(t *testing.T) {
 		if _, err := NewMHE(cfg); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
+	}
+}
+
+// TestSimulateDigitsMHEMatchesPlain is the acceptance run in process:
+// consort simulate --dataset digits --parties 10 --protocol mhe --dropout 0.2
+// reaches the final accuracy of --protocol plain with the same seed within
+// 0.005, with the secure parameter set chosen by default.
+func TestSimulateDigitsMHEMatchesPlain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a full simulation")
+	}
+	cfg := SimConfig{Dataset: "digits", Parties: 10, Rounds: 20, Dropout: 0.2, Seed: 1} // the CLI defaults
+	plain, err := Simulate(context.Background(), cfg, Plain{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg, err := NewMHE(MHEConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Simulate(context.Background(), cfg, agg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("plain %.4f (aborted %d), mhe %.4f (aborted %d), mhe bytes up per node %.0f", plain.FinalAccuracy, plain.AbortedRounds, res.FinalAccuracy, res.AbortedRounds, res.BytesUpPerNode)
+	if d := math.Abs(res.FinalAccuracy - plain.FinalAccuracy); d > 0.005 {
+		t.Fatalf("mhe final accuracy %.4f, plain %.4f: gap %.4f > 0.005", res.FinalAccuracy, plain.FinalAccuracy, d)
 	}
 }
