@@ -12,7 +12,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: consort/wire/v1/wire.proto
+// source: proto/consort/wire/v1/wire.proto
 
 package wire
 
@@ -64,11 +64,11 @@ func (x Compression) String() string {
 }
 
 func (Compression) Descriptor() protoreflect.EnumDescriptor {
-	return file_consort_wire_v1_wire_proto_enumTypes[0].Descriptor()
+	return file_proto_consort_wire_v1_wire_proto_enumTypes[0].Descriptor()
 }
 
 func (Compression) Type() protoreflect.EnumType {
-	return &file_consort_wire_v1_wire_proto_enumTypes[0]
+	return &file_proto_consort_wire_v1_wire_proto_enumTypes[0]
 }
 
 func (x Compression) Number() protoreflect.EnumNumber {
@@ -77,7 +77,7 @@ func (x Compression) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Compression.Descriptor instead.
 func (Compression) EnumDescriptor() ([]byte, []int) {
-	return file_consort_wire_v1_wire_proto_rawDescGZIP(), []int{0}
+	return file_proto_consort_wire_v1_wire_proto_rawDescGZIP(), []int{0}
 }
 
 // Status answers a Hello or an Envelope.
@@ -144,11 +144,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_consort_wire_v1_wire_proto_enumTypes[1].Descriptor()
+	return file_proto_consort_wire_v1_wire_proto_enumTypes[1].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_consort_wire_v1_wire_proto_enumTypes[1]
+	return &file_proto_consort_wire_v1_wire_proto_enumTypes[1]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -157,7 +157,7 @@ func (x Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_consort_wire_v1_wire_proto_rawDescGZIP(), []int{1}
+	return file_proto_consort_wire_v1_wire_proto_rawDescGZIP(), []int{1}
 }
 
 // Envelope carries one typed message.
@@ -185,7 +185,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_consort_wire_v1_wire_proto_msgTypes[0]
+	mi := &file_proto_consort_wire_v1_wire_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -197,7 +197,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_consort_wire_v1_wire_proto_msgTypes[0]
+	mi := &file_proto_consort_wire_v1_wire_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -210,7 +210,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_consort_wire_v1_wire_proto_rawDescGZIP(), []int{0}
+	return file_proto_consort_wire_v1_wire_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Envelope) GetFederationId() string {
@@ -286,7 +286,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_consort_wire_v1_wire_proto_msgTypes[1]
+	mi := &file_proto_consort_wire_v1_wire_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +298,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_consort_wire_v1_wire_proto_msgTypes[1]
+	mi := &file_proto_consort_wire_v1_wire_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +311,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_consort_wire_v1_wire_proto_rawDescGZIP(), []int{1}
+	return file_proto_consort_wire_v1_wire_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Hello) GetFederationId() string {
@@ -352,7 +352,7 @@ type HelloReply struct {
 
 func (x *HelloReply) Reset() {
 	*x = HelloReply{}
-	mi := &file_consort_wire_v1_wire_proto_msgTypes[2]
+	mi := &file_proto_consort_wire_v1_wire_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +364,7 @@ func (x *HelloReply) String() string {
 func (*HelloReply) ProtoMessage() {}
 
 func (x *HelloReply) ProtoReflect() protoreflect.Message {
-	mi := &file_consort_wire_v1_wire_proto_msgTypes[2]
+	mi := &file_proto_consort_wire_v1_wire_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +377,7 @@ func (x *HelloReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HelloReply.ProtoReflect.Descriptor instead.
 func (*HelloReply) Descriptor() ([]byte, []int) {
-	return file_consort_wire_v1_wire_proto_rawDescGZIP(), []int{2}
+	return file_proto_consort_wire_v1_wire_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *HelloReply) GetStatus() Status {
@@ -397,7 +397,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_consort_wire_v1_wire_proto_msgTypes[3]
+	mi := &file_proto_consort_wire_v1_wire_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +409,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_consort_wire_v1_wire_proto_msgTypes[3]
+	mi := &file_proto_consort_wire_v1_wire_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +422,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_consort_wire_v1_wire_proto_rawDescGZIP(), []int{3}
+	return file_proto_consort_wire_v1_wire_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Receipt) GetStatus() Status {
@@ -432,11 +432,11 @@ func (x *Receipt) GetStatus() Status {
 	return Status_STATUS_UNSPECIFIED
 }
 
-var File_consort_wire_v1_wire_proto protoreflect.FileDescriptor
+var File_proto_consort_wire_v1_wire_proto protoreflect.FileDescriptor
 
-const file_consort_wire_v1_wire_proto_rawDesc = "" +
+const file_proto_consort_wire_v1_wire_proto_rawDesc = "" +
 	"\n" +
-	"\x1aconsort/wire/v1/wire.proto\x12\x0fconsort.wire.v1\"\xfa\x01\n" +
+	" proto/consort/wire/v1/wire.proto\x12\x0fconsort.wire.v1\"\xfa\x01\n" +
 	"\bEnvelope\x12#\n" +
 	"\rfederation_id\x18\x01 \x01(\tR\ffederationId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x04R\x05round\x12\x12\n" +
@@ -472,20 +472,20 @@ const file_consort_wire_v1_wire_proto_rawDesc = "" +
 	"\x16STATUS_SENDER_MISMATCH\x10\tB.Z,github.com/consort-ml/consort/transport/wireb\x06proto3"
 
 var (
-	file_consort_wire_v1_wire_proto_rawDescOnce sync.Once
-	file_consort_wire_v1_wire_proto_rawDescData []byte
+	file_proto_consort_wire_v1_wire_proto_rawDescOnce sync.Once
+	file_proto_consort_wire_v1_wire_proto_rawDescData []byte
 )
 
-func file_consort_wire_v1_wire_proto_rawDescGZIP() []byte {
-	file_consort_wire_v1_wire_proto_rawDescOnce.Do(func() {
-		file_consort_wire_v1_wire_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_consort_wire_v1_wire_proto_rawDesc), len(file_consort_wire_v1_wire_proto_rawDesc)))
+func file_proto_consort_wire_v1_wire_proto_rawDescGZIP() []byte {
+	file_proto_consort_wire_v1_wire_proto_rawDescOnce.Do(func() {
+		file_proto_consort_wire_v1_wire_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_proto_consort_wire_v1_wire_proto_rawDesc), len(file_proto_consort_wire_v1_wire_proto_rawDesc)))
 	})
-	return file_consort_wire_v1_wire_proto_rawDescData
+	return file_proto_consort_wire_v1_wire_proto_rawDescData
 }
 
-var file_consort_wire_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_consort_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
-var file_consort_wire_v1_wire_proto_goTypes = []any{
+var file_proto_consort_wire_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_proto_consort_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_proto_consort_wire_v1_wire_proto_goTypes = []any{
 	(Compression)(0),   // 0: consort.wire.v1.Compression
 	(Status)(0),        // 1: consort.wire.v1.Status
 	(*Envelope)(nil),   // 2: consort.wire.v1.Envelope
@@ -493,7 +493,7 @@ var file_consort_wire_v1_wire_proto_goTypes = []any{
 	(*HelloReply)(nil), // 4: consort.wire.v1.HelloReply
 	(*Receipt)(nil),    // 5: consort.wire.v1.Receipt
 }
-var file_consort_wire_v1_wire_proto_depIdxs = []int32{
+var file_proto_consort_wire_v1_wire_proto_depIdxs = []int32{
 	0, // 0: consort.wire.v1.Envelope.compression:type_name -> consort.wire.v1.Compression
 	1, // 1: consort.wire.v1.HelloReply.status:type_name -> consort.wire.v1.Status
 	1, // 2: consort.wire.v1.Receipt.status:type_name -> consort.wire.v1.Status
@@ -504,27 +504,27 @@ var file_consort_wire_v1_wire_proto_depIdxs = []int32{
 	0, // [0:3] is the sub-list for field type_name
 }
 
-func init() { file_consort_wire_v1_wire_proto_init() }
-func file_consort_wire_v1_wire_proto_init() {
-	if File_consort_wire_v1_wire_proto != nil {
+func init() { file_proto_consort_wire_v1_wire_proto_init() }
+func file_proto_consort_wire_v1_wire_proto_init() {
+	if File_proto_consort_wire_v1_wire_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_consort_wire_v1_wire_proto_rawDesc), len(file_consort_wire_v1_wire_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_consort_wire_v1_wire_proto_rawDesc), len(file_proto_consort_wire_v1_wire_proto_rawDesc)),
 			NumEnums:      2,
 			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_consort_wire_v1_wire_proto_goTypes,
-		DependencyIndexes: file_consort_wire_v1_wire_proto_depIdxs,
-		EnumInfos:         file_consort_wire_v1_wire_proto_enumTypes,
-		MessageInfos:      file_consort_wire_v1_wire_proto_msgTypes,
+		GoTypes:           file_proto_consort_wire_v1_wire_proto_goTypes,
+		DependencyIndexes: file_proto_consort_wire_v1_wire_proto_depIdxs,
+		EnumInfos:         file_proto_consort_wire_v1_wire_proto_enumTypes,
+		MessageInfos:      file_proto_consort_wire_v1_wire_proto_msgTypes,
 	}.Build()
-	File_consort_wire_v1_wire_proto = out.File
-	file_consort_wire_v1_wire_proto_goTypes = nil
-	file_consort_wire_v1_wire_proto_depIdxs = nil
+	File_proto_consort_wire_v1_wire_proto = out.File
+	file_proto_consort_wire_v1_wire_proto_goTypes = nil
+	file_proto_consort_wire_v1_wire_proto_depIdxs = nil
 }
