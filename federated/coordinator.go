@@ -61,6 +61,9 @@ type CoordinatorConfig struct {
 	// LiveWindow is how recently a node must have said hello to be selected
 	// (default 4 s; nodes say hello every second).
 	LiveWindow time.Duration
+	// DP, when Clip > 0, makes nodes clip and noise their updates; the
+	// coordinator accounts epsilon and stops before the budget is exceeded.
+	DP DPConfig
 	// StateDir holds the checkpoint ("" disables checkpoints).
 	StateDir string
 	// Logger receives structured events (nil: discard). Never a data value.
@@ -84,6 +87,9 @@ type Coordinator struct {
 
 	ck     checkpoint
 	global model.Model
+	dp     *simDP
+	// Stopped explains an early stop (the privacy budget ran out).
+	Stopped string
 }
 
 type nodeInfo struct {
@@ -156,11 +162,24 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	return &Coordinator{
+	c := &Coordinator{
 		cfg: cfg, log: cfg.Logger, proto: p, strategy: st, ids: ids,
 		nodes: map[transport.PeerID]*nodeInfo{}, global: g,
 		ck: checkpoint{Federation: cfg.FederationID, ManifestDigest: hex.EncodeToString(cfg.ManifestDigest)},
-	}, nil
+	}
+	if cfg.DP.Enabled() {
+		// Every node takes part in every round it is live for: sampling
+		// rate 1 is the conservative account.
+		sc := SimConfig{Parties: len(cfg.Nodes), Fraction: 1, Threshold: cfg.Threshold, DP: cfg.DP, Bound: cfg.Bound}
+		sc.defaults()
+		if c.dp, err = newSimDP(sc, g.NumParams()); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func (c *Coordinator) checkpointPath() string { return filepath.Join(c.cfg.StateDir, "checkpoint") }
@@ -191,6 +210,13 @@ func (c *Coordinator) load() error {
 		return fmt.Errorf("%w: checkpoint has %d parameters, the model %d", ErrCheckpoint, len(mf.Params), c.global.NumParams())
 	}
 	copy(c.global.Params(), mf.Params)
+	if c.dp != nil {
+		for range ck.Round {
+			if _, err := c.dp.budget.Spend(); err != nil {
+				return fmt.Errorf("%w: %w", ErrCheckpoint, err)
+			}
+		}
+	}
 	if s, ok := c.strategy.(statefulStrategy); ok && len(ck.StrategyState) > 0 {
 		if err := s.restore(ck.StrategyState); err != nil {
 			return fmt.Errorf("%w: %w", ErrCheckpoint, err)
@@ -238,9 +264,6 @@ func (c *Coordinator) Round() int { return c.ck.Round }
 // model to every node and returns it. It resumes from the checkpoint in
 // StateDir if there is one.
 func (c *Coordinator) Run(ctx context.Context, tr transport.Transport) (*ModelFile, error) {
-	if err := c.load(); err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	inbox := make(chan transport.Incoming, 256)
@@ -266,6 +289,17 @@ func (c *Coordinator) Run(ctx context.Context, tr transport.Transport) (*ModelFi
 		}
 	}
 	for c.ck.Round < c.cfg.Rounds {
+		if c.dp != nil {
+			if n, err := c.dp.budget.Affordable(1); err != nil {
+				return nil, err
+			} else if n == 0 {
+				next, _ := c.dp.budget.Next()
+				c.Stopped = fmt.Sprintf("privacy budget: round %d would bring epsilon to %.4g, over the budget %g at delta %g; stopped after round %d (epsilon %.4g)",
+					c.ck.Round+1, next, c.cfg.DP.EpsilonBudget, c.cfg.DP.Delta, c.ck.Round, c.dp.budget.Epsilon())
+				c.log.Warn("privacy budget exhausted; training stops", "round", c.ck.Round)
+				break
+			}
+		}
 		rep, err := r.trainRound(ctx, c.ck.Round+1)
 		if err != nil {
 			return nil, err
@@ -274,6 +308,11 @@ func (c *Coordinator) Run(ctx context.Context, tr transport.Transport) (*ModelFi
 			continue
 		}
 		c.ck.Round = rep.Round
+		if c.dp != nil {
+			if rep.Epsilon, err = c.dp.budget.Spend(); err != nil {
+				return nil, err
+			}
+		}
 		c.ck.History = append(c.ck.History, rep)
 		if err := c.save(); err != nil {
 			return nil, fmt.Errorf("checkpoint: %w", err)
@@ -594,6 +633,10 @@ func (r *coordRun) trainRound(ctx context.Context, k int) (RoundReport, error) {
 		Round: uint32(k), Phase: trainpb.Phase_PHASE_TRAIN, Dim: uint32(c.global.NumParams()),
 		Bound: c.cfg.Bound, Params: f32bytes(c.global.Params()),
 	}
+	if c.dp != nil {
+		start.Bound = c.dp.bound
+		start.Epsilon, _ = c.dp.budget.Next()
+	}
 	if c.ck.Std != nil {
 		start.Mean, start.Std = f32bytes(c.ck.Mean), f32bytes(c.ck.Std)
 	}
@@ -620,6 +663,10 @@ func (r *coordRun) trainRound(ctx context.Context, k int) (RoundReport, error) {
 	digest := sha256.Sum256(f32bytes(res.sum))
 	end.AggregateDigest = digest[:]
 	end.Contributors = uint32(len(res.contributors))
+	if c.dp != nil {
+		// DP updates are unweighted: every contributor is one privacy unit.
+		res.weight = float64(len(res.contributors))
+	}
 	c.strategy.Apply(c.global.Params(), scaleBy(res.sum, 1/res.weight))
 	end.Params = f32bytes(c.global.Params())
 	payload, err := proto.Marshal(end)

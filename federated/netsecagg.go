@@ -81,7 +81,7 @@ func netSecAggParams(p sessionParams, ids []ed25519.PublicKey) (*secagg.Params, 
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrSession, err)
 	}
-	frac, err := quantFrac(p.bits(), p.Parties, p.Bound)
+	frac, err := SecAggFracBits(p.bits(), p.Parties, p.Bound)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/federated/privacy"
 	"github.com/consort-ml/consort/federated/trainpb"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
@@ -46,6 +48,9 @@ type NodeConfig struct {
 	HelloInterval time.Duration
 	// StepTimeout bounds each send (default 30 s).
 	StepTimeout time.Duration
+	// DP, when Clip > 0, makes the node clip its update and add its share
+	// of the noise (sized for the round's threshold) before protection.
+	DP DPConfig
 	// StateDir, if set, receives the final model file.
 	StateDir string
 	// Policy, if not nil, is asked before every attempt; a non-nil error
@@ -391,6 +396,15 @@ func (n *Node) contribution(rs *trainpb.RoundStart) ([]float32, error) {
 			return nil, err
 		}
 		lp := n.local.Params()
+		if n.cfg.DP.Enabled() {
+			for j := range out {
+				out[j] = lp[j] - gp[j]
+			}
+			if err := n.protect(out, rs); err != nil {
+				return nil, err
+			}
+			break
+		}
 		for j := range out {
 			v := float32(float64(lp[j]-gp[j]) * w)
 			out[j] = min(max(v, -rs.Bound), rs.Bound)
@@ -477,6 +491,9 @@ func (n *Node) finish(d *trainpb.Done) (*ModelFile, error) {
 		}
 	}
 	if n.cfg.StateDir != "" {
+		if err := os.MkdirAll(n.cfg.StateDir, 0o700); err != nil {
+			return nil, err
+		}
 		if err := WriteModelFile(filepath.Join(n.cfg.StateDir, "model.consort"), mf); err != nil {
 			return nil, err
 		}
@@ -490,4 +507,20 @@ func seq(n int) []int {
 		out[i] = i
 	}
 	return out
+}
+
+// protect clips u and adds the node's share of Gaussian noise, sized for the
+// round's threshold, with randomness from the node's private generator.
+func (n *Node) protect(u []float32, rs *trainpb.RoundStart) error {
+	m := privacy.Mechanism{Clip: n.cfg.DP.Clip, NoiseMultiplier: n.cfg.DP.NoiseMultiplier, MinContributors: int(rs.Threshold), Noise: privacy.Gaussian}
+	if _, err := m.ClipUpdate(u); err != nil {
+		return err
+	}
+	if err := m.AddNoiseFloat(u, n.cfg.Rand); err != nil {
+		return err
+	}
+	for j, v := range u {
+		u[j] = min(max(v, -rs.Bound), rs.Bound)
+	}
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/consort-ml/consort/kernels"
 	"github.com/consort-ml/consort/transport"
 )
 
@@ -157,19 +156,3 @@ func (c *plainClient) Start() ([]netMsg, error) {
 
 func (c *plainClient) Handle(netMsg) ([]netMsg, error) { return nil, nil }
 func (c *plainClient) Finished() bool                  { return c.sent }
-
-// quantFrac returns the fixed-point fraction bits for a ring of ringBits bits
-// that must hold the sum of n values of magnitude at most bound without
-// wrapping: one sign bit, ceil(log2 n) headroom bits and ceil(log2 bound)
-// integer bits.
-func quantFrac(ringBits uint, n int, bound float32) (uint, error) {
-	intBits := 0
-	if bound > 1 {
-		intBits = int(math.Ceil(math.Log2(float64(bound))))
-	}
-	f := int(ringBits) - 1 - int(kernels.HeadroomBits(n)) - intBits
-	if f < 4 {
-		return 0, fmt.Errorf("%w: bound %g with %d parties leaves %d fraction bits in a %d-bit ring", ErrBadConfig, bound, n, f, ringBits)
-	}
-	return uint(f), nil
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,8 @@ func benchWorkloads() []benchWorkload {
 	return []benchWorkload{
 		{"kernels", "fixed-point, ring, mask-expansion and packing kernels vs AES-CTR keystream and copy", benchKernels},
 		{"training", "one MLP epoch on MNIST-shaped data vs gonum Dgemm", benchTraining},
+		{"secagg", "one secure-aggregation round per (parties, dim): wire bytes per value, masking vs AES-CTR keystream", benchSecAgg},
+		{"p2p", "libp2p loopback throughput vs raw TCP", benchP2P},
 	}
 }
 
@@ -65,9 +68,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func benchKernels(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultKernelConfig()
-	fs := newFlagSet("bench kernels", "bench kernels [--kernels a,b] [--min-time D]")
+	fs := newFlagSet("bench kernels", "bench kernels [--kernels a,b] [--duration D]")
 	kernels := fs.String("kernels", "", "comma-separated kernels (default all: "+strings.Join(bench.KernelNames(), ", ")+")")
-	fs.DurationVar(&cfg.MinTime, "min-time", cfg.MinTime, "minimum duration of one measurement")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "time spent per kernel and size")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -96,4 +99,61 @@ func benchTraining(_ context.Context, args []string, stdout io.Writer) error {
 	}
 	_, err := bench.RunTraining(cfg, stdout)
 	return err
+}
+
+func benchSecAgg(_ context.Context, args []string, stdout io.Writer) error {
+	cfg := bench.DefaultSecAggConfig()
+	fs := newFlagSet("bench secagg", "bench secagg [--parties 10,100] [--dims 65536,1048576]")
+	parties := fs.String("parties", "", "comma-separated party counts (default 10,100)")
+	dims := fs.String("dims", "", "comma-separated vector lengths (default 65536,1048576)")
+	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size (best kept)")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	var err error
+	if *parties != "" {
+		if cfg.Parties, err = parseInts(*parties); err != nil {
+			return usagef("--parties: %v", err)
+		}
+	}
+	if *dims != "" {
+		if cfg.Dims, err = parseInts(*dims); err != nil {
+			return usagef("--dims: %v", err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError(err)
+	}
+	_, err = bench.RunSecAgg(cfg, stdout)
+	return err
+}
+
+func benchP2P(_ context.Context, args []string, stdout io.Writer) error {
+	cfg := bench.DefaultP2PConfig()
+	fs := newFlagSet("bench p2p", "bench p2p [--transports tcp,quic] [--duration D]")
+	transports := fs.String("transports", "", "comma-separated transports: tcp, quic (default tcp)")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "time spent per transport and size")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if *transports != "" {
+		cfg.Transports = strings.Split(*transports, ",")
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError(err)
+	}
+	_, err := bench.RunP2P(cfg, stdout)
+	return err
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

@@ -52,6 +52,10 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"keygen", "create an identity key file and print its peer ID", runKeygen},
+		{"manifest", "create, sign and verify a federation manifest", runManifest},
+		{"coordinator", "run a federation's coordinator", runCoordinator},
+		{"node", "run a team's node beside its data", runNode},
 		{"simulate", "train a federation in process (research and testing)", runSimulate},
 		{"demo", "run the bundled demonstration", runDemo},
 		{"bench", "run benchmarks and print ratios to measured limits", runBench},

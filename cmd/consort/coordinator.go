@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/consort-ml/consort/federated"
+	"github.com/consort-ml/consort/federated/manifest"
+)
+
+// runCoordinator runs a federation's coordinator until all rounds are done.
+func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("coordinator", "coordinator --manifest M --key K [--listen ADDR] [--state DIR] [--rounds R]")
+	manifestPath := fs.String("manifest", "", "signed federation manifest (required)")
+	keyPath := fs.String("key", "", "the coordinator's identity key file (required)")
+	listen := fs.String("listen", "", "multiaddrs to listen on, comma-separated (default: the manifest's addresses for this member)")
+	state := fs.String("state", "", "directory for the checkpoint and the final model (resumes from it)")
+	rounds := fs.Int("rounds", 0, "training rounds (default: the manifest's)")
+	protocol := fs.String("protocol", "", "aggregation protocol (default: the manifest's first)")
+	stepTimeout := fs.Duration("step-timeout", 30*time.Second, "deadline of each protocol step")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address (host:port)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logJSON := fs.Bool("log-json", false, "structured logs as JSON lines")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel, *logJSON)
+	if err != nil {
+		return err
+	}
+	ps, err := loadPeer(*keyPath, *manifestPath, manifest.RoleCoordinator)
+	if err != nil {
+		return err
+	}
+	proto, err := ps.protocolFor(*protocol)
+	if err != nil {
+		return err
+	}
+	r := ps.m.Training.Rounds
+	if *rounds > 0 {
+		r = *rounds
+	}
+	addrs := ps.self.Addrs
+	if *listen != "" {
+		addrs = strings.Split(*listen, ",")
+	}
+	if err := ps.startHost(addrs, log); err != nil {
+		return err
+	}
+	defer ps.host.Close()
+	log.Info("coordinator listening", "peer", ps.id.PeerID(), "addrs", strings.Join(ps.host.Addrs(), ","), "protocol", proto)
+	m := federated.NewMetrics("coordinator")
+	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
+		return err
+	}
+	tty := isTerminal(stdout)
+	c, err := federated.NewCoordinator(federated.CoordinatorConfig{
+		FederationID: ps.m.Federation, ManifestDigest: ps.m.Digest(), Nodes: peerIDs(ps.m.Nodes()),
+		MinParticipants: ps.m.MinParticipants, Threshold: ps.m.Threshold, Protocol: proto, Rounds: r,
+		Model: ps.spec, Features: ps.features, Classes: len(ps.classes),
+		FeatureNames: ps.m.Data.Features, ClassNames: ps.classes, Label: ps.m.Data.Label,
+		Strategy: ps.strategy(), Standardize: true, Seed: 1, StepTimeout: *stepTimeout,
+		DP:       federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
+		StateDir: *state, Logger: log, Metrics: m,
+		Progress: func(rep federated.RoundReport) { fmt.Fprint(stdout, progressLine(rep, tty)) },
+	})
+	if err != nil {
+		return usageError(err)
+	}
+	if c.Round() > 0 {
+		fmt.Fprintf(stdout, "resuming after round %d\n", c.Round())
+	}
+	mf, err := c.Run(ctx, ps.host)
+	if err != nil {
+		return classify(err)
+	}
+	fmt.Fprintf(stdout, "training done: %d rounds, %d parameters\n", mf.Round, len(mf.Params))
+	return nil
+}

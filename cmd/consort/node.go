@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/consort-ml/consort/federated"
+	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/manifest"
+	"github.com/consort-ml/consort/federated/policy"
+	"github.com/consort-ml/consort/federated/privacy"
+	"github.com/consort-ml/consort/federated/trainpb"
+	"github.com/consort-ml/consort/transport"
+)
+
+// runNode runs a team's node beside its data until the federation finishes.
+func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("node", "node --manifest M --key K --data FILE [--label COL] [--state DIR] [--coordinator ADDR] [--policy P]")
+	manifestPath := fs.String("manifest", "", "signed federation manifest (required)")
+	keyPath := fs.String("key", "", "this node's identity key file (required)")
+	dataPath := fs.String("data", "", "this team's CSV file (header row; required)")
+	label := fs.String("label", "", "label column (default: the manifest's)")
+	state := fs.String("state", "", "directory for the final model and key material")
+	coord := fs.String("coordinator", "", "the coordinator's multiaddr(s), comma-separated (default: the manifest's)")
+	listen := fs.String("listen", "/ip4/127.0.0.1/tcp/0", "multiaddrs to listen on, comma-separated")
+	policyPath := fs.String("policy", "", "node policy file (TOML); rounds that break it are refused")
+	testFraction := fs.Float64("test-fraction", 0.2, "share of the team's rows held out to evaluate the global model")
+	seed := fs.Uint64("seed", 1, "seed of local shuffling and the held-out split")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address (host:port)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logJSON := fs.Bool("log-json", false, "structured logs as JSON lines")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel, *logJSON)
+	if err != nil {
+		return err
+	}
+	ps, err := loadPeer(*keyPath, *manifestPath, manifest.RoleNode)
+	if err != nil {
+		return err
+	}
+	if *dataPath == "" {
+		return usagef("--data is required")
+	}
+	lab := *label
+	if lab == "" {
+		lab = ps.m.Data.Label
+	}
+	if lab == "" {
+		return usagef("--label is required (the manifest names no label column)")
+	}
+	// Data minimisation: only the columns the manifest declares are read.
+	ds, err := data.LoadCSV(*dataPath, data.LoadOptions{Label: lab, Columns: ps.m.Data.Features})
+	if err != nil {
+		return usageError(err)
+	}
+	if ds.Features != ps.features {
+		return usagef("%s has %d feature columns, the federation's model takes %d", *dataPath, ds.Features, ps.features)
+	}
+	if err := federated.AlignClasses(ds, ps.classes); err != nil {
+		return usageError(err)
+	}
+	train, test := ds, (*data.Dataset)(nil)
+	if *testFraction > 0 {
+		if train, test, err = data.Split(ds, *testFraction, *seed); err != nil {
+			return usageError(err)
+		}
+	}
+	var pol *policy.Policy
+	if *policyPath != "" {
+		if pol, err = policy.Load(*policyPath); err != nil {
+			return usageError(err)
+		}
+	}
+	if err := ps.startHost(strings.Split(*listen, ","), log); err != nil {
+		return err
+	}
+	defer ps.host.Close()
+	coordinator := ps.m.Coordinator()
+	addrs := coordinator.Addrs
+	if *coord != "" {
+		addrs = strings.Split(*coord, ",")
+	}
+	if len(addrs) == 0 {
+		return usagef("no address for the coordinator: give --coordinator")
+	}
+	if err := ps.host.AddPeer(transport.PeerID(coordinator.PeerID), addrs...); err != nil {
+		return usageError(err)
+	}
+	m := federated.NewMetrics("node")
+	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
+		return err
+	}
+	var past int
+	n, err := federated.NewNode(federated.NodeConfig{
+		FederationID: ps.m.Federation, Coordinator: transport.PeerID(coordinator.PeerID), Identity: ps.id,
+		Train: train, Test: test, Model: ps.spec, Features: ps.features, Classes: len(ps.classes),
+		Settings: ps.trainSettings(), ProxMu: proxMu(ps), Seed: *seed, StateDir: *state,
+		DP: federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
+		Policy: func(rs *trainpb.RoundStart) error {
+			if err := checkAgainstManifest(ps.m, rs); err != nil {
+				return err
+			}
+			if pol == nil || rs.Phase != trainpb.Phase_PHASE_TRAIN {
+				return nil
+			}
+			err := pol.Check(policy.RoundProposal{
+				Coordinator: coordinator.PeerID, Purpose: ps.m.Purpose, Protocol: rs.Protocol,
+				Round: uint64(rs.Round), PastRounds: past, MinContributors: int(rs.Threshold),
+				Noise: privacy.Gaussian, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Clip: ps.m.DP.Clip,
+				SamplingRate: 1, Dim: int(rs.Dim), ClaimedEpsilon: rs.Epsilon,
+			})
+			if err == nil {
+				past++
+			}
+			return err
+		},
+		Logger: log, Metrics: m,
+		Events: func(e federated.NodeEvent) {
+			switch e.Kind {
+			case "round-end":
+				if e.Aborted {
+					fmt.Fprintf(stdout, "round %d aborted (no aggregate released)\n", e.Round)
+				} else if e.Round > 0 {
+					fmt.Fprintf(stdout, "round %d done  local held-out accuracy %.4f  sent %d bytes\n", e.Round, e.Accuracy, e.BytesUp)
+				}
+			case "refused":
+				fmt.Fprintf(stdout, "refused attempt %d\n", e.Attempt)
+			}
+		},
+	})
+	if err != nil {
+		return usageError(err)
+	}
+	log.Info("node started", "peer", ps.id.PeerID(), "name", ps.self.Name, "examples", train.Len())
+	start := time.Now()
+	mf, err := n.Run(ctx, ps.host)
+	if err != nil {
+		return classify(err)
+	}
+	st := ps.host.Stats()
+	fmt.Fprintf(stdout, "training done: %d rounds in %.1fs, model %s, sent %d bytes in %d messages\n",
+		mf.Round, time.Since(start).Seconds(), *state, st.Sent.Bytes, st.Sent.Messages)
+	return nil
+}
+
+func proxMu(ps *peerSetup) float32 {
+	s, err := federated.NewStrategy(ps.strategy())
+	if err != nil {
+		return 0
+	}
+	return s.ProxMu()
+}
+
+// checkAgainstManifest refuses a round whose parameters contradict the signed
+// manifest, whatever the coordinator says.
+func checkAgainstManifest(m *manifest.Manifest, rs *trainpb.RoundStart) error {
+	switch {
+	case !m.Allows(rs.Protocol):
+		return &policy.RefusalError{Reason: policy.ReasonProtocol, Detail: fmt.Sprintf("protocol %q is not allowed by the manifest", rs.Protocol)}
+	case int(rs.Threshold) < m.Threshold:
+		return &policy.RefusalError{Reason: policy.ReasonMinContributors, Detail: fmt.Sprintf("threshold %d is below the manifest's %d", rs.Threshold, m.Threshold)}
+	case rs.Phase == trainpb.Phase_PHASE_TRAIN && int(rs.Round) > m.Training.Rounds && m.Training.Rounds > 0:
+		return &policy.RefusalError{Reason: policy.ReasonRounds, Detail: fmt.Sprintf("round %d is beyond the manifest's %d rounds", rs.Round, m.Training.Rounds)}
+	}
+	return nil
+}

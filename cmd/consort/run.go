@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/consort-ml/consort/federated"
+	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/manifest"
+	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/transport"
+	"github.com/consort-ml/consort/transport/identity"
+	"github.com/consort-ml/consort/transport/p2p"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// peerSetup is what the coordinator and node commands share: the verified
+// manifest, the identity, the model shape and the libp2p host.
+type peerSetup struct {
+	m        *manifest.Manifest
+	id       *identity.Identity
+	self     manifest.Member
+	spec     model.Spec
+	features int
+	classes  []string
+	host     *p2p.Host
+}
+
+// loadPeer loads and checks the key and the manifest for the given role.
+func loadPeer(keyPath, manifestPath string, role manifest.Role) (*peerSetup, error) {
+	if keyPath == "" || manifestPath == "" {
+		return nil, usagef("--key and --manifest are required")
+	}
+	id, err := identity.LoadFile(keyPath)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	m, err := manifest.Load(manifestPath)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	self, err := m.VerifyMember(time.Now(), id.PeerID())
+	if err != nil {
+		return nil, usageError(err)
+	}
+	if self.Role != role {
+		return nil, usagef("this key is the manifest's %s %q, not a %s", self.Role, self.Name, role)
+	}
+	ps := &peerSetup{m: m, id: id, self: self}
+	ps.spec = model.Spec{Kind: m.Model.Kind, Hidden: m.Model.Hidden}
+	if err := ps.spec.Validate(); err != nil {
+		return nil, usageError(err)
+	}
+	ps.features = len(m.Data.Features)
+	ps.classes = m.Data.Classes
+	if (ps.features == 0 || len(ps.classes) == 0) && m.Data.Dataset != "" && !strings.HasPrefix(m.Data.Dataset, "csv:") {
+		// A bundled data set is public: its shape can be read from it.
+		ds, err := data.Load(m.Data.Dataset, data.LoadOptions{})
+		if err != nil {
+			return nil, usageError(err)
+		}
+		if ps.features == 0 {
+			ps.features = ds.Features
+		}
+		if len(ps.classes) == 0 {
+			ps.classes = ds.ClassNames
+		}
+	}
+	if ps.features == 0 || len(ps.classes) < 2 {
+		return nil, usagef("the manifest must declare data.features and data.classes (at least 2)")
+	}
+	return ps, nil
+}
+
+// startHost starts the libp2p host with the manifest as its allow list.
+func (ps *peerSetup) startHost(listen []string, logger *slog.Logger) error {
+	mod, err := model.New(ps.spec, ps.features, len(ps.classes), 0)
+	if err != nil {
+		return usageError(err)
+	}
+	types, err := federated.MessageTypes(mod.NumParams(), len(ps.m.Nodes()))
+	if err != nil {
+		return err
+	}
+	h, err := p2p.New(p2p.Config{
+		Identity: ps.id, FederationID: ps.m.Federation, ManifestDigest: ps.m.Digest(),
+		Types: types, AllowList: ps.m, ListenAddrs: listen, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	ps.host = h
+	return nil
+}
+
+// protocolFor picks the protocol: the flag if given (it must be allowed by
+// the manifest), else the manifest's first.
+func (ps *peerSetup) protocolFor(flagValue string) (string, error) {
+	p := flagValue
+	if p == "" {
+		if len(ps.m.Protocols) == 0 {
+			return "", usagef("the manifest allows no protocol")
+		}
+		p = ps.m.Protocols[0]
+	}
+	if !ps.m.Allows(p) {
+		return "", usagef("the manifest does not allow protocol %q (it allows %s)", p, strings.Join(ps.m.Protocols, ", "))
+	}
+	return p, nil
+}
+
+func (ps *peerSetup) trainSettings() federated.TrainSettings {
+	t := ps.m.Training
+	return federated.TrainSettings{LocalEpochs: t.LocalEpochs, BatchSize: t.BatchSize, LR: float32(t.LearningRate), Momentum: 0.9}
+}
+
+func (ps *peerSetup) strategy() federated.StrategyConfig {
+	t := ps.m.Training
+	return federated.StrategyConfig{Name: t.Strategy, Mu: float32(t.ProxMu), ServerLR: float32(t.ServerLR)}
+}
+
+// newLogger returns a JSON or text slog logger on w at the given level.
+func newLogger(w io.Writer, level string, json bool) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level: %v", err)
+	}
+	o := &slog.HandlerOptions{Level: l}
+	if json {
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, o)), nil
+}
+
+// serveMetrics serves the Prometheus registry on addr until ctx ends.
+func serveMetrics(ctx context.Context, addr string, m *federated.Metrics, log *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usagef("--metrics: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("metrics", "addr", ln.Addr().String())
+	return nil
+}
+
+// isTerminal reports whether w is a character device (progress bars then).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressLine renders one round's progress, as a bar on a terminal.
+func progressLine(r federated.RoundReport, tty bool) string {
+	line := fmt.Sprintf("round %d/%d  contributors %d/%d  accuracy %.4f  %.2fs", r.Round, r.Rounds, r.Contributors, r.Participants, r.Accuracy, r.Seconds)
+	if !tty {
+		return line + "\n"
+	}
+	const width = 24
+	done := width * r.Round / max(r.Rounds, 1)
+	return fmt.Sprintf("\r[%s%s] %s", strings.Repeat("#", done), strings.Repeat(".", width-done), line) + map[bool]string{true: "\n", false: ""}[r.Round == r.Rounds]
+}
+
+// peerIDs lists the peer IDs of members.
+func peerIDs(ms []manifest.Member) []transport.PeerID {
+	out := make([]transport.PeerID, len(ms))
+	for i, m := range ms {
+		out[i] = transport.PeerID(m.PeerID)
+	}
+	return out
+}
