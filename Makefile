@@ -42,7 +42,7 @@ bench-go:
 proto:
 	@command -v protoc >/dev/null || { echo "protoc missing: sudo apt-get install -y protobuf-compiler"; exit 1; }
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
-	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=module=github.com/consort-ml/consort proto/*.proto
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=module=github.com/consort-ml/consort $$(find proto -name '*.proto' | sort)
 
 clean:
 	rm -rf bin

@@ -42,6 +42,8 @@ type NodeConfig struct {
 	// Train settings and the FedProx coefficient (0 for none).
 	Settings TrainSettings
 	ProxMu   float32
+	// Label names the label column (written into the model file).
+	Label string
 	// Seed drives local shuffling.
 	Seed uint64
 	// HelloInterval is how often the node announces itself (default 1 s).
@@ -480,7 +482,7 @@ func (n *Node) finish(d *trainpb.Done) (*ModelFile, error) {
 	mf := &ModelFile{
 		Spec: n.cfg.Model, Features: n.cfg.Features, Classes: n.cfg.Classes,
 		FeatureNames: n.cfg.Train.FeatureNames, ClassNames: n.cfg.Train.ClassNames,
-		Federation: n.cfg.FederationID, Round: int(d.Rounds), Params: p,
+		Label: n.cfg.Label, Federation: n.cfg.FederationID, Round: int(d.Rounds), Params: p,
 	}
 	if len(d.Mean) > 0 {
 		if mf.Mean, err = bytesF32(d.Mean, n.cfg.Features); err != nil {

@@ -99,7 +99,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	n, err := federated.NewNode(federated.NodeConfig{
 		FederationID: ps.m.Federation, Coordinator: transport.PeerID(coordinator.PeerID), Identity: ps.id,
 		Train: train, Test: test, Model: ps.spec, Features: ps.features, Classes: len(ps.classes),
-		Settings: ps.trainSettings(), ProxMu: proxMu(ps), Seed: *seed, StateDir: *state,
+		Settings: ps.trainSettings(), ProxMu: proxMu(ps), Seed: *seed, StateDir: *state, Label: lab,
 		DP: federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
 		Policy: func(rs *trainpb.RoundStart) error {
 			if err := checkAgainstManifest(ps.m, rs); err != nil {
