@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -65,7 +67,14 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		Strategy: ps.strategy(), Standardize: true, Seed: 1, StepTimeout: *stepTimeout,
 		DP:       federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
 		StateDir: *state, Logger: log, Metrics: m,
-		Progress: func(rep federated.RoundReport) { fmt.Fprint(stdout, progressLine(rep, tty)) },
+		Progress: func(rep federated.RoundReport) {
+			fmt.Fprint(stdout, progressLine(rep, tty))
+			if *state != "" {
+				if err := appendMetricsCSV(filepath.Join(*state, "metrics.csv"), rep); err != nil {
+					log.Warn("metrics.csv", "err", err)
+				}
+			}
+		},
 	})
 	if err != nil {
 		return usageError(err)
@@ -77,6 +86,27 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return classify(err)
 	}
+	if c.Stopped != "" {
+		fmt.Fprintln(stdout, c.Stopped)
+	}
 	fmt.Fprintf(stdout, "training done: %d rounds, %d parameters\n", mf.Round, len(mf.Params))
 	return nil
+}
+
+// appendMetricsCSV appends one round to the coordinator's metrics file
+// (header written when the file is new).
+func appendMetricsCSV(path string, r federated.RoundReport) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() == 0 {
+		fmt.Fprintln(f, "round,participants,contributors,accuracy,loss,bytes_up,seconds,epsilon")
+	}
+	_, err = fmt.Fprintf(f, "%d,%d,%d,%.6f,%.6f,%d,%.4f,%.6g\n", r.Round, r.Participants, r.Contributors, r.Accuracy, r.Loss, r.BytesUp, r.Seconds, r.Epsilon)
+	if err != nil {
+		return err
+	}
+	return f.Sync()
 }

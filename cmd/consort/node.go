@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -143,8 +145,15 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return classify(err)
 	}
 	st := ps.host.Stats()
-	fmt.Fprintf(stdout, "training done: %d rounds in %.1fs, model %s, sent %d bytes in %d messages\n",
-		mf.Round, time.Since(start).Seconds(), *state, st.Sent.Bytes, st.Sent.Messages)
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(stdout, "training done: %d rounds in %.1fs, sent %d bytes in %d messages\n", mf.Round, secs, st.Sent.Bytes, st.Sent.Messages)
+	if *state != "" {
+		sum, _ := json.Marshal(map[string]any{"name": ps.self.Name, "rounds": mf.Round, "seconds": secs,
+			"bytes_sent": st.Sent.Bytes, "messages_sent": st.Sent.Messages, "bytes_received": st.Received.Bytes, "examples": train.Len()})
+		if err := federated.WriteFileAtomic(filepath.Join(*state, "node-summary.json"), append(sum, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
