@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/federated/trainpb"
 	"github.com/consort-ml/consort/transport"
@@ -64,6 +65,10 @@ type CoordinatorConfig struct {
 	// DP, when Clip > 0, makes nodes clip and noise their updates; the
 	// coordinator accounts epsilon and stops before the budget is exceeded.
 	DP DPConfig
+	// Audit, if not nil, receives the coordinator's audit entries: joins,
+	// attempts, contributions received (digests), refusals, aggregates,
+	// the contributors' countersignatures, model versions and epsilon.
+	Audit *audit.Log
 	// StateDir holds the checkpoint ("" disables checkpoints).
 	StateDir string
 	// Logger receives structured events (nil: discard). Never a data value.
@@ -312,6 +317,9 @@ func (c *Coordinator) Run(ctx context.Context, tr transport.Transport) (*ModelFi
 			if rep.Epsilon, err = c.dp.budget.Spend(); err != nil {
 				return nil, err
 			}
+			if err := c.record(audit.Entry{Kind: audit.KindEpsilon, Round: c.ck.Attempt, Epsilon: rep.Epsilon, Delta: c.cfg.DP.Delta}); err != nil {
+				return nil, err
+			}
 		}
 		c.ck.History = append(c.ck.History, rep)
 		if err := c.save(); err != nil {
@@ -343,6 +351,15 @@ type coordRun struct {
 	tr      transport.Transport
 	inbox   chan transport.Incoming
 	pumpErr chan error
+	// auditFail holds the first audit write error seen in a handler that
+	// cannot return one; the run stops at its next check.
+	auditFail error
+}
+
+func (r *coordRun) auditErr(err error) {
+	if err != nil && r.auditFail == nil {
+		r.auditFail = err
+	}
 }
 
 // handleIdle processes a message that belongs to no running attempt.
@@ -365,6 +382,7 @@ func (r *coordRun) handleIdle(in transport.Incoming, attempt uint64) {
 			n = &nodeInfo{}
 			c.nodes[in.From] = n
 			c.log.Info("node joined", "peer", in.From, "examples", h.Examples)
+			r.auditErr(c.record(audit.Entry{Kind: audit.KindJoin, Peer: string(in.From)}))
 		}
 		n.lastSeen = time.Now()
 		n.examples = h.Examples
@@ -374,6 +392,7 @@ func (r *coordRun) handleIdle(in transport.Incoming, attempt uint64) {
 		var rf trainpb.Refusal
 		if proto.Unmarshal(in.Payload, &rf) == nil {
 			c.log.Warn("node refused", "peer", in.From, "attempt", rf.Attempt, "code", rf.Code, "detail", rf.Detail)
+			r.auditErr(c.record(audit.Entry{Kind: audit.KindRefusal, Round: rf.Attempt, Peer: string(in.From), Reason: rf.Code}))
 			if c.cfg.Metrics != nil {
 				c.cfg.Metrics.Refusals.WithLabelValues(rf.Code).Inc()
 			}
@@ -489,10 +508,15 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 		return nil, err
 	}
 	c.log.Info("attempt start", "attempt", attempt, "round", start.Round, "phase", start.Phase.String(), "participants", len(parts))
+	if err := c.record(audit.Entry{Kind: audit.KindRoundStart, Round: attempt, Contributors: peerStrings(parts),
+		Fields: map[string]string{"round": fmt.Sprint(start.Round), "phase": start.Phase.String(), "protocol": start.Protocol}}); err != nil {
+		return nil, err
+	}
 	stepStart := time.Now()
 	r.broadcast(ctx, parts, transport.Message{Type: typeRoundStart, Round: attempt, Payload: payload})
 
 	res := &attemptResult{participants: parts, examples: ex}
+	contributed := map[int]bool{}
 	deadline := time.NewTimer(c.cfg.StepTimeout)
 	defer deadline.Stop()
 	send := func(outs []netMsg) {
@@ -532,6 +556,9 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 			res.aborted = err
 			break
 		}
+		if r.auditFail != nil {
+			return nil, r.auditFail
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -554,6 +581,12 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 				continue
 			}
 			res.bytesUp += int64(len(in.Payload))
+			if in.Type == c.proto.ContributionType() && !contributed[idx] {
+				contributed[idx] = true
+				if err := c.record(audit.Entry{Kind: audit.KindContributionReceived, Round: attempt, Peer: string(in.From), Digest: audit.Digest(in.Payload)}); err != nil {
+					return nil, err
+				}
+			}
 			outs, err := srv.Handle(idx, netMsg{Peer: idx, Type: in.Type, Step: in.Step, Payload: in.Payload})
 			if err != nil {
 				c.log.Warn("protocol message rejected", "peer", in.From, "type", in.Type, "err", err)
@@ -663,18 +696,30 @@ func (r *coordRun) trainRound(ctx context.Context, k int) (RoundReport, error) {
 	digest := sha256.Sum256(f32bytes(res.sum))
 	end.AggregateDigest = digest[:]
 	end.Contributors = uint32(len(res.contributors))
+	aggDigest := hex.EncodeToString(digest[:])
+	if err := c.record(audit.Entry{Kind: audit.KindAggregate, Round: c.ck.Attempt, Digest: aggDigest, Contributors: peerStrings(res.contributors),
+		Fields: map[string]string{"round": fmt.Sprint(k)}}); err != nil {
+		return rep, err
+	}
 	if c.dp != nil {
 		// DP updates are unweighted: every contributor is one privacy unit.
 		res.weight = float64(len(res.contributors))
 	}
 	c.strategy.Apply(c.global.Params(), scaleBy(res.sum, 1/res.weight))
 	end.Params = f32bytes(c.global.Params())
+	if err := c.record(audit.Entry{Kind: audit.KindModelVersion, Round: c.ck.Attempt, Digest: audit.Digest(end.Params),
+		Fields: map[string]string{"round": fmt.Sprint(k)}}); err != nil {
+		return rep, err
+	}
 	payload, err := proto.Marshal(end)
 	if err != nil {
 		return rep, err
 	}
 	r.broadcast(ctx, res.participants, transport.Message{Type: typeRoundEnd, Round: c.ck.Attempt, Payload: payload})
-	rep.Loss, rep.Accuracy = r.collectMetrics(ctx, k, res.contributors)
+	rep.Loss, rep.Accuracy = r.collectMetrics(ctx, k, res.contributors, aggDigest)
+	if r.auditFail != nil {
+		return rep, r.auditFail
+	}
 	rep.Seconds = time.Since(t0).Seconds()
 	c.log.Info("round done", "round", k, "contributors", rep.Contributors, "accuracy", rep.Accuracy, "seconds", rep.Seconds)
 	return rep, nil
@@ -682,7 +727,7 @@ func (r *coordRun) trainRound(ctx context.Context, k int) (RoundReport, error) {
 
 // collectMetrics gathers the nodes' evaluations of the new global model on
 // their held-out examples (counts only) for a short while.
-func (r *coordRun) collectMetrics(ctx context.Context, k int, from []transport.PeerID) (loss, acc float64) {
+func (r *coordRun) collectMetrics(ctx context.Context, k int, from []transport.PeerID, aggDigest string) (loss, acc float64) {
 	c := r.c
 	want := map[transport.PeerID]bool{}
 	for _, p := range from {
@@ -708,6 +753,10 @@ func (r *coordRun) collectMetrics(ctx context.Context, k int, from []transport.P
 				continue
 			}
 			delete(want, in.From)
+			if m.Countersig != "" {
+				r.auditErr(c.record(audit.Entry{Kind: audit.KindCountersign, Round: c.ck.Attempt, Peer: string(in.From), Digest: aggDigest,
+					Fields: map[string]string{"countersig": m.Countersig}}))
+			}
 			n += m.Examples
 			correct += m.Correct
 			lossSum += m.LossSum
@@ -764,4 +813,24 @@ func bytesF32(b []byte, want int) ([]float32, error) {
 		out[i] = v
 	}
 	return out, nil
+}
+
+// record appends an audit entry; an audit log that cannot be written stops
+// the coordinator (governance is not optional once configured).
+func (c *Coordinator) record(e audit.Entry) error {
+	if c.cfg.Audit == nil {
+		return nil
+	}
+	if _, err := c.cfg.Audit.Append(e); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return nil
+}
+
+func peerStrings(ps []transport.PeerID) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return out
 }

@@ -2,12 +2,15 @@ package federated
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"math/rand/v2"
 	"testing"
 	"time"
 
+	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/transport"
@@ -52,6 +55,13 @@ type netRun struct {
 
 func runNetwork(t *testing.T, protocol, dataset string, nNodes, minPart, threshold, rounds int, kill func(i int, attempt uint64) bool) netRun {
 	t.Helper()
+	return runNetworkAudited(t, protocol, dataset, nNodes, minPart, threshold, rounds, kill, "")
+}
+
+// runNetworkAudited is runNetwork with audit logs in auditDir (if not empty):
+// coordinator.log and node-<i>.log.
+func runNetworkAudited(t *testing.T, protocol, dataset string, nNodes, minPart, threshold, rounds int, kill func(i int, attempt uint64) bool, auditDir string) netRun {
+	t.Helper()
 	trains, tests, _ := netFixture(t, dataset, nNodes, 1)
 	types, err := MessageTypes(1<<16, 16)
 	if err != nil {
@@ -61,7 +71,11 @@ func runNetwork(t *testing.T, protocol, dataset string, nNodes, minPart, thresho
 	if err != nil {
 		t.Fatal(err)
 	}
-	ce, err := net.Join("coordinator")
+	cid, err := identity.Generate(rand.NewChaCha8([32]byte{99}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce, err := net.Join(cid.PeerID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +94,15 @@ func runNetwork(t *testing.T, protocol, dataset string, nNodes, minPart, thresho
 	if classes > 2 {
 		spec.Kind = "softmax"
 	}
-	coord, err := NewCoordinator(CoordinatorConfig{
+	var coordAudit *audit.Log
+	if auditDir != "" {
+		coordAudit, err = audit.Open(filepath.Join(auditDir, "coordinator.log"), cryptoSigner{cid}, audit.Options{Actor: string(cid.PeerID()), Role: "coordinator", Federation: "fed-test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer coordAudit.Close()
+	}
+	coord, err := NewCoordinator(CoordinatorConfig{Audit: coordAudit,
 		FederationID: "fed-test", Nodes: nodes, MinParticipants: minPart, Threshold: threshold, Logger: testLogger(t),
 		Protocol: protocol, Rounds: rounds, Model: spec, Features: trains[0].Features, Classes: classes,
 		Standardize: true, Seed: 1, StepTimeout: 2 * time.Second, LiveWindow: 2 * time.Second,
@@ -97,8 +119,16 @@ func runNetwork(t *testing.T, protocol, dataset string, nNodes, minPart, thresho
 		if err != nil {
 			t.Fatal(err)
 		}
-		nd, err := NewNode(NodeConfig{
-			FederationID: "fed-test", Coordinator: "coordinator", Train: trains[i], Test: tests[i],
+		var nodeAudit *audit.Log
+		if auditDir != "" {
+			nodeAudit, err = audit.Open(filepath.Join(auditDir, fmt.Sprintf("node-%d.log", i)), cryptoSigner{idents[i]}, audit.Options{Actor: string(idents[i].PeerID()), Role: "node", Federation: "fed-test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nodeAudit.Close()
+		}
+		nd, err := NewNode(NodeConfig{Audit: nodeAudit,
+			FederationID: "fed-test", Coordinator: cid.PeerID(), Train: trains[i], Test: tests[i],
 			Model: spec, Features: trains[0].Features, Classes: classes, Seed: uint64(i), Identity: idents[i],
 			HelloInterval: 200 * time.Millisecond, StepTimeout: 2 * time.Second,
 		})
@@ -191,4 +221,41 @@ func testLogger(t *testing.T) *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestNetworkAuditLogsCrossCheck(t *testing.T) {
+	dir := t.TempDir()
+	r := runNetworkAudited(t, "secagg", "wine", 3, 3, 2, 3, nil, dir)
+	if r.coordE != nil {
+		t.Fatal(r.coordE)
+	}
+	coord, err := audit.VerifyFile(filepath.Join(dir, "coordinator.log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []audit.Report
+	for i := range 3 {
+		rep, err := audit.VerifyFile(filepath.Join(dir, fmt.Sprintf("node-%d.log", i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, rep)
+	}
+	kinds := map[audit.Kind]int{}
+	for _, e := range coord.Entries {
+		kinds[e.Kind]++
+	}
+	// 2 statistics attempts + 3 training rounds, 3 contributors each.
+	if kinds[audit.KindJoin] != 3 || kinds[audit.KindRoundStart] != 5 || kinds[audit.KindContributionReceived] != 15 ||
+		kinds[audit.KindAggregate] != 3 || kinds[audit.KindModelVersion] != 3 || kinds[audit.KindCountersign] != 9 {
+		t.Errorf("coordinator log kinds %v", kinds)
+	}
+	if f := audit.CrossCheck(coord, nodes, nil); len(f) != 0 {
+		t.Errorf("cross-check findings on a clean run: %v", f)
+	}
+	// Dropping one node's log still leaves its detached countersignatures,
+	// which need its key.
+	if f := audit.CrossCheck(coord, nodes[:2], nil); len(f) == 0 {
+		t.Error("missing key for a contributor's detached countersignature not reported")
+	}
 }

@@ -22,6 +22,9 @@ type netProtocol interface {
 	Name() string
 	// Secure reports whether the protocol hides individual updates.
 	Secure() bool
+	// ContributionType is the message type that carries a participant's
+	// protected update (its digest goes into the audit logs).
+	ContributionType() string
 	// Types are the message types the protocol sends.
 	Types(maxDim, maxParties int) []transport.MessageType
 	// NewServer starts the aggregator side of one attempt; ids holds the
@@ -33,8 +36,9 @@ type netProtocol interface {
 
 type plainProtocol struct{}
 
-func (plainProtocol) Name() string { return "plain" }
-func (plainProtocol) Secure() bool { return false }
+func (plainProtocol) Name() string             { return "plain" }
+func (plainProtocol) Secure() bool             { return false }
+func (plainProtocol) ContributionType() string { return typePlainUpdate }
 func (plainProtocol) Types(maxDim, _ int) []transport.MessageType {
 	return plainTypes(maxDim)
 }

@@ -32,6 +32,9 @@ type secaggProtocol struct{}
 
 func (secaggProtocol) Name() string { return "secagg" }
 func (secaggProtocol) Secure() bool { return true }
+func (secaggProtocol) ContributionType() string {
+	return netSecAggType(secagg.StepMaskedInput)
+}
 func (secaggProtocol) Types(maxDim, maxParties int) []transport.MessageType {
 	p := transport.Protocol{Name: "secagg", Major: 1}
 	small := 256*maxParties + 4096

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/federated/privacy"
@@ -53,6 +56,10 @@ type NodeConfig struct {
 	// DP, when Clip > 0, makes the node clip its update and add its share
 	// of the noise (sized for the round's threshold) before protection.
 	DP DPConfig
+	// Audit, if not nil, receives the node's audit entries: join, attempts,
+	// refusals, the digest of every contribution sent, its countersignature
+	// of every aggregate it contributed to, and the final model version.
+	Audit *audit.Log
 	// StateDir, if set, receives the final model file.
 	StateDir string
 	// Policy, if not nil, is asked before every attempt; a non-nil error
@@ -137,11 +144,25 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 	wg.Go(func() { n.hello(ctx, tr) })
 
 	var (
-		sess    clientSession
-		attempt uint64
+		sess     clientSession
+		attempt  uint64
+		contrib  string // the protocol's contribution message type
+		auditErr error
 	)
+	record := func(e audit.Entry) {
+		if n.cfg.Audit == nil || auditErr != nil {
+			return
+		}
+		if _, err := n.cfg.Audit.Append(e); err != nil {
+			auditErr = fmt.Errorf("audit log: %w", err)
+		}
+	}
+	record(audit.Entry{Kind: audit.KindJoin, Peer: string(n.cfg.Coordinator)})
 	send := func(outs []netMsg) {
 		for _, o := range outs {
+			if o.Type == contrib {
+				record(audit.Entry{Kind: audit.KindContributionSent, Round: attempt, Peer: string(n.cfg.Coordinator), Digest: audit.Digest(o.Payload)})
+			}
 			sctx, c := context.WithTimeout(ctx, n.cfg.StepTimeout)
 			err := tr.Send(sctx, n.cfg.Coordinator, transport.Message{Type: o.Type, Round: attempt, Step: o.Step, Payload: o.Payload})
 			c()
@@ -156,6 +177,9 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 		}
 	}
 	for {
+		if auditErr != nil {
+			return nil, auditErr
+		}
 		in, err := tr.Recv(ctx)
 		if err != nil {
 			return nil, err
@@ -179,6 +203,12 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 			tr.SetRound(attempt)
 			sess = nil
 			n.bytesUp = 0
+			contrib = ""
+			if p, err := lookupProtocol(rs.Protocol); err == nil {
+				contrib = p.ContributionType()
+			}
+			record(audit.Entry{Kind: audit.KindRoundStart, Round: attempt, Contributors: rs.Participants,
+				Fields: map[string]string{"round": fmt.Sprint(rs.Round), "phase": rs.Phase.String(), "protocol": rs.Protocol}})
 			s, outs, err := n.begin(&rs, tr.Self())
 			if err != nil {
 				code := "error"
@@ -187,6 +217,7 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 					code = rc.RefusalCode()
 				}
 				n.log.Warn("refusing attempt", "attempt", attempt, "code", code, "err", err)
+				record(audit.Entry{Kind: audit.KindRefusal, Round: attempt, Peer: string(n.cfg.Coordinator), Reason: code})
 				if n.cfg.Metrics != nil {
 					n.cfg.Metrics.Refusals.WithLabelValues(code).Inc()
 				}
@@ -213,6 +244,15 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 				}
 				copy(n.global.Params(), p)
 				m := n.evaluate(int(re.Round))
+				if len(re.AggregateDigest) == sha256.Size && n.cfg.Audit != nil {
+					d := hex.EncodeToString(re.AggregateDigest)
+					record(audit.Entry{Kind: audit.KindCountersign, Round: attempt, Digest: d})
+					if n.cfg.Identity != nil {
+						if sig, err := audit.Countersign(cryptoSigner{n.cfg.Identity}, n.cfg.FederationID, attempt, d); err == nil {
+							m.Countersig = sig
+						}
+					}
+				}
 				ev.Accuracy = float64(m.Correct) / math.Max(1, float64(m.Examples))
 				mp, _ := proto.Marshal(m)
 				send([]netMsg{{Type: typeMetrics, Payload: mp}})
@@ -237,6 +277,10 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 			if err != nil {
 				n.log.Warn("bad final model", "err", err)
 				continue
+			}
+			record(audit.Entry{Kind: audit.KindModelVersion, Round: attempt, Digest: audit.Digest(d.Params), Fields: map[string]string{"round": fmt.Sprint(d.Rounds)}})
+			if auditErr != nil {
+				return nil, auditErr
 			}
 			if n.cfg.Events != nil {
 				n.cfg.Events(NodeEvent{Kind: "done", Round: int(d.Rounds)})

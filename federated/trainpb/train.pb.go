@@ -480,7 +480,10 @@ type Metrics struct {
 	Examples uint64                 `protobuf:"varint,3,opt,name=examples,proto3" json:"examples,omitempty"`
 	Correct  uint64                 `protobuf:"varint,4,opt,name=correct,proto3" json:"correct,omitempty"`
 	// Sum over the examples of the cross-entropy loss.
-	LossSum       float64 `protobuf:"fixed64,5,opt,name=loss_sum,json=lossSum,proto3" json:"loss_sum,omitempty"`
+	LossSum float64 `protobuf:"fixed64,5,opt,name=loss_sum,json=lossSum,proto3" json:"loss_sum,omitempty"`
+	// The node's detached Ed25519 countersignature (base64) of the attempt's
+	// aggregate digest, for the coordinator's audit log.
+	Countersig    string `protobuf:"bytes,6,opt,name=countersig,proto3" json:"countersig,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -548,6 +551,13 @@ func (x *Metrics) GetLossSum() float64 {
 		return x.LossSum
 	}
 	return 0
+}
+
+func (x *Metrics) GetCountersig() string {
+	if x != nil {
+		return x.Countersig
+	}
+	return ""
 }
 
 // Done ends training and carries the final model to every node.
@@ -658,13 +668,16 @@ const file_proto_consort_train_v1_train_proto_rawDesc = "" +
 	"\aaborted\x18\x03 \x01(\bR\aaborted\x12\"\n" +
 	"\fcontributors\x18\x04 \x01(\rR\fcontributors\x12)\n" +
 	"\x10aggregate_digest\x18\x05 \x01(\fR\x0faggregateDigest\x12\x16\n" +
-	"\x06params\x18\x06 \x01(\fR\x06params\"\x8a\x01\n" +
+	"\x06params\x18\x06 \x01(\fR\x06params\"\xaa\x01\n" +
 	"\aMetrics\x12\x18\n" +
 	"\aattempt\x18\x01 \x01(\x04R\aattempt\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\rR\x05round\x12\x1a\n" +
 	"\bexamples\x18\x03 \x01(\x04R\bexamples\x12\x18\n" +
 	"\acorrect\x18\x04 \x01(\x04R\acorrect\x12\x19\n" +
-	"\bloss_sum\x18\x05 \x01(\x01R\alossSum\"\\\n" +
+	"\bloss_sum\x18\x05 \x01(\x01R\alossSum\x12\x1e\n" +
+	"\n" +
+	"countersig\x18\x06 \x01(\tR\n" +
+	"countersig\"\\\n" +
 	"\x04Done\x12\x16\n" +
 	"\x06rounds\x18\x01 \x01(\rR\x06rounds\x12\x16\n" +
 	"\x06params\x18\x02 \x01(\fR\x06params\x12\x12\n" +
