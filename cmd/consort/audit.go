@@ -10,11 +10,15 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/consort-ml/consort/federated/audit"
+	"github.com/consort-ml/consort/federated/manifest"
+	"github.com/consort-ml/consort/transport"
+	"github.com/consort-ml/consort/transport/identity"
 )
 
-const auditSynopsis = "audit verify [--pubkey NAME=HEX]... LOG..."
+const auditSynopsis = "audit verify [--manifest M] [--pubkey NAME=HEX]... LOG..."
 
 // runAudit implements 'consort audit'. Its one subcommand, verify, checks
 // each log's chain, signatures and signed head, reporting the first bad entry
@@ -92,9 +96,26 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 	fs := newFlagSet("audit verify", auditSynopsis)
 	keys := pubkeyFlag{}
 	fs.Var(keys, "pubkey", "pin the Ed25519 key of writer NAME (hex); repeatable. Without any, each log's own genesis key is used (integrity only)")
+	manifestPath := fs.String("manifest", "", "pin every member's key from this signed manifest (writers are named by peer ID)")
 	logs, err := parseInterleaved(fs, args, stdout)
 	if err != nil {
 		return err
+	}
+	if *manifestPath != "" {
+		m, err := manifest.Load(*manifestPath)
+		if err != nil {
+			return usageError(err)
+		}
+		if err := m.Verify(time.Now()); err != nil {
+			return usageError(err)
+		}
+		for _, mb := range m.Members {
+			pub, err := identity.PublicKey(transport.PeerID(mb.PeerID))
+			if err != nil {
+				return usageError(err)
+			}
+			keys[mb.PeerID] = pub
+		}
 	}
 	if len(logs) == 0 {
 		return usagef("no log given: %s", auditSynopsis)

@@ -24,6 +24,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	protocol := fs.String("protocol", "", "aggregation protocol (default: the manifest's first)")
 	stepTimeout := fs.Duration("step-timeout", 30*time.Second, "deadline of each protocol step")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address (host:port)")
+	auditPath := fs.String("audit", "", "signed, hash-chained audit log (default: STATE/audit.log when --state is set)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logJSON := fs.Bool("log-json", false, "structured logs as JSON lines")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -58,6 +59,13 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
 		return err
 	}
+	alog, err := openAudit(*auditPath, *state, ps, "coordinator")
+	if err != nil {
+		return err
+	}
+	if alog != nil {
+		defer alog.Close()
+	}
 	tty := isTerminal(stdout)
 	c, err := federated.NewCoordinator(federated.CoordinatorConfig{
 		FederationID: ps.m.Federation, ManifestDigest: ps.m.Digest(), Nodes: peerIDs(ps.m.Nodes()),
@@ -66,7 +74,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		FeatureNames: ps.m.Data.Features, ClassNames: ps.classes, Label: ps.m.Data.Label,
 		Strategy: ps.strategy(), Standardize: true, Seed: 1, StepTimeout: *stepTimeout,
 		DP:       federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
-		StateDir: *state, Logger: log, Metrics: m,
+		StateDir: *state, Logger: log, Metrics: m, Audit: alog,
 		Progress: func(rep federated.RoundReport) {
 			fmt.Fprint(stdout, progressLine(rep, tty))
 			if *state != "" {

@@ -65,8 +65,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if work, err = os.MkdirTemp("", "consort-demo-*"); err != nil {
 			return err
 		}
-	} else if err := os.MkdirAll(work, 0o700); err != nil {
-		return err
+	} else {
+		if err := os.MkdirAll(work, 0o700); err != nil {
+			return err
+		}
+		// A rerun in the same directory starts over: new keys need new
+		// state, audit logs and checkpoints.
+		for _, sub := range append([]string{"coordinator", "logs", "run"}, demoTeams[:]...) {
+			if err := os.RemoveAll(filepath.Join(work, sub)); err != nil {
+				return err
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -225,7 +234,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(nerrs) > 0 {
 		return fmt.Errorf("%w (logs in %s)", errors.Join(nerrs...), logs)
 	}
-	return demoSummary(stdout, work, coordState, *protocol, teamData, train, test, *rounds, *seed, time.Since(t0))
+	if err := demoSummary(stdout, work, coordState, *protocol, teamData, train, test, *rounds, *seed, time.Since(t0)); err != nil {
+		return err
+	}
+	// Every process kept a signed, hash-chained audit log: check them all,
+	// with keys pinned by the manifest, and cross-check nodes against the
+	// coordinator.
+	logsToCheck := []string{"--manifest", mpath, filepath.Join(coordState, "audit.log")}
+	for _, n := range demoTeams {
+		logsToCheck = append(logsToCheck, filepath.Join(work, n, "audit.log"))
+	}
+	var out strings.Builder
+	if err := runAuditVerify(ctx, logsToCheck, &out); err != nil {
+		return fmt.Errorf("audit verification of the demo run failed: %w", err)
+	}
+	fmt.Fprintf(stdout, "audit logs verified and cross-checked (consort audit verify --manifest %s %s/*/audit.log)\n", mpath, work)
+	return nil
 }
 
 // demoSummary compares the federated model with one team alone and with a

@@ -32,6 +32,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	testFraction := fs.Float64("test-fraction", 0.2, "share of the team's rows held out to evaluate the global model")
 	seed := fs.Uint64("seed", 1, "seed of local shuffling and the held-out split")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address (host:port)")
+	auditPath := fs.String("audit", "", "signed, hash-chained audit log (default: STATE/audit.log when --state is set)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logJSON := fs.Bool("log-json", false, "structured logs as JSON lines")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -93,6 +94,13 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := ps.host.AddPeer(transport.PeerID(coordinator.PeerID), addrs...); err != nil {
 		return usageError(err)
 	}
+	alog, err := openAudit(*auditPath, *state, ps, "node")
+	if err != nil {
+		return err
+	}
+	if alog != nil {
+		defer alog.Close()
+	}
 	m := federated.NewMetrics("node")
 	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
 		return err
@@ -121,7 +129,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			return err
 		},
-		Logger: log, Metrics: m,
+		Logger: log, Metrics: m, Audit: alog,
 		Events: func(e federated.NodeEvent) {
 			switch e.Kind {
 			case "round-end":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -9,10 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/consort-ml/consort/federated"
+	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
@@ -193,4 +196,32 @@ func peerIDs(ms []manifest.Member) []transport.PeerID {
 		out[i] = transport.PeerID(m.PeerID)
 	}
 	return out
+}
+
+// openAudit opens the audit log at path, or STATE/audit.log when path is
+// empty and a state directory is set; nil when neither is.
+func openAudit(path, state string, ps *peerSetup, role string) (*audit.Log, error) {
+	if path == "" && state != "" {
+		if err := os.MkdirAll(state, 0o700); err != nil {
+			return nil, err
+		}
+		path = filepath.Join(state, "audit.log")
+	}
+	if path == "" {
+		return nil, nil
+	}
+	l, err := audit.Open(path, auditSigner{ps.id}, audit.Options{Actor: string(ps.id.PeerID()), Role: role, Federation: ps.m.Federation})
+	if err != nil {
+		return nil, fmt.Errorf("audit log %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// auditSigner adapts an identity to crypto.Signer (Ed25519 signs messages,
+// not digests).
+type auditSigner struct{ id *identity.Identity }
+
+func (a auditSigner) Public() crypto.PublicKey { return a.id.PublicKey() }
+func (a auditSigner) Sign(_ io.Reader, msg []byte, _ crypto.SignerOpts) ([]byte, error) {
+	return a.id.Sign(msg), nil
 }
