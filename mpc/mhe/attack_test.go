@@ -137,7 +137,7 @@ func TestSeededC1AttackControl(t *testing.T) {
 		}
 		m := rq.NewPoly()
 		var scratch []uint64
-		pp.embed(m, q, clamp, 32, &scratch)
+		pp.embed(m, toU32(q), clamp, 32, &scratch)
 		rq.NTT(m, m)
 		e := rq.NewPoly()
 		sm.sample(e) // an error well inside the noise budget

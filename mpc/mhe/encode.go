@@ -24,8 +24,9 @@ func (p *params) fields(b uint) int { return p.lit.LogT / int(b) }
 // Q primes 0..p.level): coefficient i encodes M_i = sum_f (vals[f*N+i] + off)
 // * 2^(f*b), embedded as M_i * T^-1 mod q for every prime q (the LSB
 // encoding: decryption multiplies by T and reduces modulo T). vals shorter
-// than a chunk are padded with zeros. scratch is reused between calls.
-func (p *params) embed(dst ring.Poly, vals []int32, off int32, b uint, scratch *[]uint64) {
+// than a chunk are padded with zeros; they are two's complement int32. scratch
+// is reused between calls.
+func (p *params) embed(dst ring.Poly, vals []uint32, off int32, b uint, scratch *[]uint64) {
 	n := p.n
 	if cap(*scratch) < p.words*n {
 		*scratch = make([]uint64, p.words*n)
@@ -41,7 +42,7 @@ func (p *params) embed(dst ring.Poly, vals []int32, off int32, b uint, scratch *
 		lo := min(fi*n, len(vals))
 		src := vals[lo:min(lo+n, len(vals))]
 		for i, x := range src {
-			w[i] |= (uint64(uint32(x+off)) & mask) << sh
+			w[i] |= (uint64(x+uint32(off)) & mask) << sh
 		}
 		pad := (uint64(uint32(off)) & mask) << sh
 		for i := len(src); i < n; i++ {

@@ -23,7 +23,7 @@ func TestEmbedMatchesBig(t *testing.T) {
 			}
 			poly := pp.rlwe.RingQ().AtLevel(pp.level).NewPoly()
 			var scratch []uint64
-			pp.embed(poly, vals, clamp, b, &scratch)
+			pp.embed(poly, toU32(vals), clamp, b, &scratch)
 			T := new(big.Int).Lsh(big.NewInt(1), uint(lit.LogT))
 			f := lit.LogT / int(b)
 			for i := 0; i < pp.n; i += 97 {
@@ -66,7 +66,7 @@ func TestExtractRoundTrip(t *testing.T) {
 		rq := pp.rlwe.RingQ().AtLevel(pp.level)
 		poly := rq.NewPoly()
 		var scratch []uint64
-		pp.embed(poly, vals, clamp, b, &scratch)
+		pp.embed(poly, toU32(vals), clamp, b, &scratch)
 		// Add noise E with |E| up to 2^(log Q - log T - 3) (inside the
 		// budget), as small integers in every residue.
 		sm := newSmudger(pp, [32]byte{9})

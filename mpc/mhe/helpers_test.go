@@ -235,3 +235,12 @@ func ids(n int) []int {
 	}
 	return out
 }
+
+// toU32 reinterprets int32 values as two's complement uint32.
+func toU32(v []int32) []uint32 {
+	out := make([]uint32, len(v))
+	for i, x := range v {
+		out[i] = uint32(x)
+	}
+	return out
+}

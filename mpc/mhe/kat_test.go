@@ -39,7 +39,7 @@ func katVectors(t *testing.T) map[string]string {
 			}
 			poly := pp.rlwe.RingQ().AtLevel(pp.level).NewPoly()
 			var scratch []uint64
-			pp.embed(poly, vals, clamp, b, &scratch)
+			pp.embed(poly, toU32(vals), clamp, b, &scratch)
 			out[fmt.Sprintf("embed/%s/b=%d", lit.Name, b)] = sum256(pp.appendPolyQ(nil, poly))
 		}
 		e := pp.rlwe.RingQ().AtLevel(pp.level).NewPoly()

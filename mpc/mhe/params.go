@@ -23,9 +23,9 @@ type ParamsLiteral struct {
 	// needed by the decryption noise budget, so ciphertexts travel at the
 	// full chain, which is the lowest level that decrypts correctly.
 	Q []uint64 `json:"q"`
-	// P is the auxiliary modulus used by public-key encryption and key
-	// generation (the encryption noise is divided by P). It counts towards
-	// the security bound on log(QP).
+	// P is the auxiliary modulus (at least one prime) used by public-key
+	// encryption and key generation: the encryption noise is divided by P.
+	// It counts towards the security bound on log(QP).
 	P []uint64 `json:"p"`
 	// LogT is log2 of the plaintext modulus T = 2^LogT, a multiple of 64.
 	// One coefficient carries LogT/b quantised values of b bits.
@@ -209,8 +209,8 @@ func NewParams(lit ParamsLiteral) (Params, error) {
 		return Params{}, fmt.Errorf("%w: %s: log N = %d outside 10..16", ErrParams, lit.Name, lit.LogN)
 	case lit.LogT < 64 || lit.LogT%64 != 0 || lit.LogT > 1024:
 		return Params{}, fmt.Errorf("%w: %s: log T = %d is not a multiple of 64 in 64..1024", ErrParams, lit.Name, lit.LogT)
-	case len(lit.Q) == 0 || len(lit.Q) > 32 || len(lit.P) > 4:
-		return Params{}, fmt.Errorf("%w: %s: need 1..32 Q primes and at most 4 P primes", ErrParams, lit.Name)
+	case len(lit.Q) == 0 || len(lit.Q) > 32 || len(lit.P) == 0 || len(lit.P) > 4:
+		return Params{}, fmt.Errorf("%w: %s: need 1..32 Q primes and 1..4 P primes", ErrParams, lit.Name)
 	case lit.MaxParties < 1 || lit.MaxParties > maxParties:
 		return Params{}, fmt.Errorf("%w: %s: max parties %d outside 1..%d", ErrParams, lit.Name, lit.MaxParties, maxParties)
 	case !(lit.LogSmudge > 0 && lit.LogSmudge < 62):
@@ -316,6 +316,14 @@ func (p *params) initSmudge() error {
 	}
 	p.smudgeShift = uint(k)
 	p.sigma0 = math.Exp2(logSigma0)
+	// smudger.sample reduces y0 and y1 + 2^k y2 with signedMod, which needs
+	// them below every prime; 2^6 sigma0 covers any sample the ziggurat can
+	// realistically return (beyond 64 sigma has probability e^-2048).
+	for _, q := range p.lit.Q {
+		if logSigma0+6+k >= float64(bits.Len64(q)-1) {
+			return fmt.Errorf("smudging width 2^%.2f too large for %d-bit primes", p.lit.LogSmudge, bits.Len64(q))
+		}
+	}
 	for _, q := range p.lit.Q {
 		row := make([]shoup, smudgeLevels)
 		for l := range row {
@@ -375,12 +383,7 @@ func (p *params) computeBudget(parties, threshold int) Budget {
 	for _, q := range p.lit.P {
 		P *= float64(q)
 	}
-	var fresh float64
-	if len(p.lit.P) > 0 {
-		fresh = pkTerm/(P*P) + 1.0/12 + N*varS/12
-	} else {
-		fresh = pkTerm
-	}
+	fresh := pkTerm/(P*P) + 1.0/12 + N*varS/12
 	b := Budget{
 		Parties:     parties,
 		Threshold:   threshold,

@@ -93,8 +93,9 @@ func TestNewParamsRejects(t *testing.T) {
 	}
 }
 
-// TestFreshNoiseMatchesModel encrypts under a real collective key and
-// measures the decryption noise, to check the analysis the budget rests on.
+// TestFreshNoiseMatchesModel encrypts zero under a real collective key and
+// measures the decryption noise, to check the encryption and the analysis
+// the budget rests on.
 func TestFreshNoiseMatchesModel(t *testing.T) {
 	p := mustParams(t, ParamSets()[0])
 	const n = 4
@@ -114,19 +115,16 @@ func TestFreshNoiseMatchesModel(t *testing.T) {
 		}
 		pp.rlwe.RingQP().Add(s.Value, add.Value, s.Value)
 	}
-	enc := rlwe.NewEncryptor(pp.rlwe, f.keys[0].pk)
-	pt := rlwe.NewPlaintext(pp.rlwe, pp.level)
-	pt.IsNTT = false
-	ct := rlwe.NewCiphertext(pp.rlwe, 1, pp.level)
-	if err := enc.Encrypt(pt, ct); err != nil { // encryption of zero
-		t.Fatal(err)
-	}
+	// Encrypt zero with the nodes' encryptor and decrypt with s.
+	enc := newPKEncryptor(pp, f.keys[0].pk, [32]byte{6})
 	rq := pp.rlwe.RingQ().AtLevel(pp.level)
-	c1 := ct.Value[1].CopyNew()
+	m, c0, c1p := rq.NewPoly(), rq.NewPoly(), rq.NewPoly()
+	enc.encrypt(m, c0, c1p)
+	c1 := &c1p
 	rq.NTT(*c1, *c1)
 	rq.MulCoeffsMontgomery(*c1, s.Value.Q, *c1)
 	rq.INTT(*c1, *c1)
-	rq.Add(ct.Value[0], *c1, *c1)
+	rq.Add(c0, *c1, *c1)
 	// Centre the residues modulo q_0 (the noise is far below q_0/2).
 	q0 := pp.lit.Q[0]
 	var sum2 float64

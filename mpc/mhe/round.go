@@ -113,20 +113,35 @@ func (rc RoundConfig) Quantize(dst []int32, update []float32, seed [32]byte) err
 	if len(dst) != len(update) {
 		return fmt.Errorf("%w: %d values for an update of %d", ErrConfig, len(dst), len(update))
 	}
-	x := make([]float32, len(update))
-	for i, v := range update {
-		x[i] = min(max(v, -rc.Bound), rc.Bound) // NaN stays NaN and encodes to 0
-	}
 	u := make([]uint32, len(update))
-	if rc.Rounding == RoundNearest {
-		kernels.EncodeNearest32(u, x, q.frac)
-	} else {
-		kernels.EncodeStochastic32(u, x, q.frac, seed)
-	}
+	rc.quantize(u, update, seed, q)
 	for i, v := range u {
-		dst[i] = min(max(int32(v), -q.clamp), q.clamp)
+		dst[i] = int32(v)
 	}
 	return nil
+}
+
+// quantize is Quantize into two's complement uint32 values.
+func (rc RoundConfig) quantize(dst []uint32, update []float32, seed [32]byte, q quant) {
+	x := update
+	for _, v := range update {
+		if !(v >= -rc.Bound && v <= rc.Bound) {
+			// Clamp a copy; NaN stays NaN and encodes to 0.
+			x = make([]float32, len(update))
+			for i, v := range update {
+				x[i] = min(max(v, -rc.Bound), rc.Bound)
+			}
+			break
+		}
+	}
+	if rc.Rounding == RoundNearest {
+		kernels.EncodeNearest32(dst, x, q.frac)
+	} else {
+		kernels.EncodeStochastic32(dst, x, q.frac, seed)
+	}
+	for i, v := range dst {
+		dst[i] = uint32(min(max(int32(v), -q.clamp), q.clamp))
+	}
 }
 
 // check validates the round against the federation: n parties, threshold t.
@@ -217,7 +232,7 @@ type Node struct {
 	chunks int
 	qseed  [32]byte
 	sm     *smudger
-	enc    *rlwe.Encryptor
+	enc    *pkEncryptor
 	comb   multiparty.Combiner
 	points []multiparty.ShamirPublicPoint
 
@@ -230,8 +245,9 @@ type Node struct {
 	err      error
 }
 
-// NewNode prepares a node's round. It reads 64 bytes from rand: the seed of
-// the stochastic rounding, then the seed of the smudging noise.
+// NewNode prepares a node's round. It reads 96 bytes from rand: the seeds of
+// the stochastic rounding, of the smudging noise and of the encryption
+// randomness, in that order.
 func NewNode(km *KeyMaterial, rc RoundConfig, rand io.Reader) (*Node, error) {
 	if km == nil || km.pk == nil {
 		return nil, fmt.Errorf("%w: no key material", ErrConfig)
@@ -247,15 +263,14 @@ func NewNode(km *KeyMaterial, rc RoundConfig, rand io.Reader) (*Node, error) {
 		answered: make(map[uint32]bool),
 	}
 	nd.rc.Participants = slices.Clone(rc.Participants)
-	var sseed [32]byte
-	if _, err := io.ReadFull(rand, nd.qseed[:]); err != nil {
-		return nil, fmt.Errorf("mhe: reading randomness: %w", err)
-	}
-	if _, err := io.ReadFull(rand, sseed[:]); err != nil {
-		return nil, fmt.Errorf("mhe: reading randomness: %w", err)
+	var sseed, eseed [32]byte
+	for _, s := range [][]byte{nd.qseed[:], sseed[:], eseed[:]} {
+		if _, err := io.ReadFull(rand, s); err != nil {
+			return nil, fmt.Errorf("mhe: reading randomness: %w", err)
+		}
 	}
 	nd.sm = newSmudger(p, sseed)
-	nd.enc = rlwe.NewEncryptor(p.rlwe, km.pk)
+	nd.enc = newPKEncryptor(p, km.pk, eseed)
 	nd.points = make([]multiparty.ShamirPublicPoint, km.n)
 	for i := range nd.points {
 		nd.points[i] = multiparty.ShamirPublicPoint(i + 1)
@@ -297,25 +312,20 @@ func (nd *Node) Upload(update []float32) ([]Message, error) {
 	if len(update) != nd.rc.Dim {
 		return nil, fmt.Errorf("%w: update of %d values, round dimension %d", ErrConfig, len(update), nd.rc.Dim)
 	}
-	vals := make([]int32, len(update))
-	if err := nd.rc.Quantize(vals, update, nd.qseed); err != nil {
-		return nil, err
-	}
+	vals := make([]uint32, len(update))
+	nd.rc.quantize(vals, update, nd.qseed, nd.q)
 	nd.uploaded = true
 	p := nd.p
 	v := p.n * p.fields(nd.q.bits)
-	pt := rlwe.NewPlaintext(p.rlwe, p.level)
-	pt.IsNTT = false
-	ct := rlwe.NewCiphertext(p.rlwe, 1, p.level)
+	rq := p.rlwe.RingQ().AtLevel(p.level)
+	pt, c0, c1 := rq.NewPoly(), rq.NewPoly(), rq.NewPoly()
 	data := appendHeader(make([]byte, 0, headerFixed+len(nd.rc.FederationID)+nd.chunks*2*p.qBytes), nd.header(KindCiphertext, 0))
 	var scratch []uint64
 	for c := range nd.chunks {
-		p.embed(pt.Value, vals[c*v:min(len(vals), (c+1)*v)], nd.q.clamp, nd.q.bits, &scratch)
-		if err := nd.enc.Encrypt(pt, ct); err != nil {
-			return nil, nd.abort(fmt.Errorf("mhe: encryption: %w", err))
-		}
-		data = p.appendPolyQ(data, ct.Value[0])
-		data = p.appendPolyQ(data, ct.Value[1])
+		p.embed(pt, vals[c*v:min(len(vals), (c+1)*v)], nd.q.clamp, nd.q.bits, &scratch)
+		nd.enc.encrypt(pt, c0, c1)
+		data = p.appendPolyQ(data, c0)
+		data = p.appendPolyQ(data, c1)
 	}
 	clear(vals)
 	return []Message{{From: int(nd.km.id), To: 0, Data: data}}, nil

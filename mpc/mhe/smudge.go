@@ -46,17 +46,18 @@ func (s *smudger) sample(dst ring.Poly) {
 			s.y[l][i] = int64(math.Round(p.sigma0 * s.rng.NormFloat64()))
 		}
 	}
+	// x = y0 + 2^k * (y1 + 2^k * y2); the inner sum fits an int64 easily
+	// (|y| < 2^31), so each prime needs one constant multiplication.
+	y0, y1, y2 := s.y[0], s.y[1], s.y[2]
+	for i := range y1 {
+		y1[i] += y2[i] << p.smudgeShift
+	}
 	for k, q := range p.lit.Q {
 		out := dst.Coeffs[k][:p.n]
-		for i, v := range s.y[0] {
-			out[i] = signedMod(v, q)
-		}
-		for l := 1; l < smudgeLevels; l++ {
-			pow := p.smudgePow[k][l]
-			for i, v := range s.y[l] {
-				r := out[i] + pow.mulReduced(signedMod(v, q), q)
-				out[i] = min(r, r-q)
-			}
+		pow := p.smudgePow[k][1]
+		for i, v := range y1 {
+			r := signedMod(y0[i], q) + pow.mulReduced(signedMod(v, q), q)
+			out[i] = min(r, r-q)
 		}
 	}
 }
