@@ -60,9 +60,10 @@
 // Round r >= 1:
 //
 //  1. Each participant quantises its update (package kernels, see below),
-//     packs it into plaintexts, encrypts them with pk (lattigo's public-key
-//     encryption: the encryption of zero is drawn in QP and divided by P) and
-//     sends them, bit-packed, in one message ([KindCiphertext]).
+//     packs it into plaintexts, encrypts them with pk (public-key encryption
+//     as lattigo's rlwe.Encryptor performs it, on lattigo's ring arithmetic:
+//     the encryption of zero is drawn in QP and divided by P) and sends them,
+//     bit-packed, in one message ([KindCiphertext]).
 //  2. The aggregator adds each ciphertext into one running sum per chunk as
 //     it arrives (O(dim) memory). When all participants have uploaded, or the
 //     driver calls [Aggregator.CloseUploads], the contributor set is fixed;
@@ -177,11 +178,17 @@
 //
 // # Randomness
 //
-// What mhe draws itself comes from the injected io.Reader: the nodes' secret
-// keys, X25519 keys, result-key contributions, rounding seeds and smudging
-// seeds. lattigo draws the encryption randomness (u, e0, e1), the key
-// generation error and the Shamir coefficients from its own generator, seeded
-// from crypto/rand, which cannot be injected.
+// Every random choice of a party comes from its injected io.Reader: a setup
+// node expands 32 bytes into its secret key, key-generation error, Shamir
+// coefficients, X25519 key and result-key contribution (through lattigo's
+// samplers keyed with our seeds); a round node reads seeds for the
+// stochastic rounding (the kernels' AES-CTR stream), the encryption
+// randomness u, e0, e1 (AES-128-CTR feeding lattigo's samplers, faster than
+// lattigo's BLAKE2b generator) and the smudging noise (ChaCha8). A run is
+// therefore reproducible from its readers (testdata pins a complete one).
+// The one exception is the public key switch used when the nodes are the
+// recipients: lattigo's multiparty.PublicKeySwitchProtocol draws its
+// encryption of zero from its own crypto/rand-seeded generator.
 //
 // # Wire
 //

@@ -36,6 +36,12 @@ type federation struct {
 // runSetup runs the setup state machines over an in-memory FIFO network.
 func runSetup(t testing.TB, cfg SetupConfig) *federation {
 	t.Helper()
+	return runSetupCapture(t, cfg, nil)
+}
+
+// runSetupCapture is runSetup that shows every delivered message to capture.
+func runSetupCapture(t testing.TB, cfg SetupConfig, capture func(Message)) *federation {
+	t.Helper()
 	agg, err := NewSetupAggregator(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +63,9 @@ func runSetup(t testing.TB, cfg SetupConfig) *federation {
 		m := queue[0]
 		queue = queue[1:]
 		f.bytes[m.From] += len(m.Data)
+		if capture != nil {
+			capture(m)
+		}
 		var out []Message
 		if m.To == 0 {
 			out, err = agg.Step(m)
@@ -90,6 +99,8 @@ type roundStats struct {
 	sent, recv []int // bytes by party id
 	attempts   uint32
 	nodeResult []*Result // results at the nodes (recipient nodes)
+	// delivered lists every delivered message in order
+	delivered []Message
 	// captured messages, by kind, for the attack tests
 	ciphertexts map[int][]byte
 	shares      map[int][]byte
@@ -155,6 +166,7 @@ func runRound(t testing.TB, f *federation, rc RoundConfig, inputs map[int][]floa
 			}
 			st.sent[m.From] += len(m.Data)
 			st.recv[m.To] += len(m.Data)
+			st.delivered = append(st.delivered, m)
 			if m.To == 0 {
 				switch k, _ := MessageKind(m.Data); k {
 				case KindCiphertext:

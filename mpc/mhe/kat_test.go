@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"hash"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -61,6 +62,43 @@ func katVectors(t *testing.T) map[string]string {
 		msg = pp.appendPolyQ(msg, crp.Value.Q)
 		msg = pp.appendPolyQ(msg, sk.Value.Q)
 		out["ciphertext-message/"+lit.Name] = sum256(msg)
+	}
+	// A whole run: setup and one round of three parties, threshold 2, node 1
+	// dropping during the decryption; every party's randomness comes from
+	// its seeded reader, so every message is pinned (hashed per kind, in
+	// delivery order) and so is the decrypted sum.
+	{
+		p := mustParams(t, InsecureTestParams())
+		cfg := SetupConfig{Params: p, FederationID: "kat-run", Parties: 3, Threshold: 2, CRS: [32]byte{7}}
+		hashes := map[string]hash.Hash{}
+		capture := func(phase string) func(Message) {
+			return func(m Message) {
+				k, _ := MessageKind(m.Data)
+				name := "run/" + phase + "/" + k.String()
+				if hashes[name] == nil {
+					hashes[name] = sha256.New()
+				}
+				hashes[name].Write(m.Data)
+			}
+		}
+		f := runSetupCapture(t, cfg, capture("setup"))
+		rc := RoundConfig{FederationID: "kat-run", Round: 1, Dim: 5000, Participants: ids(3), Bound: 1}
+		res, st, err := runRound(t, f, rc, randomInputs(rc.Participants, rc.Dim, 1, 9), nil, map[int]bool{1: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		round := capture("round1")
+		for _, m := range st.delivered {
+			round(m)
+		}
+		for name, h := range hashes {
+			out[name] = hex.EncodeToString(h.Sum(nil))
+		}
+		b := make([]byte, 0, 8*len(res.Quantized))
+		for _, v := range res.Quantized {
+			b = binary.LittleEndian.AppendUint64(b, uint64(v))
+		}
+		out["run/round1/sum"] = sum256(b)
 	}
 	in := make([]float32, 1000)
 	r := rand.New(rand.NewPCG(2, 2))

@@ -10,6 +10,7 @@ import (
 	"github.com/tuneinsight/lattigo/v6/ring"
 	"github.com/tuneinsight/lattigo/v6/ring/ringqp"
 	"github.com/tuneinsight/lattigo/v6/utils/sampling"
+	"github.com/tuneinsight/lattigo/v6/utils/structs"
 )
 
 // Recipient says who learns the aggregate of a round.
@@ -46,8 +47,13 @@ const (
 	labelShare    = "consort/mhe/shamir-share/v1"
 	labelAnnounce = "consort/mhe/announce/v1"
 	labelKeyFile  = "consort-mhe-key\x01"
+	labelContribution = "consort/mhe/result-contribution/v1"
+	labelDH       = "consort/mhe/x25519/v1"
+	labelKeyShare = "consort/mhe/key-share-error/v1"
+	labelShamir   = "consort/mhe/shamir-coefficients/v1"
 	keySeedSize   = 32
 )
+
 
 // derive hashes a label and parts into a 32-byte seed.
 func derive(label string, parts ...[]byte) []byte {
@@ -95,6 +101,38 @@ func (p *params) secretKeyFromSeed(seed []byte) *rlwe.SecretKey {
 	rqp.NTT(sk.Value, sk.Value)
 	rqp.MForm(sk.Value, sk.Value)
 	return sk
+}
+
+// keyShare returns the node's share -a*s_i + e_i of the collective public
+// key (NTT and Montgomery form, as multiparty.PublicKeyGenProtocol.GenShare
+// computes it) with the error drawn from a PRNG keyed with seed.
+func (p *params) keyShare(sk *rlwe.SecretKey, crp multiparty.PublicKeyGenCRP, seed []byte) multiparty.PublicKeyGenShare {
+	sampler, err := ring.NewSampler(keyedPRNG(seed), p.rlwe.RingQ(), p.rlwe.Xe(), false)
+	if err != nil {
+		panic("mhe: Gaussian sampler: " + err.Error())
+	}
+	rqp := p.rlwe.RingQP()
+	e := rqp.NewPoly()
+	sampler.Read(e.Q)
+	rqp.ExtendBasisSmallNormAndCenter(e.Q, p.rlwe.MaxLevelP(), e.Q, e.P)
+	rqp.NTT(e, e)
+	rqp.MForm(e, e)
+	rqp.MulCoeffsMontgomeryThenSub(sk.Value, crp.Value, e)
+	return multiparty.PublicKeyGenShare{Value: e}
+}
+
+// shamirPolynomial returns f(X) = s + r_1 X + ... + r_(t-1) X^(t-1) with the
+// r_i uniform polynomials mod QP from a PRNG keyed with seed.
+func (p *params) shamirPolynomial(sk *rlwe.SecretKey, t int, seed []byte) multiparty.ShamirPolynomial {
+	rqp := p.rlwe.RingQP()
+	u := ringqp.NewUniformSampler(keyedPRNG(seed), *rqp)
+	coeffs := make(structs.Vector[ringqp.Poly], t)
+	coeffs[0] = *sk.Value.CopyNew()
+	for i := 1; i < t; i++ {
+		coeffs[i] = rqp.NewPoly()
+		u.Read(coeffs[i])
+	}
+	return multiparty.ShamirPolynomial{Value: coeffs}
 }
 
 // KeyMaterial is what a node keeps from the federation setup: its Shamir

@@ -80,10 +80,10 @@ const (
 //	out, err = s.Step(msg)         // announcements, Shamir shares, the public key
 //	km, ok := s.KeyMaterial()      // when the setup is complete
 //
-// The node draws its secret key, its X25519 key and its result-key
-// contribution from the injected reader; lattigo draws the key-generation
-// error and the Shamir polynomial's coefficients from its own crypto/rand
-// seeded generator.
+// All the node's randomness (secret key, key-generation error, Shamir
+// coefficients, X25519 key, result-key contribution) is expanded from 32
+// bytes read from the injected reader, so a setup is reproducible from its
+// readers.
 type SetupNode struct {
 	cfg    SetupConfig
 	p      *params
@@ -189,14 +189,17 @@ func (s *SetupNode) Start() ([]Message, error) {
 	}
 	s.started = true
 	p := s.p
+	// Everything the node draws comes from one seed read from the injected
+	// reader, expanded per use.
 	var seed [keySeedSize]byte
 	if _, err := io.ReadFull(s.rand, seed[:]); err != nil {
 		return nil, s.abort(fmt.Errorf("mhe: reading randomness: %w", err))
 	}
-	if _, err := io.ReadFull(s.rand, s.contribs[s.id-1][:]); err != nil {
-		return nil, s.abort(fmt.Errorf("mhe: reading randomness: %w", err))
-	}
-	dh, err := ecdh.X25519().GenerateKey(s.rand)
+	defer clear(seed[:])
+	copy(s.contribs[s.id-1][:], derive(labelContribution, seed[:]))
+	dhKey := derive(labelDH, seed[:])
+	dh, err := ecdh.X25519().NewPrivateKey(dhKey)
+	clear(dhKey)
 	if err != nil {
 		return nil, s.abort(fmt.Errorf("mhe: X25519 key: %w", err))
 	}
@@ -204,19 +207,15 @@ func (s *SetupNode) Start() ([]Message, error) {
 	s.peers[s.id-1] = dh.PublicKey().Bytes()
 	s.nPeers = 1
 	s.sk = p.secretKeyFromSeed(derive(labelSecret, seed[:]))
-	clear(seed[:])
 
-	// Share of the collective public key: -a*s_i + e_i with a from the CRS.
-	ckg := multiparty.NewPublicKeyGenProtocol(p.rlwe)
-	crp := p.crp(s.cfg.FederationID, s.cfg.CRS)
-	share := ckg.AllocateShare()
-	ckg.GenShare(s.sk, crp, &share)
+	// Share of the collective public key: -a*s_i + e_i with a from the CRS
+	// (as multiparty.PublicKeyGenProtocol.GenShare, with our randomness).
+	share := p.keyShare(s.sk, p.crp(s.cfg.FederationID, s.cfg.CRS), derive(labelKeyShare, seed[:]))
 
-	// Shamir polynomial of degree t-1 with constant term s_i.
+	// Shamir polynomial of degree t-1 with constant term s_i and uniform
+	// other coefficients (multiparty.Thresholdizer evaluates it).
 	s.thr = multiparty.NewThresholdizer(p.rlwe)
-	if s.poly, err = s.thr.GenShamirPolynomial(s.cfg.Threshold, s.sk); err != nil {
-		return nil, s.abort(fmt.Errorf("mhe: Shamir polynomial: %w", err))
-	}
+	s.poly = p.shamirPolynomial(s.sk, s.cfg.Threshold, derive(labelShamir, seed[:]))
 	s.tsk = s.thr.AllocateThresholdSecretShare()
 	s.thr.GenShamirSecretShare(multiparty.ShamirPublicPoint(s.id), s.poly, &s.tsk)
 	s.got[s.id-1] = true
@@ -234,6 +233,7 @@ func (s *SetupNode) Start() ([]Message, error) {
 		}
 	}
 	ks := p.appendPolyQP(appendHeader(nil, s.header(KindKeyShare, 0)), share.Value)
+	zeroQP(share.Value)
 	out = append(out, Message{From: int(s.id), To: 0, Data: ks})
 	more, err := s.maybeSendShares()
 	if err != nil {
