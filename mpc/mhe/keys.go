@@ -40,20 +40,19 @@ func (r Recipient) String() string {
 
 // Domain-separation labels.
 const (
-	labelCRS      = "consort/mhe/crs/v1"
-	labelSecret   = "consort/mhe/secret-key/v1"
-	labelResult   = "consort/mhe/result-key/v1"
-	labelResultPK = "consort/mhe/result-key-crp/v1"
-	labelShare    = "consort/mhe/shamir-share/v1"
-	labelAnnounce = "consort/mhe/announce/v1"
-	labelKeyFile  = "consort-mhe-key\x01"
+	labelCRS          = "consort/mhe/crs/v1"
+	labelSecret       = "consort/mhe/secret-key/v1"
+	labelResult       = "consort/mhe/result-key/v1"
+	labelResultPK     = "consort/mhe/result-key-crp/v1"
+	labelShare        = "consort/mhe/shamir-share/v1"
+	labelAnnounce     = "consort/mhe/announce/v1"
+	labelKeyFile      = "consort-mhe-key\x01"
 	labelContribution = "consort/mhe/result-contribution/v1"
-	labelDH       = "consort/mhe/x25519/v1"
-	labelKeyShare = "consort/mhe/key-share-error/v1"
-	labelShamir   = "consort/mhe/shamir-coefficients/v1"
-	keySeedSize   = 32
+	labelDH           = "consort/mhe/x25519/v1"
+	labelKeyShare     = "consort/mhe/key-share-error/v1"
+	labelShamir       = "consort/mhe/shamir-coefficients/v1"
+	keySeedSize       = 32
 )
-
 
 // derive hashes a label and parts into a 32-byte seed.
 func derive(label string, parts ...[]byte) []byte {
