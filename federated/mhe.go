@@ -238,7 +238,7 @@ func (a *mheAgg) Aggregate(ctx context.Context, spec RoundSpec) (RoundResult, er
 	if err != nil {
 		return RoundResult{}, fmt.Errorf("%w: %w", ErrBadRound, err)
 	}
-	smudge, err := a.seeds(n)
+	private, err := a.seeds(n)
 	if err != nil {
 		return RoundResult{}, err
 	}
@@ -248,8 +248,10 @@ func (a *mheAgg) Aggregate(ctx context.Context, spec RoundSpec) (RoundResult, er
 		if spec.Stage(i) == DropBeforeUpload {
 			return nil
 		}
+		// The rounding seed comes from the round seed (runs repeat); the
+		// encryption and smudging randomness from the private seed.
 		qseed := mheDerive(spec, "rounding", i)
-		rnd := io.MultiReader(bytes.NewReader(qseed[:]), bytes.NewReader(smudge[i][:]))
+		rnd := io.MultiReader(bytes.NewReader(qseed[:]), rand.NewChaCha8(private[i]))
 		nd, err := mhe.NewNode(fed.keys[i], rc, rnd)
 		if err != nil {
 			return err
