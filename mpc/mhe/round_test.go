@@ -157,3 +157,58 @@ func TestRoundSecureParams(t *testing.T) {
 		})
 	}
 }
+
+// TestPartialParticipation runs a round in which only some federation
+// members are selected.
+func TestPartialParticipation(t *testing.T) {
+	p := mustParams(t, InsecureTestParams())
+	f := runSetup(t, SetupConfig{Params: p, FederationID: "fed-part", Parties: 8, Threshold: 2, CRS: [32]byte{1}})
+	rc := RoundConfig{FederationID: "fed-part", Round: 2, Dim: 777, Participants: []int{2, 3, 5, 8}, Bound: 1}
+	in := randomInputs(rc.Participants, rc.Dim, 1, 4)
+	res, _, err := runRound(t, f, rc, in, set([]int{5}), set([]int{2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := expectedSum(t, rc, in, []int{2, 3, 8}); !slices.Equal(res.Quantized, want) || !slices.Equal(res.Contributors, []int{2, 3, 8}) {
+		t.Fatalf("contributors %v; sums equal %v", res.Contributors, slices.Equal(res.Quantized, want))
+	}
+	// A non-participant cannot upload.
+	nd, err := NewNode(f.keys[0], rc, testRand("x", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nd.Upload(in[2]); !errors.Is(err, ErrState) {
+		t.Fatalf("non-participant upload: %v", err)
+	}
+}
+
+// TestNodeRefusesSmallAggregate checks a node's policy: it refuses to
+// decrypt an aggregate of fewer contributors than the round's minimum, and
+// rejects messages of other rounds and repeated attempts.
+func TestNodeRefusesSmallAggregate(t *testing.T) {
+	p := mustParams(t, InsecureTestParams())
+	f := runSetup(t, SetupConfig{Params: p, FederationID: "fed-policy", Parties: 4, Threshold: 2, CRS: [32]byte{1}})
+	rc := RoundConfig{FederationID: "fed-policy", Round: 1, Dim: 10, Participants: ids(4), Bound: 1, MinContributors: 3}
+	pp := p.p
+	request := func(round uint64, attempt uint32, contributors, decryptors []uint16) Message {
+		body := appendIDs(appendIDs(nil, contributors), decryptors)
+		body = pp.appendPolyQ(body, pp.rlwe.RingQ().NewPoly())
+		hdr := header{kind: KindDecryptRequest, to: broadcast, round: round, attempt: attempt, fed: "fed-policy"}
+		return Message{From: 0, To: 1, Data: append(appendHeader(nil, hdr), body...)}
+	}
+	nd, _ := NewNode(f.keys[0], rc, testRand("policy", 1))
+	if _, err := nd.Step(request(2, 1, []uint16{1, 2, 3}, []uint16{1, 2})); !errors.Is(err, mpc.ErrProtocol) {
+		t.Fatalf("request of another round: %v", err)
+	}
+	if out, err := nd.Step(request(1, 1, []uint16{1, 2, 3}, []uint16{1, 2})); err != nil || len(out) != 1 {
+		t.Fatalf("valid request: %v", err)
+	}
+	if _, err := nd.Step(request(1, 1, []uint16{1, 2, 3}, []uint16{1, 2})); !errors.Is(err, mpc.ErrProtocol) {
+		t.Fatalf("repeated attempt: %v", err)
+	}
+	_, err := nd.Step(request(1, 2, []uint16{1, 2}, []uint16{1, 2}))
+	var abort *mpc.AbortError
+	if !errors.As(err, &abort) || abort.Party != 1 || !errors.Is(err, mpc.ErrProtocol) {
+		t.Fatalf("request for 2 contributors with a minimum of 3: %v", err)
+	}
+}
