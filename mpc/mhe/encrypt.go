@@ -69,8 +69,9 @@ func newPKEncryptor(p *params, pk *rlwe.PublicKey, seed [32]byte) *pkEncryptor {
 }
 
 // encrypt encrypts the plaintext m (coefficient domain, primes 0..level)
-// into c0, c1 (coefficient domain).
-func (e *pkEncryptor) encrypt(m, c0, c1 ring.Poly) {
+// and returns c0, c1 (coefficient domain), which stay valid until the next
+// call.
+func (e *pkEncryptor) encrypt(m ring.Poly) (c0, c1 ring.Poly) {
 	p := e.p
 	levelP := p.rlwe.MaxLevelP()
 	rqp := p.rlwe.RingQP()
@@ -86,7 +87,9 @@ func (e *pkEncryptor) encrypt(m, c0, c1 ring.Poly) {
 		rqp.ExtendBasisSmallNormAndCenter(e.u.Q, levelP, e.u.Q, e.u.P)
 		rqp.Add(c, e.u, c)
 	}
-	e.be.ModDownQPtoQ(p.level, levelP, e.c0.Q, e.c0.P, c0)
+	c0, c1 = e.c0.Q, e.c1.Q
+	e.be.ModDownQPtoQ(p.level, levelP, e.c0.Q, e.c0.P, c0) // in place
 	e.be.ModDownQPtoQ(p.level, levelP, e.c1.Q, e.c1.P, c1)
 	p.rlwe.RingQ().AtLevel(p.level).Add(c0, m, c0)
+	return c0, c1
 }

@@ -118,8 +118,7 @@ func TestFreshNoiseMatchesModel(t *testing.T) {
 	// Encrypt zero with the nodes' encryptor and decrypt with s.
 	enc := newPKEncryptor(pp, f.keys[0].pk, [32]byte{6})
 	rq := pp.rlwe.RingQ().AtLevel(pp.level)
-	m, c0, c1p := rq.NewPoly(), rq.NewPoly(), rq.NewPoly()
-	enc.encrypt(m, c0, c1p)
+	c0, c1p := enc.encrypt(rq.NewPoly())
 	c1 := &c1p
 	rq.NTT(*c1, *c1)
 	rq.MulCoeffsMontgomery(*c1, s.Value.Q, *c1)

@@ -100,10 +100,10 @@ func (rc RoundConfig) quant() (quant, error) {
 	return quant{bits: b, frac: min(frac, 62), clamp: int32(c)}, nil
 }
 
-// Quantize writes the fixed-point values a node encrypts for update: clamped
-// to [-Bound, Bound], scaled by 2^frac, rounded (stochastically with the
-// given seed, or to nearest) and clamped to [-C, C] (see
-// [RoundConfig.Quantization]). len(dst) must equal
+// Quantize writes the fixed-point values a node encrypts for update: scaled
+// by 2^frac, rounded (stochastically with the given seed, or to nearest) and
+// clamped to +-ceil(Bound * 2^frac), which never exceeds the clamp C of
+// [RoundConfig.Quantization]. len(dst) must equal
 // len(update).
 func (rc RoundConfig) Quantize(dst []int32, update []float32, seed [32]byte) error {
 	q, err := rc.quant()
@@ -121,26 +121,19 @@ func (rc RoundConfig) Quantize(dst []int32, update []float32, seed [32]byte) err
 	return nil
 }
 
-// quantize is Quantize into two's complement uint32 values.
+// quantize is Quantize into two's complement uint32 values. Instead of
+// clamping a copy of the input to [-Bound, Bound] first, it clamps the
+// encoded integers to +-ceil(Bound * 2^frac) (and C): the same result for
+// every input within the bound, and the bound for every input beyond it.
 func (rc RoundConfig) quantize(dst []uint32, update []float32, seed [32]byte, q quant) {
-	x := update
-	for _, v := range update {
-		if !(v >= -rc.Bound && v <= rc.Bound) {
-			// Clamp a copy; NaN stays NaN and encodes to 0.
-			x = make([]float32, len(update))
-			for i, v := range update {
-				x[i] = min(max(v, -rc.Bound), rc.Bound)
-			}
-			break
-		}
-	}
 	if rc.Rounding == RoundNearest {
-		kernels.EncodeNearest32(dst, x, q.frac)
+		kernels.EncodeNearest32(dst, update, q.frac)
 	} else {
-		kernels.EncodeStochastic32(dst, x, q.frac, seed)
+		kernels.EncodeStochastic32(dst, update, q.frac, seed)
 	}
+	lim := min(int32(math.Ceil(math.Ldexp(float64(rc.Bound), int(q.frac)))), q.clamp)
 	for i, v := range dst {
-		dst[i] = uint32(min(max(int32(v), -q.clamp), q.clamp))
+		dst[i] = uint32(min(max(int32(v), -lim), lim))
 	}
 }
 
@@ -317,13 +310,12 @@ func (nd *Node) Upload(update []float32) ([]Message, error) {
 	nd.uploaded = true
 	p := nd.p
 	v := p.n * p.fields(nd.q.bits)
-	rq := p.rlwe.RingQ().AtLevel(p.level)
-	pt, c0, c1 := rq.NewPoly(), rq.NewPoly(), rq.NewPoly()
+	pt := p.rlwe.RingQ().AtLevel(p.level).NewPoly()
 	data := appendHeader(make([]byte, 0, headerFixed+len(nd.rc.FederationID)+nd.chunks*2*p.qBytes), nd.header(KindCiphertext, 0))
 	var scratch []uint64
 	for c := range nd.chunks {
 		p.embed(pt, vals[c*v:min(len(vals), (c+1)*v)], nd.q.clamp, nd.q.bits, &scratch)
-		nd.enc.encrypt(pt, c0, c1)
+		c0, c1 := nd.enc.encrypt(pt)
 		data = p.appendPolyQ(data, c0)
 		data = p.appendPolyQ(data, c1)
 	}

@@ -1,0 +1,81 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestRunMHESmall(t *testing.T) {
+	var out bytes.Buffer
+	res, err := RunMHE(MHEConfig{Parties: []int{3, 6}, Dims: []int{5000}, InsecureTestParams: true, Repeats: 1}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("%d results", len(res))
+	}
+	for _, r := range res {
+		if !r.Exact {
+			t.Errorf("%d parties: decrypted sum not exact", r.Parties)
+		}
+		if r.UploadBytes <= 0 || r.ShareBytes <= 0 || r.DownBytes <= 0 || r.WirePerValue <= 0 || r.Node <= 0 || r.RawEncrypt <= 0 || r.NodeRatio <= 0 || r.Agg <= 0 {
+			t.Errorf("implausible result %+v", r)
+		}
+		if r.Ciphertexts != 2 || r.Threshold < 2 {
+			t.Errorf("%d ciphertexts, threshold %d", r.Ciphertexts, r.Threshold)
+		}
+	}
+	for _, want := range []string{"wire-B/value", "node/raw", "agg ms", "parties"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestMHEConfigValidate(t *testing.T) {
+	for _, c := range []MHEConfig{{Parties: []int{1}}, {Dims: []int{0}}, {QuantBits: 8}, {ParamSets: []string{"nope"}}} {
+		if err := c.Validate(); !errors.Is(err, ErrMHEConfig) {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+	if err := DefaultMHEConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkMHE runs one round per iteration after a one-time key setup and
+// reports a decryptor's wire bytes per value, its compute (encryption plus
+// decryption share), the aggregator's compute and the node's ratio to
+// lattigo's raw encryption of the same number of ciphertexts in this run.
+// It uses the first set of DefaultMHEConfig (N14-T256); RunMHE reports both.
+func BenchmarkMHE(b *testing.B) {
+	cfg := DefaultMHEConfig()
+	for _, n := range cfg.Parties {
+		for _, d := range cfg.Dims {
+			b.Run(fmt.Sprintf("parties=%d/dim=%d", n, d), func(b *testing.B) {
+				mb, err := newMHEBench(cfg, cfg.ParamSets[0], n, d)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				var r MHEResult
+				for i := 0; i < b.N; i++ {
+					if r, err = mb.run(1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if !r.Exact {
+					b.Fatal("decrypted sum not exact")
+				}
+				b.ReportMetric(r.WirePerValue, "wire-B/value")
+				b.ReportMetric(ms(r.Node), "ms/node")
+				b.ReportMetric(ms(r.Agg), "agg-ms")
+				b.ReportMetric(r.NodeRatio, "node/raw-enc")
+				b.ReportMetric(ms(r.RawEncrypt), "raw-enc-ms")
+			})
+		}
+	}
+}
