@@ -50,9 +50,10 @@
 //     -a*s_i + e_i of the collective public key to the aggregator
 //     ([KindKeyShare]); a is expanded from the federation's CRS seed.
 //  2. Once it knows every X25519 key, each node evaluates a random polynomial
-//     f_i of degree t-1 with f_i(0) = s_i (multiparty.Thresholdizer) at every
-//     other node's id and sends it sealed ([KindShamirShare]); the node sums
-//     what it receives into its share of s = sum s_i.
+//     f_i of degree t-1 with f_i(0) = s_i (drawn from its seed, evaluated by
+//     multiparty.Thresholdizer) at every other node's id and sends it sealed
+//     ([KindShamirShare]); the node sums what it receives into its share of
+//     s = sum s_i.
 //  3. The aggregator sums the key shares into pk = (-a*s + e, a) and sends
 //     the first polynomial to every node ([KindPublicKey]). Each node keeps
 //     a [KeyMaterial] that the federated layer persists with mode 0600.
@@ -210,6 +211,23 @@
 // bitlen(q_i - 1) bits with kernels.Pack64 (lattigo's own encoding spends 8
 // bytes per residue); decoders reject non-canonical padding and residues
 // >= q_i, so every accepted message re-encodes to the same bytes.
+//
+// # Performance
+//
+// Measured with bench.RunMHE on this machine kind (2 shared cores, so
+// medians of alternating runs), 2^20 values, 32-bit quantisation: with
+// N14-T256 a decrypting node sends 15.5 B/value (ciphertext 10.3, share
+// 5.2) and spends about 65-75 ms (encryption 55, decryption share 15), 1.0
+// to 1.2 times lattigo's own rlwe.Encryptor on the same 8 ciphertexts timed
+// alternately (median about 1.1); the aggregator spends 50 ms for 3 nodes
+// and 100 ms for 10. N15-T512 sends 13.8 B/value in about 60 ms, but since
+// lattigo encrypts 2^20 values faster there (46 ms) its ratio is about 1.3:
+// the work beyond encryption (quantisation, embedding into 10 primes,
+// packing, smudging) does not shrink with the ring. At 16-bit quantisation
+// the node sends 7.7 (N14) or 6.9 (N15) B/value. The nodes' encryption
+// skips the two forward NTTs of a BGV ciphertext (the aggregator only adds)
+// and draws its randomness from AES-CTR, which pays for most of that extra
+// work. The one-time setup takes 0.1 s for 3 nodes and 0.4 s for 10 (N14).
 //
 // # Usage
 //
