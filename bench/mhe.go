@@ -114,6 +114,8 @@ func (c MHEConfig) Validate() error {
 // MHEResult is one row of the benchmark. Times are medians over the
 // decrypting nodes of all repeats.
 type MHEResult struct {
+	// Parties, Threshold and Dim give the size; Params names the parameter
+	// set and QuantBits the quantisation width.
 	Parties, Threshold, Dim int
 	Params                  string
 	QuantBits               uint
@@ -444,6 +446,7 @@ func lowMedian[T int64 | float64 | time.Duration](xs []T) T {
 // sliceReader reads a byte slice once.
 type sliceReader struct{ b []byte }
 
+// Read implements io.Reader.
 func (r *sliceReader) Read(p []byte) (int, error) {
 	if len(r.b) == 0 {
 		return 0, io.EOF

@@ -133,6 +133,7 @@ func MessageKind(data []byte) (Kind, error) {
 // Header is the decoded header of a message, for drivers that route, log or
 // filter messages without running a state machine.
 type Header struct {
+	// Kind is the message kind.
 	Kind Kind
 	// From and To are party ids (0 is the aggregator); To is
 	// [BroadcastID] for a message addressed to several recipients.
@@ -140,7 +141,8 @@ type Header struct {
 	// Round is 0 for setup messages.
 	Round uint64
 	// Attempt numbers the decryption attempts of a round (0 otherwise).
-	Attempt      uint32
+	Attempt uint32
+	// FederationID binds the message to its federation.
 	FederationID string
 }
 
