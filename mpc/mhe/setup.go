@@ -1,6 +1,7 @@
 package mhe
 
 import (
+	"crypto"
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/hkdf"
@@ -88,7 +89,7 @@ type SetupNode struct {
 	cfg    SetupConfig
 	p      *params
 	id     uint16
-	signer ed25519.PrivateKey
+	signer crypto.Signer
 	rand   io.Reader
 
 	started  bool
@@ -111,9 +112,11 @@ type SetupNode struct {
 }
 
 // NewSetupNode returns the setup state machine of node id (1..n). signer is
-// the node's Ed25519 identity key when cfg.Identities is set (nil otherwise);
-// rand must be a cryptographically secure reader.
-func NewSetupNode(cfg SetupConfig, id int, signer ed25519.PrivateKey, rand io.Reader) (*SetupNode, error) {
+// the node's Ed25519 identity key (an ed25519.PrivateKey or any crypto.Signer
+// holding one, such as a key kept by the transport layer) when
+// cfg.Identities is set, nil otherwise; rand must be a cryptographically
+// secure reader.
+func NewSetupNode(cfg SetupConfig, id int, signer crypto.Signer, rand io.Reader) (*SetupNode, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -121,10 +124,11 @@ func NewSetupNode(cfg SetupConfig, id int, signer ed25519.PrivateKey, rand io.Re
 		return nil, fmt.Errorf("%w: party id %d outside 1..%d", ErrConfig, id, cfg.Parties)
 	}
 	if cfg.Identities != nil {
-		if len(signer) != ed25519.PrivateKeySize {
-			return nil, fmt.Errorf("%w: identities are set but the signing key has %d bytes", ErrConfig, len(signer))
+		if signer == nil {
+			return nil, fmt.Errorf("%w: identities are set but there is no signing key", ErrConfig)
 		}
-		if !cfg.Identities[id-1].Equal(signer.Public()) {
+		pub, ok := signer.Public().(ed25519.PublicKey)
+		if !ok || !cfg.Identities[id-1].Equal(pub) {
 			return nil, fmt.Errorf("%w: signing key does not match identity of party %d", ErrConfig, id)
 		}
 	}
@@ -223,7 +227,11 @@ func (s *SetupNode) Start() ([]Message, error) {
 
 	body := append([]byte(nil), s.peers[s.id-1]...)
 	if s.cfg.Identities != nil {
-		body = append(body, ed25519.Sign(s.signer, s.announceDigest(s.id, s.peers[s.id-1]))...)
+		sig, err := s.signer.Sign(nil, s.announceDigest(s.id, s.peers[s.id-1]), crypto.Hash(0))
+		if err != nil || len(sig) != ed25519.SignatureSize {
+			return nil, fmt.Errorf("%w: signing the announcement failed", ErrConfig)
+		}
+		body = append(body, sig...)
 	}
 	ann := append(appendHeader(nil, s.header(KindAnnounce, broadcast)), body...)
 	out := make([]Message, 0, s.cfg.Parties)
