@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +123,266 @@ func e2eTrain(t *testing.T, bin, protocol string) {
 	}
 }
 
-func e2eKillNodeRecovers(t *testing.T, bin string) { t.Skip("next") }
-func e2eKillNodeAborts(t *testing.T, bin string)   { t.Skip("next") }
-func e2eKillCoordinator(t *testing.T, bin string)  { t.Skip("next") }
+// Kill tests: team c's file repeats its examples e2eSlowFactor times and
+// every round trains e2eKillEpochs local epochs of an MLP, so that c's local
+// training lasts a few hundred milliseconds while a and b take a few. A node
+// appends a "round-start" entry to its audit log (written and synced) when it
+// accepts a RoundStart, before it trains; it sends its first protocol message
+// only after training. The test polls c's audit log and sends SIGKILL as soon
+// as the round-start entry of a training round K >= 2 with three participants
+// appears: c dies in the middle of round K, as a selected participant that
+// has not contributed. Afterwards the test checks in c's log that it indeed
+// never sent a contribution for that attempt.
+const (
+	e2eSlowFactor  = 150
+	e2eKillEpochs  = 10
+	e2eKillModel   = "mlp:128"
+	e2eStepTimeout = "3s"
+)
+
+// e2eAuditEntry is the part of an audit log entry the kill tests read.
+type e2eAuditEntry struct {
+	Kind         string            `json:"kind"`
+	Round        uint64            `json:"round"` // the attempt number
+	Contributors []string          `json:"contributors"`
+	Fields       map[string]string `json:"fields"`
+}
+
+// e2eAudit parses the complete lines of an audit log.
+func e2eAudit(path string) []e2eAuditEntry {
+	b, _ := os.ReadFile(path)
+	var out []e2eAuditEntry
+	for line := range strings.Lines(string(b)) {
+		var e e2eAuditEntry
+		if strings.HasSuffix(line, "\n") && json.Unmarshal([]byte(line), &e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// e2eKillInRound waits until node p (team name) has accepted the RoundStart of
+// a training round >= 2 with three participants, kills it with SIGKILL, and
+// returns the round and the attempt number.
+func e2eKillInRound(t *testing.T, f *e2eFed, name string, p *e2eProc) (round int, attempt uint64) {
+	t.Helper()
+	log := f.state(name) + "/audit.log"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, e := range e2eAudit(log) {
+			k, _ := strconv.Atoi(e.Fields["round"])
+			if e.Kind == "round-start" && e.Fields["phase"] == "PHASE_TRAIN" && k >= 2 && len(e.Contributors) == 3 {
+				p.kill(t)
+				return k, e.Round
+			}
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("node %s never started a training round >= 2 with 3 participants", name)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// e2eNoContribution checks in team name's audit log that it accepted attempt
+// but sent no contribution for it.
+func e2eNoContribution(t *testing.T, f *e2eFed, name string, attempt uint64) {
+	t.Helper()
+	started := false
+	for _, e := range e2eAudit(f.state(name) + "/audit.log") {
+		switch {
+		case e.Round != attempt:
+		case e.Kind == "round-start":
+			started = true
+		case e.Kind == "contribution-sent":
+			t.Errorf("node %s sent its contribution to attempt %d before it was killed: the kill was not in the middle of the round", name, attempt)
+		}
+	}
+	if !started {
+		t.Errorf("node %s's audit log has no round-start entry for attempt %d", name, attempt)
+	}
+}
+
+// e2eKillNodeRecovers: threshold 2 of 3, min_participants 2. Node c is
+// killed in the middle of round K: round K completes with the two others
+// (secagg dropout recovery), training finishes with 2, and the two survivors
+// and the coordinator hold the same final model.
+func e2eKillNodeRecovers(t *testing.T, bin string) {
+	const rounds = 4
+	f := e2eNewFed(t, bin, e2eOptions{protocols: "secagg", rounds: rounds, threshold: 2, minParticipants: 2,
+		model: e2eKillModel, localEpochs: e2eKillEpochs, slow: "c", slowFactor: e2eSlowFactor})
+	coord := f.coordinator("--step-timeout", e2eStepTimeout)
+	// c joins first, so that it takes part from the first training round on.
+	victim := f.node("c")
+	e2eWaitLine(t, coord, coord.stderr, 30*time.Second, regexp.MustCompile(`msg="node joined" peer=`+f.peers["c"]))
+	a, b := f.node("a"), f.node("b")
+
+	killedIn, attempt := e2eKillInRound(t, f, "c", victim)
+	t.Logf("node c killed in round %d (attempt %d) after accepting RoundStart", killedIn, attempt)
+	e2eNoContribution(t, f, "c", attempt)
+
+	coord.waitExit0(t, 60*time.Second)
+	a.waitExit0(t, 10*time.Second)
+	b.waitExit0(t, 10*time.Second)
+
+	t.Logf("coordinator:\n%s", coord.stdout)
+	lines := e2eProgress(coord.stdout.String())
+	if len(lines) != rounds {
+		t.Fatalf("coordinator printed %d progress lines, want %d", len(lines), rounds)
+	}
+	for i, l := range lines {
+		switch {
+		case l.round != i+1:
+			t.Errorf("progress line %d is round %d", i, l.round)
+		case l.round == killedIn && (l.participants != 3 || l.contributors != 2):
+			t.Errorf("round %d (c killed in it): %d/%d contributors, want 2/3", l.round, l.contributors, l.participants)
+		case l.round > killedIn && l.contributors != 2:
+			t.Errorf("round %d after c died: %d contributors, want 2", l.round, l.contributors)
+		}
+	}
+	if s := coord.stderr.String(); regexp.MustCompile(`round aborted`).MatchString(s) {
+		t.Errorf("a round aborted although 2 of 3 nodes survived")
+	}
+	cm := e2eReadModel(t, f.state("coord")+"/model.consort")
+	for _, name := range []string{"a", "b"} {
+		nm := e2eReadModel(t, f.state(name)+"/model.consort")
+		if nm.Round != rounds || e2eDigest(nm.Params) != e2eDigest(cm.Params) {
+			t.Errorf("node %s: round %d, model differs from the coordinator's: %v", name, nm.Round, e2eDigest(nm.Params) != e2eDigest(cm.Params))
+		}
+	}
+	if acc := f.accuracy(cm); acc < 0.85 {
+		t.Errorf("final accuracy %.4f after recovery", acc)
+	}
+}
+
+// e2eKillNodeAborts: threshold 3 of 3. Node c is killed in the middle of
+// round K: the round aborts (no aggregate released), the coordinator retries
+// with the live nodes and waits for three; c restarted with the same key and
+// state directory rejoins, round K completes with all three and training
+// finishes.
+func e2eKillNodeAborts(t *testing.T, bin string) {
+	const rounds = 3
+	f := e2eNewFed(t, bin, e2eOptions{protocols: "secagg", rounds: rounds, threshold: 3, minParticipants: 3,
+		model: e2eKillModel, localEpochs: e2eKillEpochs, slow: "c", slowFactor: e2eSlowFactor})
+	coord := f.coordinator("--step-timeout", e2eStepTimeout)
+	a, b, victim := f.node("a"), f.node("b"), f.node("c")
+
+	killedIn, attempt := e2eKillInRound(t, f, "c", victim)
+	t.Logf("node c killed in round %d (attempt %d) after accepting RoundStart", killedIn, attempt)
+	e2eNoContribution(t, f, "c", attempt)
+	ab := e2eWaitLine(t, coord, coord.stderr, 30*time.Second, regexp.MustCompile(`msg="round aborted[^"]*" round=(\d+) attempt=(\d+)`))
+	if ab[1] != strconv.Itoa(killedIn) || ab[2] != strconv.FormatUint(attempt, 10) {
+		t.Fatalf("round %s aborted, c was killed in round %d", ab[1], killedIn)
+	}
+	restarted := f.node("c")
+
+	coord.waitExit0(t, 60*time.Second)
+	for _, n := range []*e2eProc{a, b, restarted} {
+		n.waitExit0(t, 10*time.Second)
+	}
+	t.Logf("coordinator:\n%s", coord.stdout)
+	lines := e2eProgress(coord.stdout.String())
+	if len(lines) != rounds {
+		t.Fatalf("coordinator printed %d progress lines, want %d", len(lines), rounds)
+	}
+	for i, l := range lines {
+		if l.round != i+1 || l.contributors != 3 || l.participants != 3 {
+			t.Errorf("progress line %d: %+v, want round %d with 3/3 contributors", i, l, i+1)
+		}
+	}
+	if want := "round " + strconv.Itoa(killedIn) + " aborted (no aggregate released)"; !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want) + `$`).MatchString(a.stdout.String()) {
+		t.Errorf("node a did not report %q", want)
+	}
+	cm := e2eReadModel(t, f.state("coord")+"/model.consort")
+	for _, name := range e2eTeams {
+		nm := e2eReadModel(t, f.state(name)+"/model.consort")
+		if nm.Round != rounds || e2eDigest(nm.Params) != e2eDigest(cm.Params) {
+			t.Errorf("node %s: round %d, model differs from the coordinator's: %v", name, nm.Round, e2eDigest(nm.Params) != e2eDigest(cm.Params))
+		}
+	}
+}
+
+// e2eCheckpoint is the part of the coordinator's checkpoint the test reads.
+type e2eCheckpoint struct {
+	Round   int    `json:"round"`
+	Attempt uint64 `json:"attempt"`
+	digest  string
+}
+
+func e2eReadCheckpoint(t *testing.T, path string) e2eCheckpoint {
+	t.Helper()
+	mf := e2eReadModel(t, path)
+	var ck e2eCheckpoint
+	if err := json.Unmarshal(mf.Checkpoint, &ck); err != nil {
+		t.Fatal(err)
+	}
+	if ck.Round != mf.Round {
+		t.Fatalf("checkpoint: round %d in the state, %d in the model header", ck.Round, mf.Round)
+	}
+	ck.digest = e2eDigest(mf.Params)
+	return ck
+}
+
+// e2eKillCoordinator: the coordinator is killed with SIGKILL right after it
+// printed round 2 of 4 (its checkpoint is written before that line) and
+// restarted with the same --state. It must resume after round 2 with the
+// checkpointed model: the checkpoint it rewrites when it starts the attempt of
+// round 3 (before any aggregate of round 3 exists) holds round 2, a fresh
+// attempt number and the same parameters. The nodes keep running and finish
+// with the coordinator's final model.
+func e2eKillCoordinator(t *testing.T, bin string) {
+	const rounds, killAfter = 4, 2
+	f := e2eNewFed(t, bin, e2eOptions{protocols: "secagg", rounds: rounds, threshold: 2,
+		model: e2eKillModel, localEpochs: e2eKillEpochs, slow: "c", slowFactor: e2eSlowFactor})
+	coord := f.coordinator("--step-timeout", e2eStepTimeout)
+	var nodes []*e2eProc
+	for _, name := range e2eTeams {
+		nodes = append(nodes, f.node(name))
+	}
+	e2eWaitLine(t, coord, coord.stdout, 30*time.Second, regexp.MustCompile(`(?m)^round 2/4 `))
+	coord.kill(t)
+	ckPath := f.state("coord") + "/checkpoint"
+	before := e2eReadCheckpoint(t, ckPath)
+	if before.Round != killAfter {
+		t.Fatalf("checkpoint after the kill holds round %d, want %d", before.Round, killAfter)
+	}
+	if _, err := os.Stat(f.state("coord") + "/model.consort"); err == nil {
+		t.Fatal("a final model exists although training was interrupted")
+	}
+
+	again := f.coordinator("--step-timeout", e2eStepTimeout)
+	e2eWaitLine(t, again, again.stdout, 30*time.Second, regexp.MustCompile(`(?m)^resuming after round 2$`))
+	m := e2eWaitLine(t, again, again.stderr, 30*time.Second, regexp.MustCompile(`msg="attempt start" attempt=(\d+) round=(\d+) phase=(\S+)`))
+	resumed := e2eReadCheckpoint(t, ckPath)
+	attempt, _ := strconv.ParseUint(m[1], 10, 64)
+	switch {
+	case m[2] != "3" || m[3] != "PHASE_TRAIN":
+		t.Fatalf("the restarted coordinator's first attempt is round %s phase %s, want round 3 PHASE_TRAIN", m[2], m[3])
+	case attempt <= before.Attempt:
+		t.Errorf("attempt number %d reused (the killed coordinator had used %d)", attempt, before.Attempt)
+	case resumed.Round != killAfter || resumed.Attempt != attempt:
+		t.Fatalf("checkpoint at the first attempt after restart: round %d attempt %d, want round %d attempt %d (round 3 finished before the test read it?)",
+			resumed.Round, resumed.Attempt, killAfter, attempt)
+	case resumed.digest != before.digest:
+		t.Errorf("model at the resumed round %.16s differs from the checkpointed %.16s", resumed.digest, before.digest)
+	}
+	t.Logf("resumed after round %d at attempt %d with model %.16s", resumed.Round, attempt, resumed.digest)
+
+	again.waitExit0(t, 60*time.Second)
+	for _, n := range nodes {
+		n.waitExit0(t, 10*time.Second)
+	}
+	lines := e2eProgress(again.stdout.String())
+	if len(lines) != rounds-killAfter || lines[0].round != killAfter+1 || lines[len(lines)-1].round != rounds {
+		t.Errorf("the restarted coordinator's rounds: %+v, want %d..%d", lines, killAfter+1, rounds)
+	}
+	cm := e2eReadModel(t, f.state("coord")+"/model.consort")
+	if cm.Round != rounds {
+		t.Errorf("final model of round %d, want %d", cm.Round, rounds)
+	}
+	for _, name := range e2eTeams {
+		nm := e2eReadModel(t, f.state(name)+"/model.consort")
+		if nm.Round != rounds || e2eDigest(nm.Params) != e2eDigest(cm.Params) {
+			t.Errorf("node %s: round %d, model differs from the coordinator's: %v", name, nm.Round, e2eDigest(nm.Params) != e2eDigest(cm.Params))
+		}
+	}
+}
