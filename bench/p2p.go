@@ -39,10 +39,16 @@ const (
 type P2PConfig struct {
 	// Sizes are the payload sizes in bytes (default 64 KiB and 16 MiB).
 	Sizes []int
-	// Transports are "tcp" (Noise + yamux) and/or "quic" (default tcp).
+	// Transports are "tcp" (the host's default secure channel, TLS 1.3
+	// preferred, and yamux), "tcp-tls", "tcp-noise" (one secure channel
+	// only) and "quic" (default tcp).
 	Transports []string
 	// Duration is the time spent per transport and size (default 2 s).
 	Duration time.Duration
+	// Windows are the numbers of Sends under way at once (default 1 and
+	// 4): 1 is a lone sender waiting for each receipt; more keep several
+	// messages in flight, each on its own stream.
+	Windows []int
 	// Batch is the length of one timed batch (default 100 ms; at least
 	// one message).
 	Batch time.Duration
@@ -53,6 +59,7 @@ func DefaultP2PConfig() P2PConfig {
 	return P2PConfig{
 		Sizes:      []int{64 << 10, 16 << 20},
 		Transports: []string{"tcp"},
+		Windows:    []int{1, 4},
 		Duration:   2 * time.Second,
 		Batch:      100 * time.Millisecond,
 	}
@@ -65,6 +72,9 @@ func (c P2PConfig) withDefaults() P2PConfig {
 	}
 	if len(c.Transports) == 0 {
 		c.Transports = d.Transports
+	}
+	if len(c.Windows) == 0 {
+		c.Windows = d.Windows
 	}
 	if c.Duration == 0 {
 		c.Duration = d.Duration
@@ -83,8 +93,13 @@ func (c P2PConfig) Validate() error {
 		}
 	}
 	for _, t := range c.Transports {
-		if t != "tcp" && t != "quic" {
-			return fmt.Errorf("%w: transport %q (want tcp or quic)", ErrP2PConfig, t)
+		if !slices.Contains(p2pTransports(), t) {
+			return fmt.Errorf("%w: transport %q (want one of %v)", ErrP2PConfig, t, p2pTransports())
+		}
+	}
+	for _, w := range c.Windows {
+		if w < 1 || w > p2p.MaxStreamsPerPeer {
+			return fmt.Errorf("%w: window %d not in [1, %d]", ErrP2PConfig, w, p2p.MaxStreamsPerPeer)
 		}
 	}
 	if c.Duration < 0 || c.Batch < 0 {
@@ -93,10 +108,17 @@ func (c P2PConfig) Validate() error {
 	return nil
 }
 
+// p2pTransports are the transports P2PConfig accepts: tcp with the
+// host's default secure channel (TLS 1.3 preferred), tcp with Noise or TLS
+// only, and QUIC.
+func p2pTransports() []string { return []string{"tcp", "tcp-tls", "tcp-noise", "quic"} }
+
 // P2PResult is the outcome for one transport and size.
 type P2PResult struct {
 	Transport string
 	Size      int
+	// Window is the number of Sends under way at once.
+	Window int
 	// Messages is the number of messages sent through p2p.
 	Messages int
 	// MBps is the payload rate through transport/p2p (Send to Recv).
@@ -130,14 +152,22 @@ type p2pPair struct {
 	a, b *p2p.Host
 }
 
-func newP2PPair(transportName string, maxSize int) (*p2pPair, error) {
+// newP2PPair starts two hosts that send each other up to window messages
+// at once.
+func newP2PPair(transportName string, maxSize, window int) (*p2pPair, error) {
 	types, err := transport.NewTypes(transport.MessageType{Name: "bench/blob", Protocol: benchProtocol, MaxSize: maxSize})
 	if err != nil {
 		return nil, err
 	}
 	listen := "/ip4/127.0.0.1/tcp/0"
-	if transportName == "quic" {
+	var security []string
+	switch transportName {
+	case "quic":
 		listen = "/ip4/127.0.0.1/udp/0/quic-v1"
+	case "tcp-noise":
+		security = []string{p2p.SecurityNoise}
+	case "tcp-tls":
+		security = []string{p2p.SecurityTLS}
 	}
 	ida, err := identity.Generate(rand.Reader)
 	if err != nil {
@@ -149,7 +179,7 @@ func newP2PPair(transportName string, maxSize int) (*p2pPair, error) {
 	}
 	allow := p2p.StaticAllowList{ida.PeerID(): {"*"}, idb.PeerID(): {"*"}}
 	mk := func(id *identity.Identity) (*p2p.Host, error) {
-		return p2p.New(p2p.Config{Identity: id, FederationID: benchFederation, Types: types, AllowList: allow, ListenAddrs: []string{listen}})
+		return p2p.New(p2p.Config{Identity: id, FederationID: benchFederation, Types: types, AllowList: allow, ListenAddrs: []string{listen}, Security: security, StreamsPerPeer: window})
 	}
 	a, err := mk(ida)
 	if err != nil {
@@ -173,19 +203,27 @@ func (p *p2pPair) Close() {
 	p.b.Close()
 }
 
-// transfer sends n messages of payload from a to b and waits until b has
-// received them all.
-func (p *p2pPair) transfer(ctx context.Context, payload []byte, n int) error {
-	errc := make(chan error, 1)
-	go func() {
-		for range n {
-			if err := p.a.Send(ctx, p.b.Self(), transport.Message{Type: "bench/blob", Payload: payload}); err != nil {
-				errc <- err
-				return
+// transfer sends n messages of payload from a to b, with up to window
+// Sends under way at once, and waits until b has received them all.
+func (p *p2pPair) transfer(ctx context.Context, payload []byte, n, window int) error {
+	window = max(1, min(window, n))
+	errc := make(chan error, window)
+	next := make(chan struct{}, n)
+	for range n {
+		next <- struct{}{}
+	}
+	close(next)
+	for range window {
+		go func() {
+			for range next {
+				if err := p.a.Send(ctx, p.b.Self(), transport.Message{Type: "bench/blob", Payload: payload}); err != nil {
+					errc <- err
+					return
+				}
 			}
-		}
-		errc <- nil
-	}()
+			errc <- nil
+		}()
+	}
 	for range n {
 		in, err := p.b.Recv(ctx)
 		if err != nil {
@@ -195,7 +233,12 @@ func (p *p2pPair) transfer(ctx context.Context, payload []byte, n int) error {
 			return fmt.Errorf("bench: received %d bytes, sent %d", len(in.Payload), len(payload))
 		}
 	}
-	return <-errc
+	for range window {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rawTCP is a loopback TCP connection that carries length-prefixed
@@ -277,8 +320,8 @@ func (r *rawTCP) transfer(payload []byte, n int) error {
 // P2PRun measures one transport at one size: alternating batches of p2p
 // and raw TCP transfers for about total. It returns the result with the
 // rates (medians over batches) and the median per-pair ratio.
-func P2PRun(transportName string, size int, total, batch time.Duration) (P2PResult, error) {
-	pair, err := newP2PPair(transportName, size)
+func P2PRun(transportName string, size, window int, total, batch time.Duration) (P2PResult, error) {
+	pair, err := newP2PPair(transportName, size, window)
 	if err != nil {
 		return P2PResult{}, err
 	}
@@ -295,14 +338,14 @@ func P2PRun(transportName string, size int, total, batch time.Duration) (P2PResu
 
 	// Warm up (connection, stream, buffers) and size the batches.
 	start := time.Now()
-	if err := pair.transfer(ctx, payload, 1); err != nil {
+	if err := pair.transfer(ctx, payload, 1, 1); err != nil {
 		return P2PResult{}, err
 	}
 	per := time.Since(start)
 	if err := raw.transfer(payload, 1); err != nil {
 		return P2PResult{}, err
 	}
-	n := max(1, int(batch/max(per, time.Microsecond)))
+	n := max(window, int(batch/max(per, time.Microsecond)))
 	before := pair.a.Stats().Sent
 
 	var rates, raws, ratios []float64
@@ -317,7 +360,7 @@ func P2PRun(transportName string, size int, total, batch time.Duration) (P2PResu
 			return float64(size) * float64(n) / time.Since(t0).Seconds() / 1e6, nil
 		}
 		var r, l float64
-		pf := func() error { return pair.transfer(ctx, payload, n) }
+		pf := func() error { return pair.transfer(ctx, payload, n, window) }
 		rf := func() error { return raw.transfer(payload, n) }
 		if i%2 == 0 {
 			if l, err = timeIt(rf); err == nil {
@@ -341,7 +384,7 @@ func P2PRun(transportName string, size int, total, batch time.Duration) (P2PResu
 	}
 	res := P2PResult{
 		CipherMBps: cipherRate, CipherRatio: median(rates) / cipherRate,
-		Transport: transportName, Size: size, Messages: sent,
+		Transport: transportName, Size: size, Window: window, Messages: sent,
 		MBps: median(rates), RawMBps: median(raws), Ratio: median(ratios),
 		WireOverhead: float64(after.Bytes-before.Bytes)/float64(int64(sent)*int64(size)) - 1,
 		Pass:         true,
@@ -363,11 +406,13 @@ func RunP2P(cfg P2PConfig, w io.Writer) ([]P2PResult, error) {
 	var results []P2PResult
 	for _, tr := range cfg.Transports {
 		for _, size := range slices.Sorted(slices.Values(cfg.Sizes)) {
-			r, err := P2PRun(tr, size, cfg.Duration, cfg.Batch)
-			if err != nil {
-				return results, fmt.Errorf("bench: p2p %s %s: %w", tr, sizeString(size), err)
+			for _, win := range cfg.Windows {
+				r, err := P2PRun(tr, size, win, cfg.Duration, cfg.Batch)
+				if err != nil {
+					return results, fmt.Errorf("bench: p2p %s %s window %d: %w", tr, sizeString(size), win, err)
+				}
+				results = append(results, r)
 			}
-			results = append(results, r)
 		}
 	}
 	return results, writeP2PTable(w, results)
@@ -375,7 +420,7 @@ func RunP2P(cfg P2PConfig, w io.Writer) ([]P2PResult, error) {
 
 func writeP2PTable(w io.Writer, results []P2PResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\tsize\tmessages\tp2p MB/s\traw TCP MB/s\tratio\tcipher MB/s\tp2p/cipher\tframe overhead\ttarget\tpass\t")
+	fmt.Fprintln(tw, "transport\tsize\twindow\tmessages\tp2p MB/s\traw TCP MB/s\tratio\tcipher MB/s\tp2p/cipher\tframe overhead\ttarget\tpass\t")
 	for _, r := range results {
 		target, pass := "-", "-"
 		if r.Target > 0 {
@@ -385,13 +430,13 @@ func writeP2PTable(w io.Writer, results []P2PResult) error {
 				pass = "yes"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t%.2f\t%.4f%%\t%s\t%s\t\n",
-			r.Transport, sizeString(r.Size), r.Messages, r.MBps, r.RawMBps, r.Ratio, r.CipherMBps, r.CipherRatio, 100*r.WireOverhead, target, pass)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t%.2f\t%.4f%%\t%s\t%s\t\n",
+			r.Transport, sizeString(r.Size), r.Window, r.Messages, r.MBps, r.RawMBps, r.Ratio, r.CipherMBps, r.CipherRatio, 100*r.WireOverhead, target, pass)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "p2p: one sender, Send waits for the receiver's receipt; raw TCP: the same bytes streamed over a loopback socket in this process.\n"+
+	_, err := fmt.Fprintln(w, "p2p: window Sends under way at once, each on its own stream and waiting for the receiver's receipt; raw TCP: the same bytes streamed over a loopback socket in this process.\n"+
 		"cipher: one core sealing the same bytes with the connection's AEAD (each byte is sealed by the sender and opened by the receiver).\n"+
 		"Rates are medians over alternating batches; ratio is the median of the per-pair ratios.")
 	return err
@@ -402,16 +447,21 @@ func writeP2PTable(w io.Writer, results []P2PResult) error {
 func cipherMBps(transportName string, d time.Duration) (float64, error) {
 	var aead cipher.AEAD
 	var err error
-	record := 65535 - 16 // a Noise transport message, tag included
 	key := make([]byte, 32)
-	if transportName == "quic" {
-		record = 1252
+	var record int
+	switch transportName {
+	case "tcp-noise":
+		record = 65535 - 16 // a Noise transport message, tag included
+		aead, err = chacha20poly1305.New(key)
+	default:
+		record = 16 << 10 // a TLS 1.3 record
+		if transportName == "quic" {
+			record = 1252 // a QUIC packet's payload
+		}
 		var blk cipher.Block
 		if blk, err = aes.NewCipher(key[:16]); err == nil {
 			aead, err = cipher.NewGCM(blk)
 		}
-	} else {
-		aead, err = chacha20poly1305.New(key)
 	}
 	if err != nil {
 		return 0, err

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -24,7 +25,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -74,6 +77,20 @@ type Backoff struct {
 	Min, Max time.Duration
 }
 
+// Secure channels for TCP connections (see [Config.Security]).
+const (
+	// SecurityTLS is libp2p's TLS 1.3 handshake (/tls/1.0.0). Go's TLS
+	// stack encrypts with AES-128-GCM when both peers have AES hardware
+	// and with ChaCha20-Poly1305 otherwise.
+	SecurityTLS = "tls"
+	// SecurityNoise is libp2p's Noise XX handshake (/noise), which
+	// encrypts with ChaCha20-Poly1305.
+	SecurityNoise = "noise"
+)
+
+// MaxStreamsPerPeer bounds [Config.StreamsPerPeer].
+const MaxStreamsPerPeer = 64
+
 // Config configures a [Host]. Identity, FederationID, Types and AllowList
 // are required.
 type Config struct {
@@ -104,6 +121,16 @@ type Config struct {
 	// InboxSize is the number of received messages buffered for Recv
 	// (default 256); a full inbox slows senders down (back pressure).
 	InboxSize int
+	// Security lists the secure channels offered on TCP, most preferred
+	// first: [SecurityTLS] and/or [SecurityNoise] (default both, TLS
+	// first). Two hosts use the first entry of the dialer's list that the
+	// listener also offers. QUIC always uses its own TLS 1.3.
+	Security []string
+	// StreamsPerPeer is the number of streams a host may use at once to
+	// send one protocol's messages to one peer (default 4): concurrent
+	// Sends to the same peer travel in parallel, each on its own stream
+	// with its own receipt, instead of waiting for each other.
+	StreamsPerPeer int
 	// Logger receives connection-level events (never payloads); default
 	// discards.
 	Logger *slog.Logger
@@ -140,6 +167,23 @@ func (c *Config) setDefaults() error {
 	if c.InboxSize <= 0 {
 		c.InboxSize = 256
 	}
+	if len(c.Security) == 0 {
+		c.Security = []string{SecurityTLS, SecurityNoise}
+	}
+	for i, name := range c.Security {
+		if name != SecurityTLS && name != SecurityNoise {
+			return fmt.Errorf("%w: security %q (want %q or %q)", transport.ErrBadConfig, name, SecurityTLS, SecurityNoise)
+		}
+		if slices.Contains(c.Security[:i], name) {
+			return fmt.Errorf("%w: security %q listed twice", transport.ErrBadConfig, name)
+		}
+	}
+	if c.StreamsPerPeer <= 0 {
+		c.StreamsPerPeer = 4
+	}
+	if c.StreamsPerPeer > MaxStreamsPerPeer {
+		return fmt.Errorf("%w: %d streams per peer (at most %d)", transport.ErrBadConfig, c.StreamsPerPeer, MaxStreamsPerPeer)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -161,7 +205,8 @@ type Host struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	out      map[outKey]*outStream
+	out      map[outKey]*outPool
+	in       map[outKey]chan struct{}
 	closed   bool
 	jitterMu sync.Mutex
 	jitter   *mrand.Rand
@@ -172,12 +217,52 @@ type outKey struct {
 	proto string
 }
 
-// outStream is the long-lived stream a host uses to send one protocol's
-// messages to one peer. sem serialises its users.
+// outPool holds the streams a host uses to send one protocol's messages
+// to one peer: up to Config.StreamsPerPeer of them, each used by one Send
+// at a time. sem counts the streams in use; idle is a stack, so that a
+// lone sender keeps reusing the same stream.
+type outPool struct {
+	sem  chan struct{}
+	mu   sync.Mutex
+	idle []*outStream
+}
+
+// outStream is one long-lived outbound stream (nil s: not open).
 type outStream struct {
-	sem chan struct{}
-	s   network.Stream
-	br  *bufio.Reader
+	s  network.Stream
+	br *bufio.Reader
+}
+
+// get waits for a free stream slot.
+func (p *outPool) get(ctx, hostCtx context.Context) (*outStream, error) {
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-hostCtx.Done():
+		return nil, transport.ErrClosed
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.idle); n > 0 {
+		st := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return st, nil
+	}
+	return &outStream{}, nil
+}
+
+// put returns a stream taken with get. Open streams go on top of the
+// stack; closed ones below them.
+func (p *outPool) put(st *outStream) {
+	p.mu.Lock()
+	if st.s != nil {
+		p.idle = append(p.idle, st)
+	} else {
+		p.idle = append([]*outStream{st}, p.idle...)
+	}
+	p.mu.Unlock()
+	<-p.sem
 }
 
 var _ transport.Transport = (*Host)(nil)
@@ -212,7 +297,8 @@ func New(cfg Config) (*Host, error) {
 		sealer: sealer,
 		codec:  codec,
 		inbox:  make(chan transport.Incoming, cfg.InboxSize),
-		out:    map[outKey]*outStream{},
+		out:    map[outKey]*outPool{},
+		in:     map[outKey]chan struct{}{},
 		jitter: mrand.New(mrand.NewChaCha8(seed)),
 	}
 	x.ctx, x.cancel = context.WithCancel(context.Background())
@@ -224,12 +310,21 @@ func New(cfg Config) (*Host, error) {
 		codec.Close()
 		return nil, fmt.Errorf("p2p: resource manager: %w", err)
 	}
+	var security []libp2p.Option
+	for _, name := range cfg.Security {
+		switch name {
+		case SecurityTLS:
+			security = append(security, libp2p.Security(tls.ID, tls.New))
+		case SecurityNoise:
+			security = append(security, libp2p.Security(noise.ID, noise.New))
+		}
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Identity.LibP2PKey()),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
-		libp2p.Security(noise.ID, noise.New),
+		libp2p.ChainOptions(security...),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ConnectionGater(&gater{allow: cfg.AllowList, meter: &x.meter, log: cfg.Logger}),
 		libp2p.ResourceManager(rm),
@@ -414,18 +509,15 @@ func (x *Host) Send(ctx context.Context, to transport.PeerID, msg transport.Mess
 	if !x.cfg.AllowList.AllowPeer(to) {
 		return fmt.Errorf("%w: %s is not in the allow list", transport.ErrUnknownPeer, to)
 	}
-	st, err := x.outStream(outKey{pid, mt.Protocol.ID()})
+	pool, err := x.outPool(outKey{pid, mt.Protocol.ID()})
 	if err != nil {
 		return err
 	}
-	select {
-	case st.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-x.ctx.Done():
-		return transport.ErrClosed
+	st, err := pool.get(ctx, x.ctx)
+	if err != nil {
+		return err
 	}
-	defer func() { <-st.sem }()
+	defer pool.put(st)
 
 	wait := time.Duration(0)
 	var lastErr error
@@ -483,18 +575,18 @@ func (x *Host) nextBackoff(prev time.Duration) time.Duration {
 	return d/2 + j
 }
 
-func (x *Host) outStream(k outKey) (*outStream, error) {
+func (x *Host) outPool(k outKey) (*outPool, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.closed {
 		return nil, transport.ErrClosed
 	}
-	st := x.out[k]
-	if st == nil {
-		st = &outStream{sem: make(chan struct{}, 1)}
-		x.out[k] = st
+	p := x.out[k]
+	if p == nil {
+		p = &outPool{sem: make(chan struct{}, x.cfg.StreamsPerPeer)}
+		x.out[k] = p
 	}
-	return st, nil
+	return p, nil
 }
 
 // ErrProtocol marks a peer that does not speak the protocol (stream
@@ -507,7 +599,11 @@ func (x *Host) openStream(ctx context.Context, st *outStream, pid peer.ID, p tra
 	defer cancel()
 	s, err := x.h.NewStream(octx, pid, protocol.ID(p.ID()))
 	if err != nil {
-		if errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}) {
+		// A dial that failed to negotiate a secure channel or muxer also
+		// wraps ErrNotSupported: that is a connection failure (retried),
+		// not a peer without our protocol.
+		var dialErr *swarm.DialError
+		if errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}) && !errors.As(err, &dialErr) {
 			return fmt.Errorf("%w: %s: %w", ErrProtocol, p.ID(), err)
 		}
 		return fmt.Errorf("p2p: opening %s stream: %w", p.ID(), err)
@@ -603,8 +699,40 @@ func (x *Host) handler(p transport.Protocol) network.StreamHandler {
 	}
 }
 
+// inSlots returns the semaphore that bounds the streams served at once
+// for one peer and protocol.
+func (x *Host) inSlots(k outKey) chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	sem := x.in[k]
+	if sem == nil {
+		sem = make(chan struct{}, x.cfg.StreamsPerPeer)
+		x.in[k] = sem
+	}
+	return sem
+}
+
 func (x *Host) serve(s network.Stream, p transport.Protocol) {
 	remote := transport.PeerID(s.Conn().RemotePeer().String())
+	// At most StreamsPerPeer streams per peer and protocol are served at
+	// once, so that a peer holds at most that many frame buffers here; a
+	// further stream waits for a slot (its sender, waiting for the hello
+	// reply, is held back) and is reset after StreamTimeout.
+	sem := x.inSlots(outKey{s.Conn().RemotePeer(), p.ID()})
+	wait := time.NewTimer(x.cfg.StreamTimeout)
+	select {
+	case sem <- struct{}{}:
+		wait.Stop()
+	case <-wait.C:
+		x.meter.CountRejected(transport.RejectOverflow)
+		s.Reset()
+		return
+	case <-x.ctx.Done():
+		wait.Stop()
+		s.Reset()
+		return
+	}
+	defer func() { <-sem }()
 	br := bufio.NewReaderSize(s, 64<<10)
 	_ = s.SetDeadline(time.Now().Add(x.cfg.StreamTimeout))
 	f, err := wire.ReadFrame(br, noEnvelopes)

@@ -58,8 +58,9 @@ type fixture struct {
 }
 
 // newFixture starts a coordinator (index 0, all protocols) and n-1 nodes
-// (control and secagg) listening on listen.
-func newFixture(t testing.TB, n int, listen []string) *fixture {
+// (control and secagg) listening on listen; opts adjust every host's
+// configuration.
+func newFixture(t testing.TB, n int, listen []string, opts ...func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{allow: StaticAllowList{}}
 	for i := range n {
@@ -73,7 +74,7 @@ func newFixture(t testing.TB, n int, listen []string) *fixture {
 	}
 	types := testTypes(t)
 	for _, id := range f.ids {
-		h, err := New(Config{
+		cfg := Config{
 			Identity:      id,
 			FederationID:  testFed,
 			Types:         types,
@@ -81,7 +82,11 @@ func newFixture(t testing.TB, n int, listen []string) *fixture {
 			ListenAddrs:   listen,
 			StreamTimeout: 10 * time.Second,
 			Backoff:       Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond},
-		})
+		}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		h, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,13 +123,25 @@ func recvFrom(t *testing.T, h *Host, want transport.PeerID) transport.Incoming {
 	return in
 }
 
+// withSecurity sets Config.Security.
+func withSecurity(names ...string) func(*Config) {
+	return func(c *Config) { c.Security = names }
+}
+
 func TestExchange(t *testing.T) {
-	for _, tc := range []struct{ name, listen, transport string }{
-		{"tcp", "/ip4/127.0.0.1/tcp/0", "tcp"},
-		{"quic", "/ip4/127.0.0.1/udp/0/quic-v1", "quic-v1"},
+	for _, tc := range []struct {
+		name, listen, transport string
+		security                []string
+		// wantSecurity is the secure channel the connections must use.
+		wantSecurity protocol.ID
+	}{
+		{"tcp", "/ip4/127.0.0.1/tcp/0", "tcp", nil, "/tls/1.0.0"},
+		{"tcp-noise", "/ip4/127.0.0.1/tcp/0", "tcp", []string{SecurityNoise}, "/noise"},
+		{"tcp-tls", "/ip4/127.0.0.1/tcp/0", "tcp", []string{SecurityTLS}, "/tls/1.0.0"},
+		{"quic", "/ip4/127.0.0.1/udp/0/quic-v1", "quic-v1", nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, 3, []string{tc.listen})
+			f := newFixture(t, 3, []string{tc.listen}, withSecurity(tc.security...))
 			coord, n1, n2 := f.hosts[0], f.hosts[1], f.hosts[2]
 			ctx := ctxT(t, 20*time.Second)
 
@@ -164,6 +181,11 @@ func TestExchange(t *testing.T) {
 						t.Errorf("connection %s -> %s uses %q, want %q", h.Self(), p, tr, tc.transport)
 					}
 				}
+				for _, c := range h.h.Network().Conns() {
+					if tc.wantSecurity != "" && c.ConnState().Security != tc.wantSecurity {
+						t.Errorf("connection %s -> %s secured by %q, want %q", h.Self(), c.RemotePeer(), c.ConnState().Security, tc.wantSecurity)
+					}
+				}
 			}
 			if got := coord.Peers(); len(got) != 2 {
 				t.Errorf("coordinator peers = %v, want 2", got)
@@ -188,35 +210,52 @@ func TestExchange(t *testing.T) {
 func TestGaterRefusesStranger(t *testing.T) {
 	f := newFixture(t, 2, []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"})
 	coord := f.hosts[0]
-	strangerID := newIdentity(t)
-	// The stranger would accept the coordinator, but is not in the
-	// coordinator's allow list.
-	stranger, err := New(Config{
-		Identity: strangerID, FederationID: testFed, Types: testTypes(t),
-		AllowList:     StaticAllowList{coord.Self(): {"*"}},
-		ListenAddrs:   []string{"/ip4/127.0.0.1/tcp/0"},
-		StreamTimeout: 2 * time.Second,
-		Backoff:       Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stranger.Close()
-	coordPID, _ := peer.Decode(string(coord.Self()))
-	for _, addr := range coord.Addrs() {
-		name := "tcp"
-		if strings.Contains(addr, "quic") {
-			name = "quic"
+	// Strangers would accept the coordinator, but are not in the
+	// coordinator's allow list. The gater must refuse them whatever the
+	// secure channel.
+	newStranger := func(t *testing.T, security []string) *Host {
+		t.Helper()
+		h, err := New(Config{
+			Identity: newIdentity(t), FederationID: testFed, Types: testTypes(t),
+			AllowList:     StaticAllowList{coord.Self(): {"*"}},
+			ListenAddrs:   []string{"/ip4/127.0.0.1/tcp/0"},
+			Security:      security,
+			StreamTimeout: 2 * time.Second,
+			Backoff:       Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	addr := func(quic bool) string {
+		for _, a := range coord.Addrs() {
+			if strings.Contains(a, "quic") == quic {
+				return a
+			}
+		}
+		t.Fatal("coordinator has no such address")
+		return ""
+	}
+	var stranger *Host
+	for _, tc := range []struct {
+		name     string
+		quic     bool
+		security []string
+	}{
+		{"tcp-tls", false, []string{SecurityTLS}},
+		{"tcp-noise", false, []string{SecurityNoise}},
+		{"quic", true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stranger = newStranger(t, tc.security)
 			before := coord.Stats().Rejected[transport.RejectPeer]
-			s2 := stranger
-			s2.h.Peerstore().ClearAddrs(coordPID)
-			if err := s2.AddPeer(coord.Self(), addr); err != nil {
+			if err := stranger.AddPeer(coord.Self(), addr(tc.quic)); err != nil {
 				t.Fatal(err)
 			}
 			ctx := ctxT(t, 1500*time.Millisecond)
-			err := s2.Send(ctx, coord.Self(), transport.Message{Type: "control/ping", Payload: []byte("let me in")})
+			err := stranger.Send(ctx, coord.Self(), transport.Message{Type: "control/ping", Payload: []byte("let me in")})
 			if err == nil {
 				t.Fatal("stranger's send succeeded")
 			}
@@ -226,19 +265,78 @@ func TestGaterRefusesStranger(t *testing.T) {
 			if got := coord.Stats().Rejected[transport.RejectPeer]; got <= before {
 				t.Fatalf("coordinator's gater refused %d connections, want > %d", got, before)
 			}
-			if c := coord.h.Network().ConnsToPeer(s2.h.ID()); len(c) != 0 {
+			if c := coord.h.Network().ConnsToPeer(stranger.h.ID()); len(c) != 0 {
 				t.Fatalf("coordinator holds %d connections to the stranger", len(c))
 			}
 			// Nothing got past the gater: no stream, no message.
 			if st := coord.Stats(); len(st.ReceivedFrom) != 0 || st.Rejected[transport.RejectMalformed] != 0 || st.Rejected[transport.RejectProtocol] != 0 {
 				t.Fatalf("stranger reached the stream layer: %+v", st)
 			}
+			// The coordinator refuses to dial the stranger too.
+			coord.AddPeer(stranger.Self(), stranger.Addrs()...)
+			if err := coord.Send(ctxT(t, time.Second), stranger.Self(), transport.Message{Type: "control/ping"}); !errors.Is(err, transport.ErrUnknownPeer) {
+				t.Fatalf("coordinator sent to a stranger: %v", err)
+			}
 		})
 	}
-	// The coordinator refuses to dial the stranger too.
-	coord.AddPeer(stranger.Self(), stranger.Addrs()...)
-	if err := coord.Send(ctxT(t, time.Second), stranger.Self(), transport.Message{Type: "control/ping"}); !errors.Is(err, transport.ErrUnknownPeer) {
-		t.Fatalf("coordinator sent to a stranger: %v", err)
+}
+
+// TestSecurityNegotiation checks that hosts offering different secure
+// channels agree on a common one, and fail cleanly without one.
+func TestSecurityNegotiation(t *testing.T) {
+	ids := []*identity.Identity{newIdentity(t), newIdentity(t), newIdentity(t)}
+	allow := StaticAllowList{}
+	for _, id := range ids {
+		allow[id.PeerID()] = []string{"*"}
+	}
+	mk := func(id *identity.Identity, security ...string) *Host {
+		h, err := New(Config{Identity: id, FederationID: testFed, Types: testTypes(t), AllowList: allow,
+			ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Security: security, StreamTimeout: 2 * time.Second,
+			Backoff: Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	both := mk(ids[0]) // default: TLS preferred, Noise offered
+	noiseOnly := mk(ids[1], SecurityNoise)
+	tlsOnly := mk(ids[2], SecurityTLS)
+	for _, tc := range []struct {
+		name     string
+		from, to *Host
+		want     protocol.ID // "" for no common channel
+	}{
+		{"default to noise-only", both, noiseOnly, "/noise"},
+		{"noise-only to default", noiseOnly, both, "/noise"},
+		{"tls-only to default", tlsOnly, both, "/tls/1.0.0"},
+		{"tls-only to noise-only", tlsOnly, noiseOnly, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.from.AddPeer(tc.to.Self(), tc.to.Addrs()...); err != nil {
+				t.Fatal(err)
+			}
+			err := tc.from.Send(ctxT(t, time.Second), tc.to.Self(), transport.Message{Type: "control/ping", Payload: []byte(tc.name)})
+			if tc.want == "" {
+				if !errors.Is(err, ErrStream) {
+					t.Fatalf("send without a common secure channel: %v, want ErrStream", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in := recvFrom(t, tc.to, tc.from.Self()); string(in.Payload) != tc.name {
+				t.Fatalf("payload %q", in.Payload)
+			}
+			conns := tc.from.h.Network().ConnsToPeer(tc.to.h.ID())
+			if len(conns) == 0 {
+				t.Fatal("no connection")
+			}
+			if got := conns[0].ConnState().Security; got != tc.want {
+				t.Fatalf("secured by %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -489,6 +587,9 @@ func TestConfigErrors(t *testing.T) {
 		{Identity: id, FederationID: testFed, Types: types},
 		{Identity: id, FederationID: "", Types: types, AllowList: StaticAllowList{}},
 		{Identity: id, FederationID: testFed, Types: types, AllowList: StaticAllowList{}, ManifestDigest: make([]byte, 65)},
+		{Identity: id, FederationID: testFed, Types: types, AllowList: StaticAllowList{}, Security: []string{"ssl"}},
+		{Identity: id, FederationID: testFed, Types: types, AllowList: StaticAllowList{}, Security: []string{SecurityTLS, SecurityTLS}},
+		{Identity: id, FederationID: testFed, Types: types, AllowList: StaticAllowList{}, StreamsPerPeer: MaxStreamsPerPeer + 1},
 	} {
 		if h, err := New(cfg); !errors.Is(err, transport.ErrBadConfig) {
 			if h != nil {
@@ -519,5 +620,133 @@ func TestManifestDigestMismatch(t *testing.T) {
 	}
 	if got := ha.Stats().Rejected[transport.RejectManifest]; got != 1 {
 		t.Fatalf("manifest rejections %d", got)
+	}
+}
+
+// TestPeerWithoutProtocol: a peer that does not serve a protocol is
+// reported as ErrProtocol at once, not retried as a connection failure.
+func TestPeerWithoutProtocol(t *testing.T) {
+	a, b := newIdentity(t), newIdentity(t)
+	allow := StaticAllowList{a.PeerID(): {"*"}, b.PeerID(): {"*"}}
+	controlOnly, err := transport.NewTypes(transport.MessageType{Name: "control/ping", Protocol: protoControl, MaxSize: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ha, err := New(Config{Identity: a, FederationID: testFed, Types: testTypes(t), AllowList: allow, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ha.Close()
+	hb, err := New(Config{Identity: b, FederationID: testFed, Types: controlOnly, AllowList: allow, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Close()
+	ha.AddPeer(hb.Self(), hb.Addrs()...)
+	err = ha.Send(ctxT(t, 10*time.Second), hb.Self(), transport.Message{Type: "secagg/masked", Payload: []byte{1}})
+	if !errors.Is(err, ErrProtocol) {
+		t.Fatalf("send on a protocol the peer does not serve: %v, want ErrProtocol", err)
+	}
+}
+
+// protocolStreams counts a's open streams to b on protocol p.
+func protocolStreams(a, b *Host, p transport.Protocol) int {
+	n := 0
+	for _, c := range a.h.Network().ConnsToPeer(b.h.ID()) {
+		for _, s := range c.GetStreams() {
+			if s.Protocol() == protocol.ID(p.ID()) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestConcurrentSends: concurrent Sends to one peer travel on up to
+// StreamsPerPeer streams at once, each waiting for its own receipt, and a
+// lone sender keeps reusing one stream.
+func TestConcurrentSends(t *testing.T) {
+	const streams, sends = 3, 8
+	f := newFixture(t, 2, nil, func(c *Config) { c.StreamsPerPeer = streams; c.InboxSize = 1 })
+	coord, node := f.hosts[0], f.hosts[1]
+	ctx := ctxT(t, 20*time.Second)
+
+	// A lone sender: one stream, however many messages.
+	for i := range 5 {
+		if err := node.Send(ctx, coord.Self(), transport.Message{Type: "secagg/masked", Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+		if in := recvFrom(t, coord, node.Self()); in.Payload[0] != byte(i) {
+			t.Fatalf("message %d arrived as %d: a lone sender's messages must keep their order", i, in.Payload[0])
+		}
+	}
+	if n := protocolStreams(node, coord, protoSecagg); n != 1 {
+		t.Fatalf("a lone sender opened %d streams, want 1", n)
+	}
+
+	// Concurrent senders. The inbox holds one message and nobody reads it
+	// yet, so each stream's Send stays blocked on its receipt: the others
+	// must use further streams, up to the limit and no more.
+	errc := make(chan error, sends)
+	payloads := map[string]bool{}
+	for range sends {
+		p := make([]byte, 100000)
+		rand.Read(p)
+		payloads[string(p)] = true
+		go func() {
+			errc <- node.Send(ctx, coord.Self(), transport.Message{Type: "secagg/masked", Payload: p})
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for protocolStreams(node, coord, protoSecagg) < streams {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streams open, want %d", protocolStreams(node, coord, protoSecagg), streams)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range sends {
+		in := recvFrom(t, coord, node.Self())
+		if !payloads[string(in.Payload)] {
+			t.Fatal("unexpected or duplicated payload")
+		}
+		delete(payloads, string(in.Payload))
+		if n := protocolStreams(node, coord, protoSecagg); n > streams {
+			t.Fatalf("%d streams open, limit %d", n, streams)
+		}
+	}
+	for range sends {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := coord.Stats().ReceivedFrom[node.Self()].Messages; got != 5+sends {
+		t.Fatalf("coordinator counted %d messages, want %d", got, 5+sends)
+	}
+}
+
+// TestInboundStreamLimit: a receiver serves at most StreamsPerPeer
+// streams of one peer and protocol at once; a further stream gets its
+// hello reply only when a slot frees.
+func TestInboundStreamLimit(t *testing.T) {
+	f := newFixture(t, 2, nil, func(c *Config) { c.StreamsPerPeer = 1 })
+	coord, node := f.hosts[0], f.hosts[1]
+	s1, br1 := rawStream(t, node, coord, protoSecagg, testFed)
+	if st := readStatus(t, s1, br1, wire.KindHelloReply); st != wire.Status_STATUS_OK {
+		t.Fatalf("hello: %s", st)
+	}
+	s2, br2 := rawStream(t, node, coord, protoSecagg, testFed)
+	_ = s2.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := br2.Peek(1); err == nil {
+		t.Fatal("second stream served while the first holds the only slot")
+	}
+	// Another protocol has its own slots.
+	s3, br3 := rawStream(t, node, coord, protoControl, testFed)
+	if st := readStatus(t, s3, br3, wire.KindHelloReply); st != wire.Status_STATUS_OK {
+		t.Fatalf("hello on another protocol: %s", st)
+	}
+	s1.Reset()
+	_ = s2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if st := readStatus(t, s2, br2, wire.KindHelloReply); st != wire.Status_STATUS_OK {
+		t.Fatalf("hello once the slot freed: %s", st)
 	}
 }
