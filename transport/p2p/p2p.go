@@ -535,6 +535,12 @@ func (x *Host) Send(ctx context.Context, to transport.PeerID, msg transport.Mess
 				return transport.ErrClosed
 			}
 		}
+		if st.s != nil && st.s.Conn().IsClosed() {
+			// An idle pooled stream whose connection has gone: drop it
+			// without spending an attempt on it.
+			st.s.Reset()
+			st.s, st.br = nil, nil
+		}
 		if st.s == nil {
 			dctx := ctx
 			if attempt > 0 {

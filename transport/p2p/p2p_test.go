@@ -722,6 +722,29 @@ func TestConcurrentSends(t *testing.T) {
 	if got := coord.Stats().ReceivedFrom[node.Self()].Messages; got != 5+sends {
 		t.Fatalf("coordinator counted %d messages, want %d", got, 5+sends)
 	}
+
+	// The pooled streams die with their connection; the next concurrent
+	// Sends reconnect and get through.
+	if err := coord.h.Network().ClosePeer(node.h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range streams {
+		go func() {
+			errc <- node.Send(ctx, coord.Self(), transport.Message{Type: "secagg/masked", Payload: []byte{byte(i)}})
+		}()
+	}
+	seen := map[byte]bool{}
+	for range streams {
+		seen[recvFrom(t, coord, node.Self()).Payload[0]] = true
+	}
+	for range streams {
+		if err := <-errc; err != nil {
+			t.Fatalf("send after reconnect: %v", err)
+		}
+	}
+	if len(seen) != streams {
+		t.Fatalf("received %d distinct messages after reconnect, want %d", len(seen), streams)
+	}
 }
 
 // TestInboundStreamLimit: a receiver serves at most StreamsPerPeer
