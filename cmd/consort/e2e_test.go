@@ -30,6 +30,7 @@ func TestE2E(t *testing.T) {
 	t.Run("kill-node/threshold=3-of-3", func(t *testing.T) { e2eKillNodeAborts(t, bin) })
 	t.Run("kill-coordinator", func(t *testing.T) { e2eKillCoordinator(t, bin) })
 	t.Run("unreachable-coordinator", func(t *testing.T) { e2eUnreachable(t, bin) })
+	t.Run("interrupt", func(t *testing.T) { e2eInterrupt(t, bin) })
 }
 
 // e2eWatch waits until the coordinator exits, failing fast when a node
@@ -204,7 +205,7 @@ func e2eTrain(t *testing.T, bin, protocol string) {
 // has not contributed. Afterwards the test checks in c's log that it indeed
 // never sent a contribution for that attempt.
 const (
-	e2eSlowFactor  = 150
+	e2eSlowFactor  = 80
 	e2eKillEpochs  = 10
 	e2eKillModel   = "mlp:128"
 	e2eStepTimeout = "3s"
@@ -488,4 +489,29 @@ func e2eUnreachable(t *testing.T, bin string) {
 		t.Errorf("stack trace on stderr:\n%s", stderr)
 	}
 	t.Logf("node gave up after %.1fs: %s", n.elapsed.Seconds(), last)
+}
+
+// e2eInterrupt sends SIGINT (Ctrl-C) to a coordinator waiting for nodes and to
+// a node waiting for its coordinator: each stops within two seconds with a
+// non-zero status, one line after its logs and no stack trace.
+func e2eInterrupt(t *testing.T, bin string) {
+	f := e2eNewFed(t, bin, e2eOptions{protocols: "secagg", rounds: 1, threshold: 2, model: "logistic"})
+	coord := f.coordinator()
+	e2eWaitLine(t, coord, coord.stderr, 30*time.Second, regexp.MustCompile(`msg="waiting for nodes"`))
+	node := f.node("a", "--coordinator", "/ip4/127.0.0.1/tcp/"+strconv.Itoa(e2eFreePort(t)))
+	e2eWaitLine(t, node, node.stderr, 30*time.Second, regexp.MustCompile(`msg="node started"`))
+	for _, p := range []*e2eProc{coord, node} {
+		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		code := p.wait(t, 2*time.Second)
+		stderr := p.stderr.String()
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		last := lines[len(lines)-1]
+		if code == 0 || strings.HasPrefix(last, "time=") || strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
+			t.Errorf("%s after SIGINT: exit %d, last line %q", p.name, code, last)
+		}
+		t.Logf("%s stopped %.0fms after SIGINT with status %d: %s", p.name, time.Since(start).Seconds()*1000, code, last)
+	}
 }
