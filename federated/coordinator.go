@@ -101,19 +101,22 @@ type nodeInfo struct {
 	lastSeen time.Time
 	examples uint64
 	features uint32
+	mheReady bool
 }
 
 // checkpoint is the coordinator's durable state, written after every
 // attempt and round.
 type checkpoint struct {
-	Federation     string        `json:"federation"`
-	ManifestDigest string        `json:"manifest_digest"`
-	Round          int           `json:"round"`   // last finished training round
-	Attempt        uint64        `json:"attempt"` // last attempt number used
-	Mean           []float32     `json:"mean,omitempty"`
-	Std            []float32     `json:"std,omitempty"`
-	StrategyState  []float32     `json:"strategy_state,omitempty"`
-	History        []RoundReport `json:"history,omitempty"`
+	Federation     string    `json:"federation"`
+	ManifestDigest string    `json:"manifest_digest"`
+	Round          int       `json:"round"`   // last finished training round
+	Attempt        uint64    `json:"attempt"` // last attempt number used
+	Mean           []float32 `json:"mean,omitempty"`
+	Std            []float32 `json:"std,omitempty"`
+	StrategyState  []float32 `json:"strategy_state,omitempty"`
+	// MHEReady records that the federation's mhe key setup completed.
+	MHEReady bool          `json:"mhe_ready,omitempty"`
+	History  []RoundReport `json:"history,omitempty"`
 }
 
 // ErrCheckpoint marks a checkpoint that cannot be resumed.
@@ -149,6 +152,7 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	var mheState *netMHE
 	st, err := NewStrategy(cfg.Strategy)
 	if err != nil {
 		return nil, err
@@ -166,6 +170,12 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 	g, err := model.New(cfg.Model, cfg.Features, cfg.Classes, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	if cfg.Protocol == "mhe" {
+		if mheState, err = newNetMHE(cfg.FederationID, cfg.Nodes, cfg.Threshold, g.NumParams()); err != nil {
+			return nil, err
+		}
+		p = mheProtocol{st: mheState}
 	}
 	c := &Coordinator{
 		cfg: cfg, log: cfg.Logger, proto: p, strategy: st, ids: ids,
@@ -288,6 +298,11 @@ func (c *Coordinator) Run(ctx context.Context, tr transport.Transport) (*ModelFi
 		}
 	}()
 	r := &coordRun{c: c, tr: tr, inbox: inbox, pumpErr: pumpErr}
+	if _, ok := c.proto.(mheProtocol); ok && !c.ck.MHEReady {
+		if err := r.mheSetup(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if c.cfg.Standardize && c.ck.Std == nil {
 		if err := r.statistics(ctx); err != nil {
 			return nil, err
@@ -387,6 +402,7 @@ func (r *coordRun) handleIdle(in transport.Incoming, attempt uint64) {
 		n.lastSeen = time.Now()
 		n.examples = h.Examples
 		n.features = h.Features
+		n.mheReady = h.MheReady
 		c.mu.Unlock()
 	case typeRefusal:
 		var rf trainpb.Refusal
@@ -413,9 +429,14 @@ func (r *coordRun) live() ([]transport.PeerID, map[transport.PeerID]uint64) {
 	c := r.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	_, isMHE := c.proto.(mheProtocol)
+	needKeys := isMHE && c.ck.MHEReady
 	var out []transport.PeerID
 	ex := map[transport.PeerID]uint64{}
 	for id, n := range c.nodes {
+		if needKeys && !n.mheReady {
+			continue
+		}
 		if time.Since(n.lastSeen) <= c.cfg.LiveWindow && n.examples > 0 && int(n.features) == c.cfg.Features {
 			out = append(out, id)
 			ex[id] = n.examples
@@ -426,18 +447,18 @@ func (r *coordRun) live() ([]transport.PeerID, map[transport.PeerID]uint64) {
 }
 
 // waitParticipants processes hellos until at least MinParticipants nodes are live.
-func (r *coordRun) waitParticipants(ctx context.Context) ([]transport.PeerID, map[transport.PeerID]uint64, error) {
+func (r *coordRun) waitParticipants(ctx context.Context, need int) ([]transport.PeerID, map[transport.PeerID]uint64, error) {
 	c := r.c
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	lastLog := time.Time{}
 	for {
 		live, ex := r.live()
-		if len(live) >= c.cfg.MinParticipants {
+		if len(live) >= need {
 			return live, ex, nil
 		}
 		if time.Since(lastLog) > 5*time.Second {
-			c.log.Info("waiting for nodes", "live", len(live), "min_participants", c.cfg.MinParticipants)
+			c.log.Info("waiting for nodes", "live", len(live), "need", need)
 			lastLog = time.Now()
 		}
 		select {
@@ -467,7 +488,11 @@ type attemptResult struct {
 // then the session until it releases an aggregate or aborts.
 func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*attemptResult, error) {
 	c := r.c
-	parts, ex, err := r.waitParticipants(ctx)
+	need := c.cfg.MinParticipants
+	if start.Phase == trainpb.Phase_PHASE_MHE_SETUP {
+		need = len(c.cfg.Nodes)
+	}
+	parts, ex, err := r.waitParticipants(ctx, need)
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +522,8 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 	sp := sessionParams{
 		FederationID: c.cfg.FederationID, Attempt: attempt, Parties: len(parts),
 		Threshold: c.cfg.Threshold, Dim: int(start.Dim), Bound: start.Bound,
-		Wide: start.Phase != trainpb.Phase_PHASE_TRAIN,
+		Wide: start.Phase != trainpb.Phase_PHASE_TRAIN, Peers: parts,
+		Setup: start.Phase == trainpb.Phase_PHASE_MHE_SETUP,
 	}
 	srv, err := c.proto.NewServer(sp, ids)
 	if err != nil {
@@ -656,6 +682,34 @@ func (r *coordRun) statistics(ctx context.Context) error {
 	}
 	c.log.Info("standardisation statistics released", "features", d)
 	return c.save()
+}
+
+// mheSetup runs the federation's multiparty-HE key setup with every node.
+func (r *coordRun) mheSetup(ctx context.Context) error {
+	c := r.c
+	for {
+		res, err := r.attempt(ctx, &trainpb.RoundStart{Phase: trainpb.Phase_PHASE_MHE_SETUP, Bound: 1})
+		if err != nil {
+			return err
+		}
+		if res.aborted == nil {
+			break
+		}
+		c.log.Warn("mhe key setup attempt failed; retrying when every node is live", "err", res.aborted)
+	}
+	c.ck.MHEReady = true
+	c.log.Info("mhe key setup done")
+	// Give the nodes a moment to store their key material and say so.
+	if err := r.waitReady(ctx); err != nil {
+		return err
+	}
+	return c.save()
+}
+
+// waitReady waits until MinParticipants nodes report their mhe keys.
+func (r *coordRun) waitReady(ctx context.Context) error {
+	_, _, err := r.waitParticipants(ctx, r.c.cfg.MinParticipants)
+	return err
 }
 
 // trainRound runs attempts of training round k until one releases an aggregate.

@@ -130,7 +130,8 @@ func runNetworkAudited(t *testing.T, protocol, dataset string, nNodes, minPart, 
 		nd, err := NewNode(NodeConfig{Audit: nodeAudit,
 			FederationID: "fed-test", Coordinator: cid.PeerID(), Train: trains[i], Test: tests[i],
 			Model: spec, Features: trains[0].Features, Classes: classes, Seed: uint64(i), Identity: idents[i],
-			HelloInterval: 200 * time.Millisecond, StepTimeout: 2 * time.Second,
+			Members: nodes, Threshold: threshold,
+			HelloInterval: 200 * time.Millisecond, StepTimeout: 2 * time.Second, Logger: testLogger(t),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -257,5 +258,40 @@ func TestNetworkAuditLogsCrossCheck(t *testing.T) {
 	// which need its key.
 	if f := audit.CrossCheck(coord, nodes[:2], nil); len(f) == 0 {
 		t.Error("missing key for a contributor's detached countersignature not reported")
+	}
+}
+
+func TestNetworkMHEMatchesPlain(t *testing.T) {
+	plain := runNetwork(t, "plain", "wine", 3, 3, 2, 3, nil)
+	he := runNetwork(t, "mhe", "wine", 3, 3, 2, 3, nil)
+	if plain.coordE != nil || he.coordE != nil {
+		t.Fatal(plain.coordE, he.coordE)
+	}
+	// mhe quantises the standardisation statistics in its 32-bit plaintext
+	// slots with a bound of 2^20 (about 8 fraction bits for 3 parties), so the
+	// standardisation, and through it every parameter, differs slightly.
+	for i := range plain.coord.Params {
+		if d := math.Abs(float64(plain.coord.Params[i] - he.coord.Params[i])); d > 2e-2 {
+			t.Fatalf("parameter %d: plain %v, mhe %v", i, plain.coord.Params[i], he.coord.Params[i])
+		}
+	}
+	if d := math.Abs(plain.hist[2].Accuracy - he.hist[2].Accuracy); d > 0.02 {
+		t.Errorf("accuracy plain %v, mhe %v", plain.hist[2].Accuracy, he.hist[2].Accuracy)
+	}
+	if he.hist[2].Contributors != 3 || he.hist[2].Accuracy < 0.85 {
+		t.Errorf("mhe last round %+v", he.hist[2])
+	}
+}
+
+func TestNetworkMHESurvivesKilledNode(t *testing.T) {
+	// Attempt 1 is the key setup, 2 and 3 the statistics; node 2 dies as it
+	// uploads its first training ciphertext (attempt 4). Threshold 2 of 3:
+	// the other two decrypt that round and the rest.
+	r := runNetwork(t, "mhe", "wine", 3, 2, 2, 3, func(i int, attempt uint64) bool { return i == 1 && attempt == 4 })
+	if r.coordE != nil {
+		t.Fatal(r.coordE)
+	}
+	if len(r.hist) != 3 || r.hist[2].Contributors != 2 {
+		t.Fatalf("history %+v", r.hist)
 	}
 }

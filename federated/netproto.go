@@ -59,6 +59,10 @@ func lookupProtocol(name string) (netProtocol, error) {
 		return plainProtocol{}, nil
 	case "secagg":
 		return secaggProtocol{}, nil
+	case "mhe":
+		// Without federation state: enough for the type registry; the
+		// drivers use their own mheProtocol with the federation's setup.
+		return mheProtocol{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown protocol %q", ErrBadConfig, name)
 }
@@ -98,4 +102,4 @@ func MessageTypes(maxDim, maxParties int) (*transport.Types, error) {
 }
 
 // ProtocolNames lists the protocols of networked rounds.
-func ProtocolNames() []string { return []string{"plain", "secagg"} }
+func ProtocolNames() []string { return []string{"plain", "secagg", "mhe"} }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consort-ml/consort/federated/audit"
@@ -47,6 +48,13 @@ type NodeConfig struct {
 	ProxMu   float32
 	// Label names the label column (written into the model file).
 	Label string
+	// Members lists the federation's nodes in manifest order and Threshold
+	// is the manifest's threshold: with them the node takes part in the
+	// multiparty-HE key setup (its key material is kept in StateDir/mhe.key,
+	// mode 0600) and in mhe rounds. They come from the signed manifest,
+	// never from the coordinator.
+	Members   []transport.PeerID
+	Threshold int
 	// Seed drives local shuffling.
 	Seed uint64
 	// HelloInterval is how often the node announces itself (default 1 s).
@@ -100,6 +108,8 @@ type Node struct {
 	global            model.Model
 	lastAttempt       uint64
 	bytesUp           int64
+	mhe               *netMHE
+	mheReady          atomic.Bool
 }
 
 // NewNode validates cfg.
@@ -130,7 +140,36 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	return &Node{cfg: cfg, log: cfg.Logger, global: g, local: g.Clone()}, nil
+	n := &Node{cfg: cfg, log: cfg.Logger, global: g, local: g.Clone()}
+	if len(cfg.Members) > 0 {
+		st, err := newNetMHE(cfg.FederationID, cfg.Members, cfg.Threshold, g.NumParams())
+		if err != nil {
+			return nil, err
+		}
+		if cfg.StateDir != "" {
+			if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+				return nil, err
+			}
+			st.keyPath = filepath.Join(cfg.StateDir, "mhe.key")
+		}
+		if err := st.loadKey(); err != nil {
+			return nil, err
+		}
+		n.mhe = st
+		n.mheReady.Store(st.ready())
+	}
+	return n, nil
+}
+
+// protocol returns the protocol called name, with this node's mhe state.
+func (n *Node) protocol(name string) (netProtocol, error) {
+	if name == "mhe" {
+		if n.mhe == nil {
+			return nil, fmt.Errorf("%w: mhe needs the federation's members and threshold", ErrBadConfig)
+		}
+		return mheProtocol{st: n.mhe}, nil
+	}
+	return lookupProtocol(name)
 }
 
 // Run takes part in rounds until the coordinator sends the final model, which
@@ -204,7 +243,7 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 			sess = nil
 			n.bytesUp = 0
 			contrib = ""
-			if p, err := lookupProtocol(rs.Protocol); err == nil {
+			if p, err := n.protocol(rs.Protocol); err == nil {
 				contrib = p.ContributionType()
 			}
 			record(audit.Entry{Kind: audit.KindRoundStart, Round: attempt, Contributors: rs.Participants,
@@ -300,6 +339,10 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 				n.log.Warn("protocol", "attempt", attempt, "err", err)
 				continue
 			}
+			if n.mhe != nil && n.mhe.ready() && !n.mheReady.Load() {
+				n.mheReady.Store(true)
+				n.log.Info("mhe key material stored")
+			}
 			send(outs)
 		}
 	}
@@ -310,7 +353,7 @@ func (n *Node) hello(ctx context.Context, tr transport.Transport) {
 	t := time.NewTicker(n.cfg.HelloInterval)
 	defer t.Stop()
 	for {
-		p, _ := proto.Marshal(&trainpb.Hello{Examples: uint64(n.cfg.Train.Len()), Features: uint32(n.cfg.Features)})
+		p, _ := proto.Marshal(&trainpb.Hello{Examples: uint64(n.cfg.Train.Len()), Features: uint32(n.cfg.Features), MheReady: n.mheReady.Load()})
 		sctx, c := context.WithTimeout(ctx, n.cfg.StepTimeout)
 		if err := tr.Send(sctx, n.cfg.Coordinator, transport.Message{Type: typeHello, Payload: p}); err != nil && ctx.Err() == nil {
 			n.log.Debug("hello not delivered", "err", err)
@@ -341,7 +384,7 @@ func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSessi
 	if id == 0 {
 		return nil, nil, fmt.Errorf("%w: not a participant", ErrSession)
 	}
-	proto, err := lookupProtocol(rs.Protocol)
+	proto, err := n.protocol(rs.Protocol)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -351,9 +394,15 @@ func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSessi
 	if !(rs.Bound > 0) || math.IsInf(float64(rs.Bound), 0) {
 		return nil, nil, fmt.Errorf("%w: bad bound", ErrSession)
 	}
-	input, err := n.contribution(rs)
-	if err != nil {
-		return nil, nil, err
+	setup := rs.Phase == trainpb.Phase_PHASE_MHE_SETUP
+	if setup && int(rs.Threshold) != n.cfg.Threshold {
+		return nil, nil, fmt.Errorf("%w: key setup with threshold %d, the manifest says %d", ErrSession, rs.Threshold, n.cfg.Threshold)
+	}
+	var input []float32
+	if !setup {
+		if input, err = n.contribution(rs); err != nil {
+			return nil, nil, err
+		}
 	}
 	ids := make([]ed25519.PublicKey, len(rs.Participants)+1)
 	for i, p := range rs.Participants {
@@ -365,7 +414,10 @@ func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSessi
 	sp := sessionParams{
 		FederationID: n.cfg.FederationID, Attempt: rs.Attempt, Parties: len(rs.Participants),
 		Threshold: int(rs.Threshold), Dim: int(rs.Dim), Bound: rs.Bound,
-		Wide: rs.Phase != trainpb.Phase_PHASE_TRAIN,
+		Wide: rs.Phase != trainpb.Phase_PHASE_TRAIN, Self: self, Setup: setup,
+	}
+	for _, p := range rs.Participants {
+		sp.Peers = append(sp.Peers, transport.PeerID(p))
 	}
 	s, err := proto.NewClient(sp, ids, id, input, n.cfg.Identity, n.cfg.Rand)
 	if err != nil {

@@ -57,6 +57,13 @@ type sessionParams struct {
 	// Wide asks for a 64-bit ring where the protocol quantises (the
 	// statistics phases, whose values span a large range).
 	Wide bool
+	// Peers are the participants in index order (Peers[i-1] is index i), and
+	// Self is this party's peer ID (empty at the aggregator).
+	Peers []transport.PeerID
+	Self  transport.PeerID
+	// Setup marks the once-per-federation key setup of protocols that have
+	// one (mhe).
+	Setup bool
 }
 
 // ErrSession marks a protocol message that does not fit the session.

@@ -37,6 +37,9 @@ const (
 	Phase_PHASE_STATS_VAR Phase = 2
 	// Nodes train locally and contribute their weighted model updates.
 	Phase_PHASE_TRAIN Phase = 3
+	// Every node of the manifest runs the multiparty-HE key setup (once per
+	// federation; protocol mhe only).
+	Phase_PHASE_MHE_SETUP Phase = 4
 )
 
 // Enum value maps for Phase.
@@ -46,12 +49,14 @@ var (
 		1: "PHASE_STATS_MEAN",
 		2: "PHASE_STATS_VAR",
 		3: "PHASE_TRAIN",
+		4: "PHASE_MHE_SETUP",
 	}
 	Phase_value = map[string]int32{
 		"PHASE_UNSPECIFIED": 0,
 		"PHASE_STATS_MEAN":  1,
 		"PHASE_STATS_VAR":   2,
 		"PHASE_TRAIN":       3,
+		"PHASE_MHE_SETUP":   4,
 	}
 )
 
@@ -682,12 +687,13 @@ const file_proto_consort_train_v1_train_proto_rawDesc = "" +
 	"\x06rounds\x18\x01 \x01(\rR\x06rounds\x12\x16\n" +
 	"\x06params\x18\x02 \x01(\fR\x06params\x12\x12\n" +
 	"\x04mean\x18\x03 \x01(\fR\x04mean\x12\x10\n" +
-	"\x03std\x18\x04 \x01(\fR\x03std*Z\n" +
+	"\x03std\x18\x04 \x01(\fR\x03std*o\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHASE_STATS_MEAN\x10\x01\x12\x13\n" +
 	"\x0fPHASE_STATS_VAR\x10\x02\x12\x0f\n" +
-	"\vPHASE_TRAIN\x10\x03B1Z/github.com/consort-ml/consort/federated/trainpbb\x06proto3"
+	"\vPHASE_TRAIN\x10\x03\x12\x13\n" +
+	"\x0fPHASE_MHE_SETUP\x10\x04B1Z/github.com/consort-ml/consort/federated/trainpbb\x06proto3"
 
 var (
 	file_proto_consort_train_v1_train_proto_rawDescOnce sync.Once
