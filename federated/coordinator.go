@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,6 +120,14 @@ type checkpoint struct {
 	MHEReady bool          `json:"mhe_ready,omitempty"`
 	History  []RoundReport `json:"history,omitempty"`
 }
+
+// ErrRefused marks attempts that could not proceed because participants
+// refused them (their policies or the manifest forbid the round).
+var ErrRefused = errors.New("federated: round refused by nodes")
+
+// maxRefusedAttempts is how many attempts in a row may fail on refusals
+// before the coordinator gives up.
+const maxRefusedAttempts = 3
 
 // ErrCheckpoint marks a checkpoint that cannot be resumed.
 var ErrCheckpoint = errors.New("federated: checkpoint")
@@ -369,6 +379,92 @@ type coordRun struct {
 	// auditFail holds the first audit write error seen in a handler that
 	// cannot return one; the run stops at its next check.
 	auditFail error
+
+	// Outgoing messages go through one FIFO queue per peer, drained by its
+	// own goroutine, so a slow or dead peer never stalls the event loop and
+	// each peer still sees its messages in order.
+	outMu   sync.Mutex
+	outbox  map[transport.PeerID]chan transport.Message
+	down    map[transport.PeerID]bool // last send failed; cleared by a hello
+	senders sync.WaitGroup
+	// refused collects the refusals of the current attempt.
+	refused       map[transport.PeerID]string
+	refusedInARow int
+}
+
+// outboxSize bounds the messages queued for one peer.
+const outboxSize = 1024
+
+// enqueue queues msg for peer p.
+func (r *coordRun) enqueue(ctx context.Context, p transport.PeerID, msg transport.Message) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	if r.outbox == nil {
+		r.outbox = map[transport.PeerID]chan transport.Message{}
+		r.down = map[transport.PeerID]bool{}
+	}
+	q := r.outbox[p]
+	if q == nil {
+		q = make(chan transport.Message, outboxSize)
+		r.outbox[p] = q
+		r.senders.Go(func() { r.drainPeer(ctx, p, q) })
+	}
+	select {
+	case q <- msg:
+	default:
+		r.c.log.Warn("outbox full; message dropped", "peer", p, "type", msg.Type)
+	}
+}
+
+// drainPeer sends p's queued messages in order. After a failed send the peer
+// counts as down and its queued messages are dropped until it says hello
+// again (the protocols treat it as dropped).
+func (r *coordRun) drainPeer(ctx context.Context, p transport.PeerID, q chan transport.Message) {
+	for msg := range q {
+		r.outMu.Lock()
+		down := r.down[p]
+		r.outMu.Unlock()
+		if down && msg.Type != typeDone {
+			r.c.log.Debug("peer down; message dropped", "peer", p, "type", msg.Type)
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, r.c.cfg.StepTimeout)
+		err := r.tr.Send(sctx, p, msg)
+		cancel()
+		if err != nil {
+			r.c.log.Warn("send failed", "peer", p, "type", msg.Type, "err", err)
+			r.outMu.Lock()
+			r.down[p] = true
+			r.outMu.Unlock()
+		}
+	}
+}
+
+// peerAlive clears p's down mark (it said hello).
+func (r *coordRun) peerAlive(p transport.PeerID) {
+	r.outMu.Lock()
+	if r.down != nil {
+		delete(r.down, p)
+	}
+	r.outMu.Unlock()
+}
+
+// closeOutboxes stops accepting messages and waits up to timeout for the
+// queues to drain.
+func (r *coordRun) closeOutboxes(timeout time.Duration) {
+	r.outMu.Lock()
+	for p, q := range r.outbox {
+		close(q)
+		delete(r.outbox, p)
+	}
+	r.outMu.Unlock()
+	done := make(chan struct{})
+	go func() { r.senders.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		r.c.log.Warn("some final messages were not delivered in time")
+	}
 }
 
 func (r *coordRun) auditErr(err error) {
@@ -400,6 +496,7 @@ func (r *coordRun) handleIdle(in transport.Incoming, attempt uint64) {
 			r.auditErr(c.record(audit.Entry{Kind: audit.KindJoin, Peer: string(in.From)}))
 		}
 		n.lastSeen = time.Now()
+		r.peerAlive(in.From)
 		n.examples = h.Examples
 		n.features = h.Features
 		n.mheReady = h.MheReady
@@ -409,6 +506,9 @@ func (r *coordRun) handleIdle(in transport.Incoming, attempt uint64) {
 		if proto.Unmarshal(in.Payload, &rf) == nil {
 			c.log.Warn("node refused", "peer", in.From, "attempt", rf.Attempt, "code", rf.Code, "detail", rf.Detail)
 			r.auditErr(c.record(audit.Entry{Kind: audit.KindRefusal, Round: rf.Attempt, Peer: string(in.From), Reason: rf.Code}))
+			if rf.Attempt == attempt && r.refused != nil {
+				r.refused[in.From] = rf.Code
+			}
 			if c.cfg.Metrics != nil {
 				c.cfg.Metrics.Refusals.WithLabelValues(rf.Code).Inc()
 			}
@@ -480,6 +580,7 @@ type attemptResult struct {
 	weight       float64 // sum of the contributors' FedAvg weights
 	bytesUp      int64
 	aborted      error
+	allRefused   bool // aborted because too many participants refused
 	participants []transport.PeerID
 	examples     map[transport.PeerID]uint64
 }
@@ -543,6 +644,8 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 
 	res := &attemptResult{participants: parts, examples: ex}
 	contributed := map[int]bool{}
+	r.refused = map[transport.PeerID]string{}
+	defer func() { r.refused = nil }()
 	deadline := time.NewTimer(c.cfg.StepTimeout)
 	defer deadline.Stop()
 	send := func(outs []netMsg) {
@@ -554,20 +657,12 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 		}
 		stepStart = time.Now()
 		deadline.Reset(c.cfg.StepTimeout)
-		var wg sync.WaitGroup
 		for _, o := range outs {
 			if o.Peer < 1 || o.Peer > len(parts) {
 				continue
 			}
-			wg.Go(func() {
-				sctx, cancel := context.WithTimeout(ctx, c.cfg.StepTimeout)
-				defer cancel()
-				if err := r.tr.Send(sctx, parts[o.Peer-1], transport.Message{Type: o.Type, Round: attempt, Step: o.Step, Payload: o.Payload}); err != nil {
-					c.log.Warn("send failed", "peer", parts[o.Peer-1], "type", o.Type, "err", err)
-				}
-			})
+			r.enqueue(ctx, parts[o.Peer-1], transport.Message{Type: o.Type, Round: attempt, Step: o.Step, Payload: o.Payload})
 		}
-		wg.Wait()
 	}
 	for {
 		if sum, contrib, ok := srv.Result(); ok {
@@ -584,6 +679,16 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 		}
 		if r.auditFail != nil {
 			return nil, r.auditFail
+		}
+		if len(parts)-len(r.refused) < max(c.cfg.Threshold, 1) {
+			// Too many refusals for an aggregate: stop now, not at the deadline.
+			codes := map[string]bool{}
+			for _, code := range r.refused {
+				codes[code] = true
+			}
+			res.aborted = fmt.Errorf("%w: %d of %d participants refused (%s)", ErrRefused, len(r.refused), len(parts), strings.Join(slices.Sorted(maps.Keys(codes)), ", "))
+			res.allRefused = true
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -621,23 +726,43 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 			send(outs)
 		}
 	}
+	if res.allRefused {
+		r.refusedInARow++
+		if r.refusedInARow >= maxRefusedAttempts {
+			return nil, fmt.Errorf("%w: %d attempts in a row; last: %w", ErrRefused, r.refusedInARow, res.aborted)
+		}
+	} else {
+		r.refusedInARow = 0
+	}
+	if res.aborted != nil {
+		// Back off briefly before the retry, still serving hellos.
+		r.pause(ctx, min(c.cfg.StepTimeout, time.Second))
+	}
 	return res, nil
 }
 
-// broadcast sends msg to every peer in parallel; failures are logged (the
-// protocol treats an unreachable peer as dropped).
-func (r *coordRun) broadcast(ctx context.Context, peers []transport.PeerID, msg transport.Message) {
-	var wg sync.WaitGroup
-	for _, p := range peers {
-		wg.Go(func() {
-			sctx, cancel := context.WithTimeout(ctx, r.c.cfg.StepTimeout)
-			defer cancel()
-			if err := r.tr.Send(sctx, p, msg); err != nil {
-				r.c.log.Warn("send failed", "peer", p, "type", msg.Type, "err", err)
-			}
-		})
+// pause handles idle messages for d.
+func (r *coordRun) pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case in := <-r.inbox:
+			r.handleIdle(in, r.c.ck.Attempt)
+		}
 	}
-	wg.Wait()
+}
+
+// broadcast queues msg for every peer; failures are logged (the protocol
+// treats an unreachable peer as dropped).
+func (r *coordRun) broadcast(ctx context.Context, peers []transport.PeerID, msg transport.Message) {
+	for _, p := range peers {
+		r.enqueue(ctx, p, msg)
+	}
 }
 
 // statistics runs the two standardisation phases: the weighted mean of the
@@ -794,7 +919,7 @@ func (r *coordRun) collectMetrics(ctx context.Context, k int, from []transport.P
 	for len(want) > 0 {
 		select {
 		case <-ctx.Done():
-			return math.NaN(), math.NaN()
+			return -1, -1
 		case <-timer.C:
 			want = nil
 		case in := <-r.inbox:
@@ -817,7 +942,7 @@ func (r *coordRun) collectMetrics(ctx context.Context, k int, from []transport.P
 		}
 	}
 	if n == 0 {
-		return math.NaN(), math.NaN()
+		return -1, -1 // no contributor reported held-out metrics
 	}
 	return lossSum / float64(n), float64(correct) / float64(n)
 }
@@ -831,6 +956,7 @@ func (r *coordRun) finish(ctx context.Context, mf *ModelFile) {
 	}
 	live, _ := r.live()
 	r.broadcast(ctx, live, transport.Message{Type: typeDone, Round: r.c.ck.Attempt, Payload: payload})
+	r.closeOutboxes(r.c.cfg.StepTimeout)
 }
 
 func scaleBy(v []float32, s float64) []float32 {

@@ -59,6 +59,11 @@ type NodeConfig struct {
 	Seed uint64
 	// HelloInterval is how often the node announces itself (default 1 s).
 	HelloInterval time.Duration
+	// JoinTimeout, if > 0, makes Run fail with ErrCoordinatorUnreachable
+	// when no hello reached the coordinator within it after the start. Once
+	// the coordinator has been reached, the node waits for it indefinitely
+	// (a restarted coordinator resumes from its checkpoint).
+	JoinTimeout time.Duration
 	// StepTimeout bounds each send (default 30 s).
 	StepTimeout time.Duration
 	// DP, when Clip > 0, makes the node clip its update and add its share
@@ -93,6 +98,10 @@ type NodeEvent struct {
 	Accuracy float64
 	BytesUp  int64
 }
+
+// ErrCoordinatorUnreachable is returned by [Node.Run] when the coordinator
+// could not be reached within NodeConfig.JoinTimeout.
+var ErrCoordinatorUnreachable = errors.New("federated: coordinator unreachable")
 
 // RefusalCoder is implemented by policy errors that carry a stable code.
 type RefusalCoder interface{ RefusalCode() string }
@@ -180,7 +189,20 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Go(func() { n.hello(ctx, tr) })
+	var reached atomic.Bool
+	wg.Go(func() { n.hello(ctx, tr, &reached) })
+	if n.cfg.JoinTimeout > 0 {
+		jctx, jcancel := context.WithCancelCause(ctx)
+		defer jcancel(nil)
+		t := time.AfterFunc(n.cfg.JoinTimeout, func() {
+			if !reached.Load() {
+				jcancel(fmt.Errorf("%w: no hello reached %s within %v (is it running, and is its address right?)",
+					ErrCoordinatorUnreachable, n.cfg.Coordinator, n.cfg.JoinTimeout))
+			}
+		})
+		defer t.Stop()
+		ctx = jctx
+	}
 
 	var (
 		sess     clientSession
@@ -221,6 +243,9 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 		}
 		in, err := tr.Recv(ctx)
 		if err != nil {
+			if cause := context.Cause(ctx); errors.Is(cause, ErrCoordinatorUnreachable) {
+				return nil, cause
+			}
 			return nil, err
 		}
 		if in.From != n.cfg.Coordinator {
@@ -349,14 +374,26 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 }
 
 // hello announces the node to the coordinator every HelloInterval.
-func (n *Node) hello(ctx context.Context, tr transport.Transport) {
+func (n *Node) hello(ctx context.Context, tr transport.Transport, reached *atomic.Bool) {
 	t := time.NewTicker(n.cfg.HelloInterval)
 	defer t.Stop()
+	failures := 0
 	for {
 		p, _ := proto.Marshal(&trainpb.Hello{Examples: uint64(n.cfg.Train.Len()), Features: uint32(n.cfg.Features), MheReady: n.mheReady.Load()})
-		sctx, c := context.WithTimeout(ctx, n.cfg.StepTimeout)
+		sctx, c := context.WithTimeout(ctx, min(n.cfg.StepTimeout, 3*n.cfg.HelloInterval))
 		if err := tr.Send(sctx, n.cfg.Coordinator, transport.Message{Type: typeHello, Payload: p}); err != nil && ctx.Err() == nil {
-			n.log.Debug("hello not delivered", "err", err)
+			failures++
+			if failures == 5 {
+				n.log.Warn("the coordinator does not answer; still trying", "err", err)
+			} else {
+				n.log.Debug("hello not delivered", "err", err)
+			}
+		} else if err == nil {
+			if failures >= 5 {
+				n.log.Info("coordinator reachable again")
+			}
+			failures = 0
+			reached.Store(true)
 		}
 		c()
 		select {

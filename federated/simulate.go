@@ -112,15 +112,18 @@ func (c DPConfig) Enabled() bool { return c.Clip > 0 }
 
 // RoundReport describes one finished round.
 type RoundReport struct {
-	Round        int     `json:"round"`
-	Rounds       int     `json:"rounds"`
-	Participants int     `json:"participants"`
-	Contributors int     `json:"contributors"`
-	Aborted      bool    `json:"aborted,omitempty"`
-	Accuracy     float64 `json:"accuracy"`
-	Loss         float64 `json:"loss"`
-	BytesUp      int64   `json:"bytes_up"`
-	Seconds      float64 `json:"seconds"`
+	Round        int  `json:"round"`
+	Rounds       int  `json:"rounds"`
+	Participants int  `json:"participants"`
+	Contributors int  `json:"contributors"`
+	Aborted      bool `json:"aborted,omitempty"`
+	// Accuracy and Loss of the global model after the round; in networked
+	// runs they come from the nodes' held-out rows, and are -1 when no
+	// contributor reported any.
+	Accuracy float64 `json:"accuracy"`
+	Loss     float64 `json:"loss"`
+	BytesUp  int64   `json:"bytes_up"`
+	Seconds  float64 `json:"seconds"`
 	// Epsilon spent so far at the run's delta (DP only).
 	Epsilon float64 `json:"epsilon,omitempty"`
 }

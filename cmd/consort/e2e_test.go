@@ -468,7 +468,7 @@ const e2eUnreachableBound = 8 * time.Second
 func e2eUnreachable(t *testing.T, bin string) {
 	f := e2eNewFed(t, bin, e2eOptions{protocols: "secagg", rounds: 1, threshold: 2, model: "logistic"})
 	addr := "/ip4/127.0.0.1/tcp/" + strconv.Itoa(e2eFreePort(t))
-	n := f.node("a", "--coordinator", addr)
+	n := f.node("a", "--coordinator", addr, "--join-timeout", "3s")
 	select {
 	case <-n.done:
 	case <-time.After(e2eUnreachableBound):

@@ -100,6 +100,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		switch {
 		case err == nil:
 			return 0
+		case ctx.Err() != nil && errors.Is(err, context.Canceled):
+			fmt.Fprintf(stderr, "consort %s: interrupted\n", name)
+			return 130
 		case errors.Is(err, errHelp):
 			return 0
 		case errors.Is(err, errUsage):

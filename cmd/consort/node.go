@@ -31,6 +31,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	policyPath := fs.String("policy", "", "node policy file (TOML); rounds that break it are refused")
 	testFraction := fs.Float64("test-fraction", 0.2, "share of the team's rows held out to evaluate the global model")
 	seed := fs.Uint64("seed", 1, "seed of local shuffling and the held-out split")
+	joinTimeout := fs.Duration("join-timeout", time.Minute, "give up if the coordinator cannot be reached within this (0: wait for ever)")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address (host:port)")
 	auditPath := fs.String("audit", "", "signed, hash-chained audit log (default: STATE/audit.log when --state is set)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -110,6 +111,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		FederationID: ps.m.Federation, Coordinator: transport.PeerID(coordinator.PeerID), Identity: ps.id,
 		Train: train, Test: test, Model: ps.spec, Features: ps.features, Classes: len(ps.classes),
 		Settings: ps.trainSettings(), ProxMu: proxMu(ps), Seed: *seed, StateDir: *state, Label: lab,
+		Members: peerIDs(ps.m.Nodes()), Threshold: ps.m.Threshold, JoinTimeout: *joinTimeout,
 		DP: federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
 		Policy: func(rs *trainpb.RoundStart) error {
 			if err := checkAgainstManifest(ps.m, rs); err != nil {

@@ -180,7 +180,14 @@ func isTerminal(w io.Writer) bool {
 
 // progressLine renders one round's progress, as a bar on a terminal.
 func progressLine(r federated.RoundReport, tty bool) string {
-	line := fmt.Sprintf("round %d/%d  contributors %d/%d  accuracy %.4f  %.2fs", r.Round, r.Rounds, r.Contributors, r.Participants, r.Accuracy, r.Seconds)
+	acc := "n/a"
+	if r.Accuracy >= 0 {
+		acc = fmt.Sprintf("%.4f", r.Accuracy)
+	}
+	line := fmt.Sprintf("round %d/%d  contributors %d/%d  accuracy %s  %.2fs", r.Round, r.Rounds, r.Contributors, r.Participants, acc, r.Seconds)
+	if r.Epsilon > 0 {
+		line += fmt.Sprintf("  epsilon %.3f", r.Epsilon)
+	}
 	if !tty {
 		return line + "\n"
 	}
