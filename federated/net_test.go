@@ -13,6 +13,7 @@ import (
 	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/federated/trainpb"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
 	"github.com/consort-ml/consort/transport/mem"
@@ -62,7 +63,48 @@ func runNetwork(t *testing.T, protocol, dataset string, nNodes, minPart, thresho
 // coordinator.log and node-<i>.log.
 func runNetworkAudited(t *testing.T, protocol, dataset string, nNodes, minPart, threshold, rounds int, kill func(i int, attempt uint64) bool, auditDir string) netRun {
 	t.Helper()
+	return runNetworkOpts(t, protocol, dataset, nNodes, minPart, threshold, rounds, netOpts{kill: kill, auditDir: auditDir})
+}
+
+// netOpts are the optional hooks of runNetworkOpts.
+type netOpts struct {
+	kill     func(i int, attempt uint64) bool
+	auditDir string
+	// policy, if set, gives node i's policy.
+	policy func(i int) func(*trainpb.RoundStart) error
+	// logger replaces the test logger of every party.
+	logger *slog.Logger
+	// wrap wraps every party's transport (to record what crosses the wire).
+	wrap func(transport.Transport) transport.Transport
+	// data, if set, edits the nodes' data sets before the run.
+	data func(trains, tests []*data.Dataset)
+	// metrics, if set, receives every party's metrics.
+	metrics func() *Metrics
+	dp      DPConfig
+}
+
+func runNetworkOpts(t *testing.T, protocol, dataset string, nNodes, minPart, threshold, rounds int, o netOpts) netRun {
+	t.Helper()
+	kill, auditDir := o.kill, o.auditDir
+	logger := testLogger(t)
+	if o.logger != nil {
+		logger = o.logger
+	}
+	wrap := func(tr transport.Transport) transport.Transport { return tr }
+	if o.wrap != nil {
+		wrap = o.wrap
+	}
+	var metrics *Metrics
+	newMetrics := func() *Metrics {
+		if o.metrics != nil {
+			return o.metrics()
+		}
+		return metrics
+	}
 	trains, tests, _ := netFixture(t, dataset, nNodes, 1)
+	if o.data != nil {
+		o.data(trains, tests)
+	}
 	types, err := MessageTypes(1<<16, 16)
 	if err != nil {
 		t.Fatal(err)
@@ -103,9 +145,10 @@ func runNetworkAudited(t *testing.T, protocol, dataset string, nNodes, minPart, 
 		defer coordAudit.Close()
 	}
 	coord, err := NewCoordinator(CoordinatorConfig{Audit: coordAudit,
-		FederationID: "fed-test", Nodes: nodes, MinParticipants: minPart, Threshold: threshold, Logger: testLogger(t),
+		FederationID: "fed-test", Nodes: nodes, MinParticipants: minPart, Threshold: threshold, Logger: logger,
 		Protocol: protocol, Rounds: rounds, Model: spec, Features: trains[0].Features, Classes: classes,
 		Standardize: true, Seed: 1, StepTimeout: 2 * time.Second, LiveWindow: 2 * time.Second,
+		DP: o.dp, Metrics: newMetrics(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -131,10 +174,14 @@ func runNetworkAudited(t *testing.T, protocol, dataset string, nNodes, minPart, 
 			FederationID: "fed-test", Coordinator: cid.PeerID(), Train: trains[i], Test: tests[i],
 			Model: spec, Features: trains[0].Features, Classes: classes, Seed: uint64(i), Identity: idents[i],
 			Members: nodes, Threshold: threshold,
-			HelloInterval: 200 * time.Millisecond, StepTimeout: 2 * time.Second, Logger: testLogger(t),
+			HelloInterval: 200 * time.Millisecond, StepTimeout: 2 * time.Second, Logger: logger,
+			DP: o.dp, Metrics: newMetrics(),
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if o.policy != nil {
+			nd.cfg.Policy = o.policy(i)
 		}
 		nctx, ncancel := context.WithCancel(ctx)
 		if kill != nil {
@@ -147,12 +194,15 @@ func runNetworkAudited(t *testing.T, protocol, dataset string, nNodes, minPart, 
 		}
 		go func() {
 			defer ncancel()
-			out.nodes[i], out.errs[i] = nd.Run(nctx, ep)
+			out.nodes[i], out.errs[i] = nd.Run(nctx, wrap(ep))
 			done <- i
 		}()
 	}
-	out.coord, out.coordE = coord.Run(ctx, ce)
+	out.coord, out.coordE = coord.Run(ctx, wrap(ce))
 	out.hist = coord.History()
+	if out.coordE != nil {
+		cancel() // the nodes would wait for a final model that never comes
+	}
 	ce.Close()
 	for range nNodes {
 		<-done
