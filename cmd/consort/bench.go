@@ -25,6 +25,7 @@ func benchWorkloads() []benchWorkload {
 		{"training", "one MLP epoch on MNIST-shaped data vs gonum Dgemm", benchTraining},
 		{"secagg", "one secure-aggregation round per (parties, dim): wire bytes per value, masking vs AES-CTR keystream", benchSecAgg},
 		{"p2p", "libp2p loopback throughput vs raw TCP", benchP2P},
+		{"round", "one networked round, 10 nodes x 2^20 parameters over libp2p: secagg and mhe vs plain", benchRound},
 	}
 }
 
@@ -156,4 +157,23 @@ func parseInts(s string) ([]int, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+func benchRound(_ context.Context, args []string, stdout io.Writer) error {
+	cfg := bench.DefaultRoundBenchConfig()
+	fs := newFlagSet("bench round", "bench round [--nodes N] [--protocols plain,secagg,mhe]")
+	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "nodes")
+	fs.IntVar(&cfg.Hidden, "hidden", cfg.Hidden, "hidden units of the MLP (parameters about 1026 x hidden)")
+	protocols := fs.String("protocols", "", "comma-separated protocols (default plain,secagg,mhe)")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if *protocols != "" {
+		cfg.Protocols = strings.Split(*protocols, ",")
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError(err)
+	}
+	_, err := bench.RunRound(cfg, stdout)
+	return err
 }
