@@ -43,6 +43,21 @@ type RoundSpec struct {
 	Threshold int
 	// Seed derives all protocol randomness in simulation, so runs repeat.
 	Seed uint64
+	// Ring32, when set, holds the inputs already encoded in Z_2^32 at scale
+	// 2^RingFrac (distributed DP in the ring: each party's Skellam noise is
+	// added after encoding). A [RingAggregator] sums them as they are;
+	// Inputs then holds their decoded values.
+	Ring32   [][]uint32
+	RingFrac uint
+}
+
+// RingAggregator is implemented by aggregators that sum fixed-point ring
+// vectors and can take inputs already encoded (RoundSpec.Ring32).
+type RingAggregator interface {
+	Aggregator
+	// RingFrac is the fraction bits the aggregator uses for n inputs of
+	// magnitude at most bound in Z_2^32.
+	RingFrac(n int, bound float32) (uint, error)
 }
 
 // RoundResult is the outcome of one aggregation.
@@ -91,6 +106,16 @@ func (s RoundSpec) Validate() error {
 	}
 	if s.Drops != nil && len(s.Drops) != len(s.Inputs) {
 		return fmt.Errorf("%w: %d drop stages for %d inputs", ErrBadRound, len(s.Drops), len(s.Inputs))
+	}
+	if s.Ring32 != nil {
+		if len(s.Ring32) != len(s.Inputs) {
+			return fmt.Errorf("%w: %d ring inputs for %d inputs", ErrBadRound, len(s.Ring32), len(s.Inputs))
+		}
+		for i, r := range s.Ring32 {
+			if len(r) != d {
+				return fmt.Errorf("%w: ring input %d has length %d, want %d", ErrBadRound, i, len(r), d)
+			}
+		}
 	}
 	if s.Threshold < 0 || s.Threshold > len(s.Inputs) {
 		return fmt.Errorf("%w: threshold %d out of range 0..%d", ErrBadRound, s.Threshold, len(s.Inputs))

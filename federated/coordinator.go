@@ -197,7 +197,9 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 		// rate 1 is the conservative account.
 		sc := SimConfig{Parties: len(cfg.Nodes), Fraction: 1, Threshold: cfg.Threshold, DP: cfg.DP, Bound: cfg.Bound}
 		sc.defaults()
-		if c.dp, err = newSimDP(sc, g.NumParams()); err != nil {
+		// Networked nodes add Gaussian shares to the float update before
+		// protection (the ring path is simulation-only for now).
+		if c.dp, err = newSimDP(sc, g.NumParams(), nil); err != nil {
 			return nil, err
 		}
 	}

@@ -68,6 +68,14 @@ func (*secAgg) Name() string { return "secagg" }
 // Secure implements [Aggregator].
 func (*secAgg) Secure() bool { return true }
 
+// RingFrac implements [RingAggregator].
+func (a *secAgg) RingFrac(n int, bound float32) (uint, error) {
+	if a.cfg.Bits != 0 && a.cfg.Bits != 32 {
+		return 0, fmt.Errorf("%w: ring inputs need the 32-bit ring", ErrBadRound)
+	}
+	return SecAggFracBits(32, n, bound)
+}
+
 // SecAggFracBits returns the fixed-point fraction bits f for n summands of
 // magnitude at most bound in a ring of ringBits bits: the largest f with
 // bound * 2^f <= 2^(ringBits - 2 - ceil(log2 n)). One sign bit, the headroom
@@ -116,6 +124,12 @@ func (a *secAgg) Aggregate(ctx context.Context, spec RoundSpec) (RoundResult, er
 	frac, err := SecAggFracBits(bits, n, spec.Bound)
 	if err != nil {
 		return RoundResult{}, err
+	}
+	if spec.Ring32 != nil {
+		if bits != 32 {
+			return RoundResult{}, fmt.Errorf("%w: ring inputs are 32-bit, the aggregator uses %d bits", ErrBadRound, bits)
+		}
+		frac = spec.RingFrac
 	}
 	params, err := a.params(spec, n, d, bits)
 	if err != nil {
@@ -277,6 +291,9 @@ func (a *secAgg) params(spec RoundSpec, n, d int, bits uint) (*secagg.Params, er
 // encode clamps input i to [-Bound, Bound] and encodes it with stochastic
 // rounding seeded from the round seed.
 func (a *secAgg) encode(spec RoundSpec, i int, frac, bits uint) any {
+	if spec.Ring32 != nil {
+		return spec.Ring32[i]
+	}
 	x := make([]float32, len(spec.Inputs[i]))
 	for j, v := range spec.Inputs[i] {
 		x[j] = min(max(v, -spec.Bound), spec.Bound)

@@ -318,7 +318,7 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 		partX[i], partY[i] = sub.X, sub.Y
 	}
 
-	dp, err := newSimDP(cfg, global.NumParams())
+	dp, err := newSimDP(cfg, global.NumParams(), agg)
 	if err != nil {
 		return nil, err
 	}
@@ -364,6 +364,10 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 		// Local training, in parallel across parties; each party's result
 		// depends only on its own data and seed, so the run is deterministic.
 		inputs := make([][]float32, len(selected))
+		var ring [][]uint32
+		if dp != nil && dp.ring {
+			ring = make([][]uint32, len(selected))
+		}
 		weights := make([]float64, len(selected))
 		gparams := global.Params()
 		err := parallel(ctx, len(selected), func(i int) error {
@@ -384,6 +388,9 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 				// The party leaves before uploading: its update is never
 				// used, so it is not computed.
 				inputs[i] = make([]float32, d)
+				if ring != nil {
+					ring[i] = make([]uint32, d)
+				}
 				return nil
 			}
 			if len(partY[p]) > 0 {
@@ -399,8 +406,12 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 				for j := range u {
 					u[j] = lp[j] - gparams[j]
 				}
-				if err := dp.protect(u, cfg.Seed, r, p); err != nil {
+				q, err := dp.protect(u, cfg.Seed, r, p)
+				if err != nil {
 					return err
+				}
+				if ring != nil {
+					ring[i] = q
 				}
 				weights[i] = 1
 				inputs[i] = u
@@ -430,6 +441,8 @@ func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(R
 			Bound:        bound,
 			Drops:        drops,
 			Threshold:    threshold,
+			Ring32:       ring,
+			RingFrac:     ringFrac(dp),
 			Seed:         cfg.Seed ^ uint64(r)*0xbf58476d1ce4e5b9,
 		})
 		switch {
@@ -564,4 +577,11 @@ func parallel(ctx context.Context, n int, f func(i int) error) error {
 	}
 	wg.Wait()
 	return first
+}
+
+func ringFrac(dp *simDP) uint {
+	if dp == nil || !dp.ring {
+		return 0
+	}
+	return dp.mech.FracBits
 }
