@@ -1,7 +1,6 @@
 package federated
 
 import (
-	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
@@ -41,7 +40,6 @@ type netMHE struct {
 	// Node only.
 	km      *mhe.KeyMaterial
 	keyPath string
-	signer  crypto.Signer
 }
 
 // newNetMHE derives the federation's setup: the parameter set with the
@@ -450,7 +448,6 @@ type mheRoundClient struct {
 	mheSession
 	nd    *mhe.Node
 	input []float32
-	done  bool
 }
 
 func (c *mheRoundClient) Start() ([]netMsg, error) {
