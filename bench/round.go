@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -48,6 +49,8 @@ type RoundBenchConfig struct {
 	Protocols []string
 	// StepTimeout bounds each protocol step (default 2 min).
 	StepTimeout time.Duration
+	// Logger, if set, receives the drivers' and hosts' logs.
+	Logger *slog.Logger
 }
 
 // DefaultRoundBenchConfig returns the configuration: 10 nodes and
@@ -146,7 +149,7 @@ func roundOnce(cfg RoundBenchConfig, protocol string) (RoundBenchResult, error) 
 	hosts := make([]*p2p.Host, len(ids))
 	for i, id := range ids {
 		h, err := p2p.New(p2p.Config{Identity: id, FederationID: fed, Types: types, AllowList: allow,
-			ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, StreamTimeout: cfg.StepTimeout})
+			ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, StreamTimeout: cfg.StepTimeout, Logger: cfg.Logger})
 		if err != nil {
 			return RoundBenchResult{}, err
 		}
@@ -167,6 +170,7 @@ func roundOnce(cfg RoundBenchConfig, protocol string) (RoundBenchResult, error) 
 	coord, err := federated.NewCoordinator(federated.CoordinatorConfig{
 		FederationID: fed, Nodes: nodes, MinParticipants: cfg.Nodes, Threshold: threshold, Protocol: protocol,
 		Rounds: 1, Model: spec, Features: cfg.Features, Classes: 2, Seed: 1, StepTimeout: cfg.StepTimeout,
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return RoundBenchResult{}, err
@@ -179,7 +183,7 @@ func roundOnce(cfg RoundBenchConfig, protocol string) (RoundBenchResult, error) 
 		n, err := federated.NewNode(federated.NodeConfig{
 			FederationID: fed, Coordinator: ids[0].PeerID(), Identity: ids[i], Train: train, Test: train,
 			Model: spec, Features: cfg.Features, Classes: 2, Seed: uint64(i), StepTimeout: cfg.StepTimeout,
-			Members: nodes, Threshold: threshold, StateDir: filepath.Join(state, fmt.Sprint(i)),
+			Members: nodes, Threshold: threshold, StateDir: filepath.Join(state, fmt.Sprint(i)), Logger: cfg.Logger,
 		})
 		if err != nil {
 			return RoundBenchResult{}, err

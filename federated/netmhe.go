@@ -120,7 +120,9 @@ func (mheProtocol) Types(maxDim, maxParties int) []transport.MessageType {
 		if err != nil {
 			continue
 		}
-		ctBytes = max(ctBytes, p.Ciphertexts(maxDim, 16)*p.CiphertextBytes())
+		for _, bits := range []uint{16, 32} {
+			ctBytes = max(ctBytes, p.Ciphertexts(maxDim, bits)*p.CiphertextBytes())
+		}
 		polyBytes = max(polyBytes, p.PolyBytes())
 	}
 	proto := transport.Protocol{Name: "mhe", Major: 1}
