@@ -369,14 +369,7 @@ func writeKernelTable(w io.Writer, results []KernelResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kernel\tsize\tMB/s\tlimit\tlimit MB/s\tratio\ttarget\tpass\t")
 	for _, r := range results {
-		target, pass := "-", "-"
-		if r.Target > 0 {
-			target = fmt.Sprintf(">= %.2f", r.Target)
-			pass = "no"
-			if r.Pass {
-				pass = "yes"
-			}
-		}
+		target, pass := verdict(">=", r.Target, r.Pass)
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%.0f\t%.2f\t%s\t%s\t\n",
 			r.Kernel, sizeString(r.Size), r.MBps, r.Limit, r.LimitMBps, r.Ratio, target, pass)
 	}

@@ -422,14 +422,7 @@ func writeP2PTable(w io.Writer, results []P2PResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "transport\tsize\twindow\tmessages\tp2p MB/s\traw TCP MB/s\tratio\tcipher MB/s\tp2p/cipher\tframe overhead\ttarget\tpass\t")
 	for _, r := range results {
-		target, pass := "-", "-"
-		if r.Target > 0 {
-			target = fmt.Sprintf(">= %.2f", r.Target)
-			pass = "no"
-			if r.Pass {
-				pass = "yes"
-			}
-		}
+		target, pass := verdict(">=", r.Target, r.Pass)
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t%.2f\t%.4f%%\t%s\t%s\t\n",
 			r.Transport, sizeString(r.Size), r.Window, r.Messages, r.MBps, r.RawMBps, r.Ratio, r.CipherMBps, r.CipherRatio, 100*r.WireOverhead, target, pass)
 	}

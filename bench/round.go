@@ -111,10 +111,9 @@ func RunRound(cfg RoundBenchConfig, w io.Writer) ([]RoundBenchResult, error) {
 		if plain > 0 {
 			r.Ratio = r.Seconds / plain
 		}
-		pass, target := "-", "-"
-		if r.Target > 0 && plain > 0 {
-			target = fmt.Sprintf("<= %.0f", r.Target)
-			pass = map[bool]string{true: "yes", false: "no"}[r.Ratio <= r.Target]
+		target, pass := "-", "-"
+		if plain > 0 {
+			target, pass = verdict("<=", r.Target, r.Ratio <= r.Target)
 		}
 		fmt.Fprintf(w, "%8s %9d %9.3f %14.0f %8.2f %8s %5s\n", r.Protocol, r.Params, r.Seconds, r.BytesPerNode, r.Ratio, target, pass)
 	}
