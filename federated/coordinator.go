@@ -197,9 +197,14 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 		// rate 1 is the conservative account.
 		sc := SimConfig{Parties: len(cfg.Nodes), Fraction: 1, Threshold: cfg.Threshold, DP: cfg.DP, Bound: cfg.Bound}
 		sc.defaults()
-		// Networked nodes add Gaussian shares to the float update before
-		// protection (the ring path is simulation-only for now).
-		if c.dp, err = newSimDP(sc, g.NumParams(), nil); err != nil {
+		// With secagg the nodes add Skellam shares in the ring
+		// (NodeDPMechanism); the account uses the scale of a round with
+		// every node, the coarsest, so it never under-counts.
+		var ra Aggregator
+		if cfg.Protocol == "secagg" {
+			ra = NewSecAgg(SecAggConfig{})
+		}
+		if c.dp, err = newSimDP(sc, g.NumParams(), ra); err != nil {
 			return nil, err
 		}
 	}

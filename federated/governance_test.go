@@ -16,6 +16,7 @@ import (
 	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/policy"
+	"github.com/consort-ml/consort/federated/privacy"
 	"github.com/consort-ml/consort/federated/trainpb"
 	"github.com/consort-ml/consort/transport"
 )
@@ -178,4 +179,26 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+func TestNetworkSecAggSkellamDP(t *testing.T) {
+	r := runNetworkOpts(t, "secagg", "wine", 3, 3, 2, 3, netOpts{dp: DPConfig{Clip: 1, NoiseMultiplier: 0.3, Delta: 1e-5}})
+	if r.coordE != nil {
+		t.Fatal(r.coordE)
+	}
+	if len(r.hist) != 3 || !(r.hist[2].Epsilon > r.hist[0].Epsilon) || r.hist[0].Epsilon <= 0 {
+		t.Fatalf("history %+v", r.hist)
+	}
+	if r.hist[2].Accuracy < 0.6 {
+		t.Errorf("accuracy with DP %v", r.hist[2].Accuracy)
+	}
+	rs := &trainpb.RoundStart{Protocol: "secagg", Participants: []string{"a", "b", "c"}, Threshold: 2, Bound: 4}
+	m, err := NodeDPMechanism(DPConfig{Clip: 1, NoiseMultiplier: 1}, rs)
+	if err != nil || m.Noise != privacy.Skellam || m.FracBits == 0 {
+		t.Fatalf("secagg mechanism %+v, %v", m, err)
+	}
+	rs.Protocol = "mhe"
+	if m, err := NodeDPMechanism(DPConfig{Clip: 1, NoiseMultiplier: 1}, rs); err != nil || m.Noise != privacy.Gaussian {
+		t.Fatalf("mhe mechanism %+v, %v", m, err)
+	}
 }

@@ -119,10 +119,16 @@ func (secaggProtocol) NewClient(p sessionParams, ids []ed25519.PublicKey, id int
 		return nil, err
 	}
 	cc := secagg.ClientConfig{Params: params, ID: id, Signer: cryptoSigner{self}}
-	if p.Wide {
+	switch {
+	case p.Ring32 != nil:
+		if p.Wide || len(p.Ring32) != p.Dim {
+			return nil, fmt.Errorf("%w: ring contribution of %d values for a %d-bit round of %d", ErrSession, len(p.Ring32), p.bits(), p.Dim)
+		}
+		cc.Input32 = p.Ring32
+	case p.Wide:
 		cc.Input64 = make([]uint64, p.Dim)
 		kernels.EncodeStochastic64(cc.Input64, input, frac, seed)
-	} else {
+	default:
 		cc.Input32 = make([]uint32, p.Dim)
 		kernels.EncodeStochastic32(cc.Input32, input, frac, seed)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/federated/privacy"
 	"github.com/consort-ml/consort/federated/trainpb"
+	"github.com/consort-ml/consort/kernels"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
 	"google.golang.org/protobuf/proto"
@@ -119,6 +120,7 @@ type Node struct {
 	bytesUp           int64
 	mhe               *netMHE
 	mheReady          atomic.Bool
+	ring              []uint32 // the attempt's ring-encoded DP contribution, if any
 }
 
 // NewNode validates cfg.
@@ -436,6 +438,7 @@ func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSessi
 		return nil, nil, fmt.Errorf("%w: key setup with threshold %d, the manifest says %d", ErrSession, rs.Threshold, n.cfg.Threshold)
 	}
 	var input []float32
+	n.ring = nil
 	if !setup {
 		if input, err = n.contribution(rs); err != nil {
 			return nil, nil, err
@@ -451,7 +454,7 @@ func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSessi
 	sp := sessionParams{
 		FederationID: n.cfg.FederationID, Attempt: rs.Attempt, Parties: len(rs.Participants),
 		Threshold: int(rs.Threshold), Dim: int(rs.Dim), Bound: rs.Bound,
-		Wide: rs.Phase != trainpb.Phase_PHASE_TRAIN, Self: self, Setup: setup,
+		Wide: rs.Phase != trainpb.Phase_PHASE_TRAIN, Self: self, Setup: setup, Ring32: n.ring,
 	}
 	for _, p := range rs.Participants {
 		sp.Peers = append(sp.Peers, transport.PeerID(p))
@@ -644,10 +647,43 @@ func seq(n int) []int {
 	return out
 }
 
-// protect clips u and adds the node's share of Gaussian noise, sized for the
-// round's threshold, with randomness from the node's private generator.
+// NodeDPMechanism returns the DP mechanism a node applies in a round: with
+// secagg, Skellam noise in Z_2^32 at the protocol's fixed-point scale for the
+// round's participants and bound; otherwise Gaussian noise on the float
+// update. Shares are sized for the round's threshold.
+func NodeDPMechanism(dp DPConfig, rs *trainpb.RoundStart) (privacy.Mechanism, error) {
+	m := privacy.Mechanism{Clip: dp.Clip, NoiseMultiplier: dp.NoiseMultiplier, MinContributors: int(rs.Threshold), Noise: privacy.Gaussian}
+	if rs.Protocol == "secagg" {
+		f, err := SecAggFracBits(32, len(rs.Participants), rs.Bound)
+		if err != nil {
+			return m, err
+		}
+		m.Noise, m.FracBits = privacy.Skellam, f
+	}
+	return m, m.Validate()
+}
+
+// protect clips u and adds the node's share of the noise, sized for the
+// round's threshold, with randomness from the node's private generator. With
+// secagg the update is encoded and noised in the ring (the encoded vector is
+// kept for the protocol, and u receives its decoded value).
 func (n *Node) protect(u []float32, rs *trainpb.RoundStart) error {
-	m := privacy.Mechanism{Clip: n.cfg.DP.Clip, NoiseMultiplier: n.cfg.DP.NoiseMultiplier, MinContributors: int(rs.Threshold), Noise: privacy.Gaussian}
+	m, err := NodeDPMechanism(n.cfg.DP, rs)
+	if err != nil {
+		return err
+	}
+	if m.Noise == privacy.Skellam {
+		q := make([]uint32, len(u))
+		if err := m.QuantizeRing32(q, u, n.cfg.Rand); err != nil {
+			return err
+		}
+		if err := m.AddNoiseRing32(q, n.cfg.Rand); err != nil {
+			return err
+		}
+		kernels.Decode32(u, q, m.FracBits)
+		n.ring = q
+		return nil
+	}
 	if _, err := m.ClipUpdate(u); err != nil {
 		return err
 	}

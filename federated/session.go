@@ -64,6 +64,10 @@ type sessionParams struct {
 	// Setup marks the once-per-federation key setup of protocols that have
 	// one (mhe).
 	Setup bool
+	// Ring32 (participant side only) is the contribution already encoded in
+	// Z_2^32 at the protocol's scale, with DP noise added in the ring; a
+	// protocol that quantises uses it instead of the float input.
+	Ring32 []uint32
 }
 
 // ErrSession marks a protocol message that does not fit the session.

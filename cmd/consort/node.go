@@ -107,12 +107,13 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	var past int
+	dp := federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon}
 	n, err := federated.NewNode(federated.NodeConfig{
 		FederationID: ps.m.Federation, Coordinator: transport.PeerID(coordinator.PeerID), Identity: ps.id,
 		Train: train, Test: test, Model: ps.spec, Features: ps.features, Classes: len(ps.classes),
 		Settings: ps.trainSettings(), ProxMu: proxMu(ps), Seed: *seed, StateDir: *state, Label: lab,
 		Members: peerIDs(ps.m.Nodes()), Threshold: ps.m.Threshold, JoinTimeout: *joinTimeout,
-		DP: federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
+		DP: dp,
 		Policy: func(rs *trainpb.RoundStart) error {
 			if err := checkAgainstManifest(ps.m, rs); err != nil {
 				return err
@@ -120,10 +121,20 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if pol == nil || rs.Phase != trainpb.Phase_PHASE_TRAIN {
 				return nil
 			}
+			// The node's own account of the round's privacy: the mechanism
+			// it will apply itself, not the coordinator's figures.
+			noise, frac := privacy.Gaussian, uint(0)
+			if dp.Enabled() {
+				mech, err := federated.NodeDPMechanism(dp, rs)
+				if err != nil {
+					return &policy.RefusalError{Reason: policy.ReasonInvalid, Detail: "the round's DP parameters do not fit the protocol"}
+				}
+				noise, frac = mech.Noise, mech.FracBits
+			}
 			err := pol.Check(policy.RoundProposal{
 				Coordinator: coordinator.PeerID, Purpose: ps.m.Purpose, Protocol: rs.Protocol,
 				Round: uint64(rs.Round), PastRounds: past, MinContributors: int(rs.Threshold),
-				Noise: privacy.Gaussian, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Clip: ps.m.DP.Clip,
+				Noise: noise, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Clip: ps.m.DP.Clip, FracBits: frac,
 				SamplingRate: 1, Dim: int(rs.Dim), ClaimedEpsilon: rs.Epsilon,
 			})
 			if err == nil {
