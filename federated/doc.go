@@ -38,6 +38,69 @@
 // The centralised baseline trains the same model, from the same initial
 // weights, on all training data pooled, for Rounds*LocalEpochs epochs.
 //
+// # Networked rounds
+//
+// [Coordinator] and [Node] run the same protocols over any
+// transport.Transport: transport/p2p (libp2p) in production, transport/mem in
+// tests. Both are event loops around the pure protocol state machines; they own
+// the goroutines, the deadlines and the clock. Decisions worth knowing:
+//
+//   - Attempts. Every protocol instance is an attempt with a strictly
+//     increasing number, persisted in the checkpoint before its RoundStart is
+//     sent, and used as the protocol's round binding: masks and keys are never
+//     reused, even across a coordinator crash. A training round that aborts
+//     (fewer than the threshold contribute) releases nothing and is retried as
+//     a new attempt with the nodes that are live.
+//   - Liveness. Nodes say hello every second; a node is selected if its
+//     last hello is recent (LiveWindow). Nodes may join at any time. A node
+//     that cannot reach its coordinator within NodeConfig.JoinTimeout gives up
+//     with ErrCoordinatorUnreachable; once it has reached it, it waits for a
+//     restarted coordinator indefinitely.
+//   - Deadlines. Each protocol step has StepTimeout; when it passes, the
+//     session's Advance treats silent participants as dropped and the
+//     protocol's recovery takes over. Outgoing messages go through one FIFO
+//     queue per peer, so a dead peer never stalls the others.
+//   - Standardisation. Before training, two statistics attempts release,
+//     through the same protection protocol, the federation's feature means and
+//     then variances (weighted by example counts), so every node standardises
+//     alike without any team revealing its own statistics. secagg uses a
+//     64-bit ring for them; mhe quantises them more coarsely (documented in
+//     netmhe.go).
+//   - mhe key setup. With protocol mhe, a setup attempt with every node of
+//     the manifest runs first; the coordinator relays the node-to-node setup
+//     messages (signed announcements, sealed Shamir shares) and records in its
+//     checkpoint that the setup is done; each node keeps its key share in
+//     STATE/mhe.key (0600) and reports it in its hellos.
+//   - Evaluation. The coordinator holds no data: after each round it sends
+//     the new model to the contributors, which report counts of correct
+//     predictions on their own held-out rows (never a row); -1 means none
+//     reported.
+//   - Refusals. A node checks every RoundStart against the signed manifest
+//     and its own policy and refuses with a typed reason; an attempt stops as
+//     soon as refusals leave fewer than the threshold, and after three such
+//     attempts in a row the coordinator stops with ErrRefused.
+//   - Audit. With an audit.Log, both sides record joins, attempts, the
+//     digest of every contribution (sent and received), refusals, aggregates
+//     with the contributors' detached countersignatures, model versions and
+//     epsilon; consort audit verify cross-checks the logs.
+//   - State. The coordinator's checkpoint (model, round, attempt counter,
+//     standardisation, strategy state, manifest digest) is written atomically
+//     with fsync after every attempt and round; a restart with the same state
+//     directory resumes at the next round with the same model.
+//
+// # Differential privacy
+//
+// With DPConfig.Clip > 0 every party clips its update to L2 norm C and adds
+// its own share of noise sized for the threshold t, so any released aggregate
+// carries at least the intended noise whoever drops out, and no party,
+// aggregator included, is trusted to add it. Updates are then averaged
+// uniformly (each team is one privacy unit). With secagg the shares are
+// Skellam noise added in Z_2^32 after encoding with conditional randomized
+// rounding at the protocol's scale (Agarwal, Kairouz and Liu, NeurIPS 2021);
+// with plain and mhe they are Gaussian on the float update. The RDP
+// accountant of package privacy composes the rounds; a budget stops training
+// at the last affordable round.
+//
 // # Usage
 //
 //	cfg := federated.SimConfig{Dataset: "breast-cancer", Parties: 3, Rounds: 20, Centralized: true}
