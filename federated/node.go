@@ -433,6 +433,11 @@ func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSessi
 	if !(rs.Bound > 0) || math.IsInf(float64(rs.Bound), 0) {
 		return nil, nil, fmt.Errorf("%w: bad bound", ErrSession)
 	}
+	if n.cfg.Threshold > 0 && int(rs.Threshold) < n.cfg.Threshold {
+		// Never contribute to an aggregate smaller than the manifest allows,
+		// whatever the coordinator says (DP shares are sized for it too).
+		return nil, nil, fmt.Errorf("%w: threshold %d is below the manifest's %d", ErrSession, rs.Threshold, n.cfg.Threshold)
+	}
 	setup := rs.Phase == trainpb.Phase_PHASE_MHE_SETUP
 	if setup && int(rs.Threshold) != n.cfg.Threshold {
 		return nil, nil, fmt.Errorf("%w: key setup with threshold %d, the manifest says %d", ErrSession, rs.Threshold, n.cfg.Threshold)
