@@ -24,6 +24,7 @@ func benchWorkloads() []benchWorkload {
 		{"kernels", "fixed-point, ring, mask-expansion and packing kernels vs AES-CTR keystream and copy", benchKernels},
 		{"training", "one MLP epoch on MNIST-shaped data vs gonum Dgemm", benchTraining},
 		{"secagg", "one secure-aggregation round per (parties, dim): wire bytes per value, masking vs AES-CTR keystream", benchSecAgg},
+		{"mhe", "multiparty-HE rounds: wire bytes per value, node time vs lattigo's raw encryption", benchMHE},
 		{"p2p", "libp2p loopback throughput vs raw TCP", benchP2P},
 		{"round", "one networked round, 10 nodes x 2^20 parameters over libp2p: secagg and mhe vs plain", benchRound},
 	}
@@ -175,5 +176,34 @@ func benchRound(_ context.Context, args []string, stdout io.Writer) error {
 		return usageError(err)
 	}
 	_, err := bench.RunRound(cfg, stdout)
+	return err
+}
+
+func benchMHE(_ context.Context, args []string, stdout io.Writer) error {
+	cfg := bench.DefaultMHEConfig()
+	fs := newFlagSet("bench mhe", "bench mhe [--parties 3,10] [--dims 1048576] [--bits 32|16]")
+	parties := fs.String("parties", "", "comma-separated party counts (default 3,10)")
+	dims := fs.String("dims", "", "comma-separated vector lengths (default 1048576)")
+	bits := fs.Uint("bits", 32, "quantisation width: 32 or 16")
+	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	var err error
+	if *parties != "" {
+		if cfg.Parties, err = parseInts(*parties); err != nil {
+			return usagef("--parties: %v", err)
+		}
+	}
+	if *dims != "" {
+		if cfg.Dims, err = parseInts(*dims); err != nil {
+			return usagef("--dims: %v", err)
+		}
+	}
+	cfg.QuantBits = *bits
+	if err := cfg.Validate(); err != nil {
+		return usageError(err)
+	}
+	_, err = bench.RunMHE(cfg, stdout)
 	return err
 }
