@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -415,7 +416,15 @@ func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSessi
 		}
 	}
 	id := 0
+	seen := make(map[string]bool, len(rs.Participants))
 	for i, p := range rs.Participants {
+		if seen[p] {
+			return nil, nil, fmt.Errorf("%w: participant listed twice", ErrSession)
+		}
+		seen[p] = true
+		if len(n.cfg.Members) > 0 && !slices.Contains(n.cfg.Members, transport.PeerID(p)) {
+			return nil, nil, fmt.Errorf("%w: a participant is not a node of the manifest", ErrSession)
+		}
 		if transport.PeerID(p) == self {
 			id = i + 1
 		}
@@ -487,7 +496,16 @@ func (n *Node) contribution(rs *trainpb.RoundStart) ([]float32, error) {
 	d := n.cfg.Features
 	X := n.cfg.Train.X
 	rows := n.cfg.Train.Len()
-	out := make([]float32, rs.Dim)
+	// The dimension comes from a peer: check it against what this node
+	// computes before allocating anything of that size.
+	want := d
+	if rs.Phase == trainpb.Phase_PHASE_TRAIN {
+		want = n.global.NumParams()
+	}
+	if int(rs.Dim) != want {
+		return nil, fmt.Errorf("%w: round of dimension %d, this node's is %d", ErrSession, rs.Dim, want)
+	}
+	out := make([]float32, want)
 	switch rs.Phase {
 	case trainpb.Phase_PHASE_STATS_MEAN:
 		if int(rs.Dim) != d {
