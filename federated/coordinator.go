@@ -125,6 +125,9 @@ type checkpoint struct {
 // refused them (their policies or the manifest forbid the round).
 var ErrRefused = errors.New("federated: round refused by nodes")
 
+// maxExamples bounds the example count a node may claim (2^40).
+const maxExamples = 1 << 40
+
 // maxRefusedAttempts is how many attempts in a row may fail on refusals
 // before the coordinator gives up.
 const maxRefusedAttempts = 3
@@ -492,6 +495,12 @@ func (r *coordRun) handleIdle(in transport.Incoming, attempt uint64) {
 		}
 		if _, ok := c.ids[in.From]; !ok {
 			c.log.Warn("hello from a peer that is not a node", "peer", in.From)
+			return
+		}
+		if h.Examples > maxExamples {
+			// FedAvg weights come from these counts: an absurd claim
+			// could overflow the total or swamp every other team.
+			c.log.Warn("hello claims an implausible number of examples; ignored", "peer", in.From)
 			return
 		}
 		c.mu.Lock()
