@@ -788,10 +788,28 @@ func (r *coordRun) broadcast(ctx context.Context, peers []transport.PeerID, msg 
 func (r *coordRun) statistics(ctx context.Context) error {
 	c := r.c
 	d := c.cfg.Features
-	const statsBound = 1 << 20
+	_, split := c.proto.(mheProtocol)
+	dim, bound := d, float32(statsBound)
+	if split {
+		dim, bound = 2*d, 1<<statsSplitBits
+	}
+	decode := func(sum []float32, weight float64) []float64 {
+		v := make([]float64, d)
+		if split {
+			v = joinStats(sum)
+		} else {
+			for j := range v {
+				v[j] = float64(sum[j])
+			}
+		}
+		for j := range v {
+			v[j] /= weight
+		}
+		return v
+	}
 	var mean []float32
 	for mean == nil {
-		res, err := r.attempt(ctx, &trainpb.RoundStart{Phase: trainpb.Phase_PHASE_STATS_MEAN, Dim: uint32(d), Bound: statsBound})
+		res, err := r.attempt(ctx, &trainpb.RoundStart{Phase: trainpb.Phase_PHASE_STATS_MEAN, Dim: uint32(dim), Bound: bound})
 		if err != nil {
 			return err
 		}
@@ -799,10 +817,13 @@ func (r *coordRun) statistics(ctx context.Context) error {
 			c.log.Warn("statistics attempt aborted; retrying", "err", res.aborted)
 			continue
 		}
-		mean = scaleBy(res.sum, 1/res.weight)
+		mean = make([]float32, d)
+		for j, m := range decode(res.sum, res.weight) {
+			mean[j] = float32(m)
+		}
 	}
 	for c.ck.Std == nil {
-		res, err := r.attempt(ctx, &trainpb.RoundStart{Phase: trainpb.Phase_PHASE_STATS_VAR, Dim: uint32(d), Bound: statsBound, Mean: f32bytes(mean)})
+		res, err := r.attempt(ctx, &trainpb.RoundStart{Phase: trainpb.Phase_PHASE_STATS_VAR, Dim: uint32(dim), Bound: bound, Mean: f32bytes(mean)})
 		if err != nil {
 			return err
 		}
@@ -810,10 +831,10 @@ func (r *coordRun) statistics(ctx context.Context) error {
 			c.log.Warn("statistics attempt aborted; retrying", "err", res.aborted)
 			continue
 		}
-		v := scaleBy(res.sum, 1/res.weight)
+		v := decode(res.sum, res.weight)
 		std := make([]float32, d)
 		for i, x := range v {
-			s := math.Sqrt(math.Max(float64(x), 0))
+			s := math.Sqrt(math.Max(x, 0))
 			if s < 1e-6 {
 				s = 1 // a constant feature maps to 0, as in data.Scaler
 			}

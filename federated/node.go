@@ -499,18 +499,22 @@ func (n *Node) contribution(rs *trainpb.RoundStart) ([]float32, error) {
 	// The dimension comes from a peer: check it against what this node
 	// computes before allocating anything of that size.
 	want := d
-	if rs.Phase == trainpb.Phase_PHASE_TRAIN {
+	split := rs.Protocol == "mhe" && rs.Phase != trainpb.Phase_PHASE_TRAIN
+	switch {
+	case rs.Phase == trainpb.Phase_PHASE_TRAIN:
 		want = n.global.NumParams()
+	case split:
+		want = 2 * d // see stats.go
 	}
 	if int(rs.Dim) != want {
 		return nil, fmt.Errorf("%w: round of dimension %d, this node's is %d", ErrSession, rs.Dim, want)
 	}
-	out := make([]float32, want)
+	out := make([]float32, d)
+	if rs.Phase == trainpb.Phase_PHASE_TRAIN {
+		out = make([]float32, want)
+	}
 	switch rs.Phase {
 	case trainpb.Phase_PHASE_STATS_MEAN:
-		if int(rs.Dim) != d {
-			return nil, fmt.Errorf("%w: statistics of dimension %d for %d features", ErrSession, rs.Dim, d)
-		}
 		acc := make([]float64, d)
 		for i := range rows {
 			for j, v := range X[i*d : (i+1)*d] {
@@ -522,7 +526,7 @@ func (n *Node) contribution(rs *trainpb.RoundStart) ([]float32, error) {
 		}
 	case trainpb.Phase_PHASE_STATS_VAR:
 		mean, err := bytesF32(rs.Mean, d)
-		if err != nil || int(rs.Dim) != d {
+		if err != nil {
 			return nil, fmt.Errorf("%w: bad statistics request", ErrSession)
 		}
 		acc := make([]float64, d)
@@ -536,9 +540,6 @@ func (n *Node) contribution(rs *trainpb.RoundStart) ([]float32, error) {
 			out[j] = float32(w * acc[j] / float64(rows))
 		}
 	case trainpb.Phase_PHASE_TRAIN:
-		if int(rs.Dim) != n.global.NumParams() {
-			return nil, fmt.Errorf("%w: model of %d parameters, want %d", ErrSession, rs.Dim, n.global.NumParams())
-		}
 		gp, err := bytesF32(rs.Params, n.global.NumParams())
 		if err != nil {
 			return nil, err
@@ -572,6 +573,14 @@ func (n *Node) contribution(rs *trainpb.RoundStart) ([]float32, error) {
 		}
 	default:
 		return nil, fmt.Errorf("%w: unknown phase %v", ErrSession, rs.Phase)
+	}
+	if rs.Phase != trainpb.Phase_PHASE_TRAIN {
+		if split {
+			return splitStats(out), nil
+		}
+		for j, v := range out {
+			out[j] = min(max(v, -rs.Bound), rs.Bound)
+		}
 	}
 	return out, nil
 }
