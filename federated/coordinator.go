@@ -128,6 +128,9 @@ var ErrRefused = errors.New("federated: round refused by nodes")
 // maxExamples bounds the example count a node may claim (2^40).
 const maxExamples = 1 << 40
 
+// maxMetricExamples bounds the held-out examples a node may report per round.
+const maxMetricExamples = 1 << 32
+
 // maxRefusedAttempts is how many attempts in a row may fail on refusals
 // before the coordinator gives up.
 const maxRefusedAttempts = 3
@@ -318,6 +321,7 @@ func (c *Coordinator) Run(ctx context.Context, tr transport.Transport) (*ModelFi
 		}
 	}()
 	r := &coordRun{c: c, tr: tr, inbox: inbox, pumpErr: pumpErr}
+	defer r.closeOutboxes(0) // stop the per-peer senders whatever happens
 	if _, ok := c.proto.(mheProtocol); ok && !c.ck.MHEReady {
 		if err := r.mheSetup(ctx); err != nil {
 			return nil, err
@@ -397,8 +401,10 @@ type coordRun struct {
 	outbox  map[transport.PeerID]chan transport.Message
 	down    map[transport.PeerID]bool // last send failed; cleared by a hello
 	senders sync.WaitGroup
-	// refused collects the refusals of the current attempt.
+	// refused collects the refusals of the current attempt, from its
+	// participants.
 	refused       map[transport.PeerID]string
+	participant   map[transport.PeerID]bool
 	refusedInARow int
 }
 
@@ -468,6 +474,9 @@ func (r *coordRun) closeOutboxes(timeout time.Duration) {
 		delete(r.outbox, p)
 	}
 	r.outMu.Unlock()
+	if timeout <= 0 {
+		return
+	}
 	done := make(chan struct{})
 	go func() { r.senders.Wait(); close(done) }()
 	select {
@@ -519,7 +528,14 @@ func (r *coordRun) handleIdle(in transport.Incoming, attempt uint64) {
 		c.mu.Unlock()
 	case typeRefusal:
 		var rf trainpb.Refusal
-		if proto.Unmarshal(in.Payload, &rf) == nil {
+		if proto.Unmarshal(in.Payload, &rf) != nil || rf.Attempt != attempt || r.refused == nil || r.refused[in.From] != "" || !r.participant[in.From] {
+			// Only a participant of the running attempt may refuse it,
+			// once: anything else would let a member flood the audit log.
+			c.log.Debug("refusal ignored", "peer", in.From)
+			return
+		}
+		rf.Code = refusalCode(rf.Code)
+		{
 			c.log.Warn("node refused", "peer", in.From, "attempt", rf.Attempt, "code", rf.Code, "detail", rf.Detail)
 			r.auditErr(c.record(audit.Entry{Kind: audit.KindRefusal, Round: rf.Attempt, Peer: string(in.From), Reason: rf.Code}))
 			if rf.Attempt == attempt && r.refused != nil {
@@ -620,6 +636,20 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 	attempt := c.ck.Attempt
 	// The coordinator does not call tr.SetRound: hellos are round-less, and
 	// messages of finished attempts are dropped and counted below.
+	// FedAvg weights come from the counts the nodes claim: cap each at a
+	// thousand times the median claim, so one node cannot swamp the others
+	// arbitrarily while real quantity skew passes (a node whose claim is
+	// capped sees a total below its own count and refuses). Robustness to
+	// poisoned updates is outside the threat model (DESIGN.md).
+	counts := make([]uint64, 0, len(parts))
+	for _, p := range parts {
+		counts = append(counts, ex[p])
+	}
+	slices.Sort(counts)
+	capEx := max(1000*counts[len(counts)/2], 1)
+	for _, p := range parts {
+		ex[p] = min(ex[p], capEx)
+	}
 	var total uint64
 	ids := make([]ed25519.PublicKey, len(parts)+1)
 	names := make([]string, len(parts))
@@ -661,7 +691,11 @@ func (r *coordRun) attempt(ctx context.Context, start *trainpb.RoundStart) (*att
 	res := &attemptResult{participants: parts, examples: ex}
 	contributed := map[int]bool{}
 	r.refused = map[transport.PeerID]string{}
-	defer func() { r.refused = nil }()
+	r.participant = map[transport.PeerID]bool{}
+	for _, p := range parts {
+		r.participant[p] = true
+	}
+	defer func() { r.refused, r.participant = nil, nil }()
 	deadline := time.NewTimer(c.cfg.StepTimeout)
 	defer deadline.Stop()
 	send := func(outs []netMsg) {
@@ -965,7 +999,9 @@ func (r *coordRun) collectMetrics(ctx context.Context, k int, from []transport.P
 				continue
 			}
 			var m trainpb.Metrics
-			if proto.Unmarshal(in.Payload, &m) != nil || int(m.Round) != k || m.Correct > m.Examples {
+			if proto.Unmarshal(in.Payload, &m) != nil || int(m.Round) != k || m.Correct > m.Examples ||
+				m.Examples > maxMetricExamples || !(m.LossSum >= 0) || math.IsInf(m.LossSum, 0) {
+				c.log.Warn("implausible metrics ignored", "peer", in.From)
 				continue
 			}
 			delete(want, in.From)
@@ -980,6 +1016,11 @@ func (r *coordRun) collectMetrics(ctx context.Context, k int, from []transport.P
 	}
 	if n == 0 {
 		return -1, -1 // no contributor reported held-out metrics
+	}
+	if lossSum == 0 {
+		// Nodes report counts of correct predictions only (a loss would be a
+		// finer oracle on their rows).
+		return -1, float64(correct) / float64(n)
 	}
 	return lossSum / float64(n), float64(correct) / float64(n)
 }
@@ -1050,4 +1091,15 @@ func peerStrings(ps []transport.PeerID) []string {
 		out[i] = string(p)
 	}
 	return out
+}
+
+// refusalCode maps a refusal's code to the known reason codes (package
+// policy's and the drivers'); anything else is recorded as "other", so a
+// member cannot invent unbounded metric labels.
+func refusalCode(c string) string {
+	switch c {
+	case "coordinator", "purpose", "protocol", "min-contributors", "rounds", "epsilon", "invalid-proposal", "repeat", "error":
+		return c
+	}
+	return "other"
 }

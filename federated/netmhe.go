@@ -371,7 +371,7 @@ func (c *mheSetupClient) Handle(m netMsg) ([]netMsg, error) {
 	return fromNode(out), nil
 }
 
-func (c *mheSetupClient) Finished() bool { return c.done }
+func (c *mheSetupClient) Revealed() bool { return false }
 
 // mheRoundServer aggregates ciphertexts and runs the collective decryption.
 type mheRoundServer struct {
@@ -404,10 +404,17 @@ func (s *mheRoundServer) Handle(from int, m netMsg) ([]netMsg, error) {
 		return nil, err
 	}
 	src := s.party(from)
-	if k, _ := mhe.MessageKind(m.Payload); k == mhe.KindDecryptShare {
+	k, _ := mhe.MessageKind(m.Payload)
+	out, err := s.a.Step(mhe.Message{From: src, To: 0, Data: m.Payload})
+	if k == mhe.KindDecryptShare && s.pending[src] {
 		delete(s.pending, src)
+		if err != nil && !errors.Is(err, mpc.ErrTooFewParties) {
+			// A share the aggregator rejects counts as no answer: move on
+			// to another decryptor now rather than wait for ever.
+			return s.track(s.a.Dropped(src))
+		}
 	}
-	return s.track(s.a.Step(mhe.Message{From: src, To: 0, Data: m.Payload}))
+	return s.track(out, err)
 }
 
 func (s *mheRoundServer) Advance() ([]netMsg, error) {
@@ -448,8 +455,9 @@ func (s *mheRoundServer) Failed() error { return s.failed }
 
 type mheRoundClient struct {
 	mheSession
-	nd    *mhe.Node
-	input []float32
+	nd       *mhe.Node
+	input    []float32
+	revealed bool
 }
 
 func (c *mheRoundClient) Start() ([]netMsg, error) {
@@ -462,7 +470,10 @@ func (c *mheRoundClient) Handle(m netMsg) ([]netMsg, error) {
 		return nil, err
 	}
 	out, err := c.nd.Step(mhe.Message{From: 0, To: c.st.partyID(c.sp.Self), Data: m.Payload})
+	if k, _ := mhe.MessageKind(m.Payload); err == nil && len(out) > 0 && k == mhe.KindDecryptRequest {
+		c.revealed = true
+	}
 	return fromNode(out), err
 }
 
-func (c *mheRoundClient) Finished() bool { return false }
+func (c *mheRoundClient) Revealed() bool { return c.revealed }

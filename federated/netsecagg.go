@@ -68,9 +68,22 @@ func netSecAggParams(p sessionParams, ids []ed25519.PublicKey) (*secagg.Params, 
 		cfg.Threshold, cfg.MinSurvivors = p.Parties, p.Parties
 	}
 	if p.Parties > netSecAggCompleteMax {
-		k, t, err := secagg.Recommend(p.Parties, float64(p.Parties-p.Threshold)/float64(p.Parties), 1.0/3)
+		// The graph is sized for the dropouts the threshold tolerates (at
+		// most half: beyond, SecAgg+ gains nothing over the complete graph).
+		dropout := min(float64(p.Parties-p.Threshold)/float64(p.Parties), 0.5)
+		k, t, err := secagg.Recommend(p.Parties, dropout, 1.0/3)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %w", ErrSession, err)
+			k, t = 0, p.Threshold // the complete graph of the original SecAgg
+		}
+		// The share threshold never drops below the manifest's: fewer
+		// than T colluding parties must learn nothing. A party shares among
+		// itself and its k neighbours, so k+1 >= T (k even, or complete).
+		t = max(t, p.Threshold)
+		if k+1 < t {
+			k = t - 1 + (t-1)%2
+		}
+		if k >= p.Parties-1 {
+			k = 0 // complete graph
 		}
 		cfg.Degree, cfg.Threshold = k, t
 		cfg.MinSurvivors = max(p.Threshold, t)
@@ -211,7 +224,10 @@ func (s *netSecAggServer) Failed() error {
 	return nil
 }
 
-type netSecAggClient struct{ c *secagg.Client }
+type netSecAggClient struct {
+	c        *secagg.Client
+	revealed bool
+}
 
 func (c *netSecAggClient) Start() ([]netMsg, error) {
 	out, err := c.c.Start()
@@ -226,13 +242,13 @@ func (c *netSecAggClient) Handle(m netMsg) ([]netMsg, error) {
 	if errors.Is(err, secagg.ErrUnexpected) {
 		return nil, nil
 	}
+	if err == nil && len(out) > 0 && secagg.Step(m.Payload[1]) == secagg.StepUnmask {
+		c.revealed = true
+	}
 	return toNet(out), err
 }
 
-func (c *netSecAggClient) Finished() bool {
-	_, ok := c.c.Result()
-	return ok || c.c.Err() != nil
-}
+func (c *netSecAggClient) Revealed() bool { return c.revealed }
 
 // bits is the ring width of a session.
 func (p sessionParams) bits() uint {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,7 +123,75 @@ type Node struct {
 	mhe               *netMHE
 	mheReady          atomic.Bool
 	ring              []uint32 // the attempt's ring-encoded DP contribution, if any
+	state             nodeState
+	evaluated         map[int]bool // training rounds whose model was evaluated
 }
+
+// nodeState is what a node remembers across restarts (STATE/node-state.json):
+// the phases and rounds whose contribution it has released, so a coordinator
+// can never obtain two aggregates of the same contribution over different
+// participant sets, and its own count of training rounds for its policy.
+type nodeState struct {
+	Released   []string `json:"released,omitempty"`
+	PastRounds int      `json:"past_rounds"`
+}
+
+func releaseKey(rs *trainpb.RoundStart) string {
+	return fmt.Sprintf("%s/%d", rs.Phase, rs.Round)
+}
+
+// PastRounds returns how many training rounds this node has contributed to
+// (its own count, kept across restarts in its state directory).
+func (n *Node) PastRounds() int { return n.state.PastRounds }
+
+func (n *Node) statePath() string { return filepath.Join(n.cfg.StateDir, "node-state.json") }
+
+func (n *Node) loadState() error {
+	if n.cfg.StateDir == "" {
+		return nil
+	}
+	b, err := os.ReadFile(n.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(b) > 1<<24 {
+		return fmt.Errorf("%w: %s is too large", ErrBadFile, n.statePath())
+	}
+	if err := json.Unmarshal(b, &n.state); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBadFile, n.statePath(), err)
+	}
+	return nil
+}
+
+// markReleased records that this node's contribution to rs entered a
+// releasable aggregate.
+func (n *Node) markReleased(rs *trainpb.RoundStart) error {
+	key := releaseKey(rs)
+	if slices.Contains(n.state.Released, key) {
+		return nil
+	}
+	n.state.Released = append(n.state.Released, key)
+	if rs.Phase == trainpb.Phase_PHASE_TRAIN {
+		n.state.PastRounds++
+	}
+	if n.cfg.StateDir == "" {
+		return nil
+	}
+	b, err := json.Marshal(n.state)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(n.statePath(), append(b, '\n'), 0o600)
+}
+
+// refusal is a typed refusal of the drivers themselves.
+type refusal struct{ code, detail string }
+
+func (r *refusal) Error() string       { return r.detail }
+func (r *refusal) RefusalCode() string { return r.code }
 
 // NewNode validates cfg.
 func NewNode(cfg NodeConfig) (*Node, error) {
@@ -152,7 +221,10 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, global: g, local: g.Clone()}
+	n := &Node{cfg: cfg, log: cfg.Logger, global: g, local: g.Clone(), evaluated: map[int]bool{}}
+	if err := n.loadState(); err != nil {
+		return nil, err
+	}
 	if len(cfg.Members) > 0 {
 		st, err := newNetMHE(cfg.FederationID, cfg.Members, cfg.Threshold, g.NumParams())
 		if err != nil {
@@ -209,6 +281,7 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 
 	var (
 		sess     clientSession
+		cur      *trainpb.RoundStart // the running attempt's RoundStart
 		attempt  uint64
 		contrib  string // the protocol's contribution message type
 		auditErr error
@@ -295,15 +368,28 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 				}
 				continue
 			}
-			sess = s
+			sess, cur = s, &rs
 			send(outs)
+			if err := n.noteReveal(sess, cur); err != nil {
+				return nil, err
+			}
 		case typeRoundEnd:
 			var re trainpb.RoundEnd
 			if err := proto.Unmarshal(in.Payload, &re); err != nil || re.Attempt != attempt {
 				continue
 			}
 			ev := NodeEvent{Kind: "round-end", Attempt: attempt, Round: int(re.Round), Aborted: re.Aborted, BytesUp: n.bytesUp}
-			if !re.Aborted && len(re.Params) > 0 {
+			// Evaluate only a round this node contributed to, once: the
+			// counts it reports are about its own held-out rows.
+			if !re.Aborted && sess != nil {
+				// The coordinator released an aggregate this node
+				// contributed to: never contribute to this round again.
+				if err := n.markReleased(cur); err != nil {
+					return nil, err
+				}
+			}
+			if !re.Aborted && len(re.Params) > 0 && sess != nil && !n.evaluated[int(re.Round)] {
+				n.evaluated[int(re.Round)] = true
 				p, err := bytesF32(re.Params, n.global.NumParams())
 				if err != nil {
 					n.log.Warn("malformed round end", "err", err)
@@ -366,6 +452,9 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) (*ModelFile, err
 			if err != nil {
 				n.log.Warn("protocol", "attempt", attempt, "err", err)
 				continue
+			}
+			if err := n.noteReveal(sess, cur); err != nil {
+				return nil, err
 			}
 			if n.mhe != nil && n.mhe.ready() && !n.mheReady.Load() {
 				n.mheReady.Store(true)
@@ -441,6 +530,9 @@ func (n *Node) begin(rs *trainpb.RoundStart, self transport.PeerID) (clientSessi
 	}
 	if !(rs.Bound > 0) || math.IsInf(float64(rs.Bound), 0) {
 		return nil, nil, fmt.Errorf("%w: bad bound", ErrSession)
+	}
+	if rs.Protocol != "plain" && rs.Phase != trainpb.Phase_PHASE_MHE_SETUP && slices.Contains(n.state.Released, releaseKey(rs)) {
+		return nil, nil, &refusal{"repeat", fmt.Sprintf("this node's contribution to %s round %d was already released", rs.Phase, rs.Round)}
 	}
 	if n.cfg.Threshold > 0 && int(rs.Threshold) < n.cfg.Threshold {
 		// Never contribute to an aggregate smaller than the manifest allows,
@@ -635,9 +727,11 @@ func (n *Node) evaluate(round int) *trainpb.Metrics {
 	if math.IsNaN(acc) {
 		return m
 	}
+	// Only counts leave the node: the loss would be a finer oracle on its
+	// held-out rows.
+	_ = loss
 	m.Examples = uint64(n.stdTest.Len())
 	m.Correct = uint64(math.Round(acc * float64(m.Examples)))
-	m.LossSum = loss * float64(m.Examples)
 	return m
 }
 
@@ -726,4 +820,13 @@ func (n *Node) protect(u []float32, rs *trainpb.RoundStart) error {
 		u[j] = min(max(v, -rs.Bound), rs.Bound)
 	}
 	return nil
+}
+
+// noteReveal persists that the session's contribution can enter a released
+// aggregate (see [nodeState]).
+func (n *Node) noteReveal(s clientSession, rs *trainpb.RoundStart) error {
+	if s == nil || rs == nil || !s.Revealed() || rs.Phase == trainpb.Phase_PHASE_MHE_SETUP {
+		return nil
+	}
+	return n.markReleased(rs)
 }

@@ -42,8 +42,13 @@ type clientSession interface {
 	Start() ([]netMsg, error)
 	// Handle processes one message from the aggregator.
 	Handle(m netMsg) ([]netMsg, error)
-	// Finished reports whether the participant has nothing more to do.
-	Finished() bool
+	// Revealed reports whether the participant has sent what lets its
+	// input enter a released aggregate (plain: the update itself; secagg:
+	// its unmasking shares; mhe: a decryption share). Nodes never take part
+	// in another attempt of the same phase and round after that: a
+	// coordinator could otherwise difference aggregates over different
+	// participant sets.
+	Revealed() bool
 }
 
 // sessionParams are what both sides of an attempt agree on, from RoundStart.
@@ -166,4 +171,4 @@ func (c *plainClient) Start() ([]netMsg, error) {
 }
 
 func (c *plainClient) Handle(netMsg) ([]netMsg, error) { return nil, nil }
-func (c *plainClient) Finished() bool                  { return c.sent }
+func (c *plainClient) Revealed() bool                  { return c.sent }

@@ -210,13 +210,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		c, err := start(n, []string{"node", "--manifest", mpath, "--key", filepath.Join(work, n+".key"),
 			"--data", filepath.Join(work, n+".csv"), "--state", filepath.Join(work, n)}, nil)
 		if err != nil {
-			cancel()
+			cancel() // stops the processes already started
+			for _, p := range procs {
+				_ = p.Wait()
+			}
+			pw.Close()
+			relay.Wait()
 			return err
 		}
 		nodes = append(nodes, c)
 	}
 	fmt.Fprintf(stdout, "started coordinator (pid %d) and %d nodes on 127.0.0.1:%d\n", coord.Process.Pid, len(nodes), port)
 	cerr := coord.Wait()
+	if cerr != nil {
+		cancel() // the nodes would wait for a restarted coordinator
+	}
 	pw.Close()
 	relay.Wait()
 	var nerrs []error

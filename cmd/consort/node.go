@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,6 +80,13 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if pol, err = policy.Load(*policyPath); err != nil {
 			return usageError(err)
 		}
+	} else if ps.m.DP.Epsilon > 0 {
+		// Without a policy file the node still enforces the manifest's
+		// privacy budget itself, with its own arithmetic.
+		pol = &policy.Policy{Protocols: ps.m.Protocols, MaxEpsilon: ps.m.DP.Epsilon, Delta: ps.m.DP.Delta}
+		if err := pol.Validate(); err != nil {
+			return usageError(err)
+		}
 	}
 	if err := ps.startHost(strings.Split(*listen, ","), log); err != nil {
 		return err
@@ -106,7 +114,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
 		return err
 	}
-	var past int
+	var node *federated.Node
 	dp := federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon}
 	n, err := federated.NewNode(federated.NodeConfig{
 		FederationID: ps.m.Federation, Coordinator: transport.PeerID(coordinator.PeerID), Identity: ps.id,
@@ -118,8 +126,13 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if err := checkAgainstManifest(ps.m, rs); err != nil {
 				return err
 			}
-			if pol == nil || rs.Phase != trainpb.Phase_PHASE_TRAIN {
+			if pol == nil {
 				return nil
+			}
+			if rs.Phase != trainpb.Phase_PHASE_TRAIN {
+				// Statistics and key setup: the policy's protocol and
+				// minimum contributors apply to every release.
+				return checkPolicyRelease(pol, rs)
 			}
 			// The node's own account of the round's privacy: the mechanism
 			// it will apply itself, not the coordinator's figures.
@@ -133,13 +146,10 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			err := pol.Check(policy.RoundProposal{
 				Coordinator: coordinator.PeerID, Purpose: ps.m.Purpose, Protocol: rs.Protocol,
-				Round: uint64(rs.Round), PastRounds: past, MinContributors: int(rs.Threshold),
+				Round: uint64(rs.Round), PastRounds: node.PastRounds(), MinContributors: int(rs.Threshold),
 				Noise: noise, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Clip: ps.m.DP.Clip, FracBits: frac,
 				SamplingRate: 1, Dim: int(rs.Dim), ClaimedEpsilon: rs.Epsilon,
 			})
-			if err == nil {
-				past++
-			}
 			return err
 		},
 		Logger: log, Metrics: m, Audit: alog,
@@ -159,6 +169,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usageError(err)
 	}
+	node = n
 	log.Info("node started", "peer", ps.id.PeerID(), "name", ps.self.Name, "examples", train.Len())
 	start := time.Now()
 	mf, err := n.Run(ctx, ps.host)
@@ -196,6 +207,22 @@ func checkAgainstManifest(m *manifest.Manifest, rs *trainpb.RoundStart) error {
 		return &policy.RefusalError{Reason: policy.ReasonMinContributors, Detail: fmt.Sprintf("threshold %d is below the manifest's %d", rs.Threshold, m.Threshold)}
 	case rs.Phase == trainpb.Phase_PHASE_TRAIN && int(rs.Round) > m.Training.Rounds && m.Training.Rounds > 0:
 		return &policy.RefusalError{Reason: policy.ReasonRounds, Detail: fmt.Sprintf("round %d is beyond the manifest's %d rounds", rs.Round, m.Training.Rounds)}
+	}
+	return nil
+}
+
+// checkPolicyRelease applies the protocol and minimum-contributor parts of a
+// node policy to a release that is not a training round.
+func checkPolicyRelease(p *policy.Policy, rs *trainpb.RoundStart) error {
+	protocols := p.Protocols
+	if len(protocols) == 0 {
+		protocols = policy.DefaultProtocols()
+	}
+	if !slices.Contains(protocols, rs.Protocol) {
+		return &policy.RefusalError{Reason: policy.ReasonProtocol, Detail: fmt.Sprintf("this node's policy does not accept protocol %q", rs.Protocol)}
+	}
+	if int(rs.Threshold) < p.MinContributors {
+		return &policy.RefusalError{Reason: policy.ReasonMinContributors, Detail: fmt.Sprintf("threshold %d is below this node's minimum of %d contributors", rs.Threshold, p.MinContributors)}
 	}
 	return nil
 }
