@@ -328,6 +328,9 @@ func (c *Coordinator) Run(ctx context.Context, tr transport.Transport) (*ModelFi
 		}
 	}
 	if c.cfg.Standardize && c.ck.Std == nil {
+		if c.dp != nil {
+			c.log.Warn("the standardisation statistics are released without DP noise and are not in the epsilon account (see package federated, Differential privacy)")
+		}
 		if err := r.statistics(ctx); err != nil {
 			return nil, err
 		}

@@ -101,6 +101,13 @@
 // accountant of package privacy composes the rounds; a budget stops training
 // at the last affordable round.
 //
+// Not covered by the accountant: the two standardisation releases of a
+// networked federation (federation-wide per-feature means and variances, each
+// an aggregate of at least the threshold of teams, protected by the protocol
+// but without noise). The coordinator logs a warning when DP and
+// standardisation are both on; a federation that needs every release
+// accounted should standardise with public constants instead.
+//
 // # Usage
 //
 //	cfg := federated.SimConfig{Dataset: "breast-cancer", Parties: 3, Rounds: 20, Centralized: true}
