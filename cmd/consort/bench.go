@@ -68,22 +68,66 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return usagef("unknown workload %q (want %s or all)", args[0], strings.Join(benchNames(), ", "))
 }
 
+// validator is a benchmark configuration.
+type validator interface{ Validate() error }
+
+// runValidated validates cfg (a failure is a usage error) and runs the workload.
+func runValidated[R any](cfg validator, run func(io.Writer) (R, error), stdout io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return usageError(err)
+	}
+	_, err := run(stdout)
+	return err
+}
+
+// csvStrings is a comma-separated list flag bound to a []string; it
+// replaces the default when given.
+type csvStrings struct{ v *[]string }
+
+func (c csvStrings) String() string {
+	if c.v == nil {
+		return ""
+	}
+	return strings.Join(*c.v, ",")
+}
+func (c csvStrings) Set(s string) error { *c.v = strings.Split(s, ","); return nil }
+
+// csvInts is a comma-separated list of positive integers bound to an []int.
+type csvInts struct{ v *[]int }
+
+func (c csvInts) String() string {
+	if c.v == nil {
+		return ""
+	}
+	parts := make([]string, len(*c.v))
+	for i, n := range *c.v {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (c csvInts) Set(s string) error {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			return fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, v)
+	}
+	*c.v = out
+	return nil
+}
+
 func benchKernels(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultKernelConfig()
 	fs := newFlagSet("bench kernels", "bench kernels [--kernels a,b] [--duration D]")
-	kernels := fs.String("kernels", "", "comma-separated kernels (default all: "+strings.Join(bench.KernelNames(), ", ")+")")
+	fs.Var(csvStrings{&cfg.Kernels}, "kernels", "comma-separated kernels (default all: "+strings.Join(bench.KernelNames(), ", ")+")")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "time spent per kernel and size")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if *kernels != "" {
-		cfg.Kernels = strings.Split(*kernels, ",")
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError(err)
-	}
-	_, err := bench.RunKernels(cfg, stdout)
-	return err
+	return runValidated(cfg, func(w io.Writer) ([]bench.KernelResult, error) { return bench.RunKernels(cfg, w) }, stdout)
 }
 
 func benchTraining(_ context.Context, args []string, stdout io.Writer) error {
@@ -96,68 +140,43 @@ func benchTraining(_ context.Context, args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return usageError(err)
-	}
-	_, err := bench.RunTraining(cfg, stdout)
-	return err
+	return runValidated(cfg, func(w io.Writer) (bench.TrainingResult, error) { return bench.RunTraining(cfg, w) }, stdout)
 }
 
 func benchSecAgg(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultSecAggConfig()
 	fs := newFlagSet("bench secagg", "bench secagg [--parties 10,100] [--dims 65536,1048576]")
-	parties := fs.String("parties", "", "comma-separated party counts (default 10,100)")
-	dims := fs.String("dims", "", "comma-separated vector lengths (default 65536,1048576)")
+	fs.Var(csvInts{&cfg.Parties}, "parties", "comma-separated party counts")
+	fs.Var(csvInts{&cfg.Dims}, "dims", "comma-separated vector lengths")
 	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size (best kept)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	var err error
-	if *parties != "" {
-		if cfg.Parties, err = parseInts(*parties); err != nil {
-			return usagef("--parties: %v", err)
-		}
+	return runValidated(cfg, func(w io.Writer) ([]bench.SecAggResult, error) { return bench.RunSecAgg(cfg, w) }, stdout)
+}
+
+func benchMHE(_ context.Context, args []string, stdout io.Writer) error {
+	cfg := bench.DefaultMHEConfig()
+	fs := newFlagSet("bench mhe", "bench mhe [--parties 3,10] [--dims 1048576] [--bits 32|16]")
+	fs.Var(csvInts{&cfg.Parties}, "parties", "comma-separated party counts")
+	fs.Var(csvInts{&cfg.Dims}, "dims", "comma-separated vector lengths")
+	fs.UintVar(&cfg.QuantBits, "bits", 32, "quantisation width: 32 or 16")
+	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
 	}
-	if *dims != "" {
-		if cfg.Dims, err = parseInts(*dims); err != nil {
-			return usagef("--dims: %v", err)
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError(err)
-	}
-	_, err = bench.RunSecAgg(cfg, stdout)
-	return err
+	return runValidated(cfg, func(w io.Writer) ([]bench.MHEResult, error) { return bench.RunMHE(cfg, w) }, stdout)
 }
 
 func benchP2P(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultP2PConfig()
 	fs := newFlagSet("bench p2p", "bench p2p [--transports tcp,quic] [--duration D]")
-	transports := fs.String("transports", "", "comma-separated transports: tcp, quic (default tcp)")
+	fs.Var(csvStrings{&cfg.Transports}, "transports", "comma-separated transports: tcp, tcp-tls, tcp-noise, quic")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "time spent per transport and size")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if *transports != "" {
-		cfg.Transports = strings.Split(*transports, ",")
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError(err)
-	}
-	_, err := bench.RunP2P(cfg, stdout)
-	return err
-}
-
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 1 {
-			return nil, fmt.Errorf("%q is not a positive integer", f)
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return runValidated(cfg, func(w io.Writer) ([]bench.P2PResult, error) { return bench.RunP2P(cfg, w) }, stdout)
 }
 
 func benchRound(_ context.Context, args []string, stdout io.Writer) error {
@@ -165,45 +184,9 @@ func benchRound(_ context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("bench round", "bench round [--nodes N] [--protocols plain,secagg,mhe]")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "nodes")
 	fs.IntVar(&cfg.Hidden, "hidden", cfg.Hidden, "hidden units of the MLP (parameters about 1026 x hidden)")
-	protocols := fs.String("protocols", "", "comma-separated protocols (default plain,secagg,mhe)")
+	fs.Var(csvStrings{&cfg.Protocols}, "protocols", "comma-separated protocols")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if *protocols != "" {
-		cfg.Protocols = strings.Split(*protocols, ",")
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError(err)
-	}
-	_, err := bench.RunRound(cfg, stdout)
-	return err
-}
-
-func benchMHE(_ context.Context, args []string, stdout io.Writer) error {
-	cfg := bench.DefaultMHEConfig()
-	fs := newFlagSet("bench mhe", "bench mhe [--parties 3,10] [--dims 1048576] [--bits 32|16]")
-	parties := fs.String("parties", "", "comma-separated party counts (default 3,10)")
-	dims := fs.String("dims", "", "comma-separated vector lengths (default 1048576)")
-	bits := fs.Uint("bits", 32, "quantisation width: 32 or 16")
-	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size")
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
-	}
-	var err error
-	if *parties != "" {
-		if cfg.Parties, err = parseInts(*parties); err != nil {
-			return usagef("--parties: %v", err)
-		}
-	}
-	if *dims != "" {
-		if cfg.Dims, err = parseInts(*dims); err != nil {
-			return usagef("--dims: %v", err)
-		}
-	}
-	cfg.QuantBits = *bits
-	if err := cfg.Validate(); err != nil {
-		return usageError(err)
-	}
-	_, err = bench.RunMHE(cfg, stdout)
-	return err
+	return runValidated(cfg, func(w io.Writer) ([]bench.RoundBenchResult, error) { return bench.RunRound(cfg, w) }, stdout)
 }
