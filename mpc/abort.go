@@ -19,6 +19,10 @@ var (
 	// ErrUnrecoverable marks a round whose survivors cannot reconstruct what
 	// the dropped parties left behind.
 	ErrUnrecoverable = errors.New("mpc: round cannot be recovered")
+	// ErrUnexpected marks a message that does not fit the receiving party's
+	// current step (late, duplicate or out of order). Drivers count and drop
+	// such messages; they do not end the instance.
+	ErrUnexpected = errors.New("mpc: unexpected message")
 )
 
 // AbortError reports that a party aborted a protocol round. Once a state
