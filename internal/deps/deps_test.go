@@ -31,15 +31,16 @@ func layer(pkg string) string {
 // allowed lists, for each layer, the layers of this module it may import.
 // Imports within one layer (federated -> federated/data) are always allowed.
 var allowed = map[string][]string{
-	"cmd":           {"federated", "mpc", "transport", "kernels", "bench"},
-	"federated":     {"mpc", "transport", "kernels"},
-	"bench":         {"federated", "mpc", "transport", "kernels"},
-	"examples":      {"federated", "mpc", "transport", "kernels"},
-	"mpc":           {"kernels"}, // never transport: protocols are transport-agnostic state machines
-	"transport":     {"kernels"}, // never mpc: transport moves opaque bytes
-	"kernels":       {},          // the bottom layer
-	"internal/deps": {},
-	"proto":         {},
+	"cmd":               {"federated", "mpc", "transport", "kernels", "bench", "internal/statedir"},
+	"federated":         {"mpc", "transport", "kernels"},
+	"bench":             {"federated", "mpc", "transport", "kernels"},
+	"examples":          {"federated", "mpc", "transport", "kernels"},
+	"mpc":               {"kernels"}, // never transport: protocols are transport-agnostic state machines
+	"transport":         {"kernels"}, // never mpc: transport moves opaque bytes
+	"kernels":           {},          // the bottom layer
+	"internal/deps":     {},
+	"internal/statedir": {}, // a leaf: file locking only, usable by any command
+	"proto":             {},
 }
 
 // bannedStd lists, for layers that must stay pure, import-path prefixes they
