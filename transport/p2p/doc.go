@@ -69,6 +69,19 @@
 // caller's slice (the envelope header is encoded separately), with no
 // copy in this package.
 //
+// # Listen addresses
+//
+// Every address of [Config.ListenAddrs] must be bound or [New] fails
+// (libp2p alone starts when any one is). TCP listeners do not set
+// SO_REUSEPORT: with it, a second process could bind the same port without
+// error and the kernel would split incoming connections between the two,
+// so a second coordinator on a port would silently take half the nodes.
+// A port held by another process is [ErrAddrInUse]. Outgoing TCP
+// connections therefore use an ephemeral source port rather than the
+// listen port; that only matters for NAT hole punching, which consort
+// does not use (only the coordinator must be reachable, see
+// docs/operations.md). QUIC's UDP sockets never set SO_REUSEPORT.
+//
 // # Failures
 //
 // A failed write, lost receipt or broken connection makes Send reset the

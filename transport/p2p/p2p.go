@@ -13,7 +13,9 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -190,6 +192,10 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
+// ErrAddrInUse is returned by [New] when a listen address is taken, for
+// instance by another consort process on the same port.
+var ErrAddrInUse = errors.New("p2p: listen address already in use")
+
 // Host is a [transport.Transport] over libp2p.
 type Host struct {
 	cfg    Config
@@ -321,8 +327,12 @@ func New(cfg Config) (*Host, error) {
 	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Identity.LibP2PKey()),
-		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.NoListenAddrs, // listened on one by one below
+		// No SO_REUSEPORT: with it a second process binds the same TCP
+		// port without error and the kernel splits incoming connections
+		// between the two (a second coordinator would silently take half
+		// the nodes). QUIC's UDP sockets never set it.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.ChainOptions(security...),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
@@ -338,11 +348,36 @@ func New(cfg Config) (*Host, error) {
 		codec.Close()
 		return nil, fmt.Errorf("p2p: starting host: %w", err)
 	}
+	// Every listen address must be bound: libp2p alone starts when any one
+	// of them is, and a coordinator half-listening is a misconfiguration.
+	for _, s := range cfg.ListenAddrs {
+		if err := listen(h, s); err != nil {
+			h.Close()
+			codec.Close()
+			return nil, err
+		}
+	}
 	x.h = h
 	for _, p := range cfg.Types.Protocols() {
 		h.SetStreamHandler(protocol.ID(p.ID()), x.handler(p))
 	}
 	return x, nil
+}
+
+// listen binds one listen address, classifying a port held by another
+// process as [ErrAddrInUse].
+func listen(h host.Host, s string) error {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return fmt.Errorf("%w: listen address %q: %w", transport.ErrBadConfig, s, err)
+	}
+	if err := h.Network().Listen(a); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
+			return fmt.Errorf("%w: %s", ErrAddrInUse, s)
+		}
+		return fmt.Errorf("p2p: listen on %s: %w", s, err)
+	}
+	return nil
 }
 
 // Self implements [transport.Transport].

@@ -773,3 +773,45 @@ func TestInboundStreamLimit(t *testing.T) {
 		t.Fatalf("hello once the slot freed: %s", st)
 	}
 }
+
+// TestListenAddrInUse: a second host on a port another host listens on
+// fails with ErrAddrInUse (no SO_REUSEPORT sharing), for TCP and QUIC, and a
+// listen address that is not a multiaddr is a config error.
+func TestListenAddrInUse(t *testing.T) {
+	a, b := newIdentity(t), newIdentity(t)
+	allow := StaticAllowList{a.PeerID(): {"*"}, b.PeerID(): {"*"}}
+	ha, err := New(Config{Identity: a, FederationID: testFed, Types: testTypes(t), AllowList: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ha.Close()
+	addrs := ha.Addrs()
+	if len(addrs) != 2 {
+		t.Fatalf("default listen addresses %q, want TCP and QUIC", addrs)
+	}
+	for _, full := range addrs {
+		addr, _, _ := strings.Cut(full, "/p2p/")
+		hb, err := New(Config{Identity: b, FederationID: testFed, Types: testTypes(t), AllowList: allow, ListenAddrs: []string{addr}})
+		if err == nil {
+			hb.Close()
+			t.Errorf("second host on %s started", addr)
+			continue
+		}
+		if !errors.Is(err, ErrAddrInUse) || err.Error() != "p2p: listen address already in use: "+addr {
+			t.Errorf("second host on %s: %v", addr, err)
+		}
+	}
+	// Any one address in use fails the host, even when others are free.
+	tcpAddr, _, _ := strings.Cut(addrs[0], "/p2p/")
+	if hb, err := New(Config{Identity: b, FederationID: testFed, Types: testTypes(t), AllowList: allow,
+		ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1", tcpAddr}}); !errors.Is(err, ErrAddrInUse) {
+		if hb != nil {
+			hb.Close()
+		}
+		t.Errorf("one of two addresses in use: %v", err)
+	}
+	if _, err := New(Config{Identity: b, FederationID: testFed, Types: testTypes(t), AllowList: allow,
+		ListenAddrs: []string{"127.0.0.1:4001"}}); !errors.Is(err, transport.ErrBadConfig) {
+		t.Errorf("listen address that is not a multiaddr: %v", err)
+	}
+}
