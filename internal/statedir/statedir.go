@@ -15,7 +15,7 @@ import (
 const LockName = "consort.lock"
 
 // ErrLocked is returned by [Acquire] when another process holds the lock.
-var ErrLocked = errors.New("statedir: in use by another process")
+var ErrLocked = errors.New("statedir: directory in use by another process")
 
 // maxPIDFile bounds what is read of a lock file (it holds one decimal pid).
 const maxPIDFile = 32
@@ -45,9 +45,9 @@ func Acquire(dir string) (*Lock, error) {
 	}
 	if !ok {
 		if pid := holder(path); pid > 0 {
-			return nil, fmt.Errorf("%w: %s is locked by process %d", ErrLocked, dir, pid)
+			return nil, fmt.Errorf("%w: %s (locked by process %d)", ErrLocked, dir, pid)
 		}
-		return nil, fmt.Errorf("%w: %s is locked", ErrLocked, dir)
+		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
 	}
 	// Informational only: which process holds the lock.
 	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {

@@ -25,7 +25,7 @@ func TestAcquireExclusive(t *testing.T) {
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Acquire: %v, want ErrLocked", err)
 	}
-	want := fmt.Sprintf("statedir: in use by another process: %s is locked by process %d", dir, os.Getpid())
+	want := fmt.Sprintf("statedir: directory in use by another process: %s (locked by process %d)", dir, os.Getpid())
 	if err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
