@@ -18,7 +18,14 @@ import (
 	"github.com/consort-ml/consort/transport/identity"
 )
 
-const auditSynopsis = "audit verify [--manifest M] [--pubkey NAME=HEX]... LOG..."
+const auditSynopsis = "audit verify [--manifest M] [--pubkey NAME=HEX]... [--json] LOG..."
+
+var auditExamples = []string{
+	"consort audit verify --manifest manifest.toml state/audit.log",
+	"consort audit verify --manifest manifest.toml coord/audit.log team-a/audit.log team-b/audit.log",
+	"consort audit verify --pubkey 12D3KooW...=HEX team-a/audit.log",
+	"consort audit verify --json --manifest manifest.toml */audit.log",
+}
 
 // runAudit implements 'consort audit'. Its one subcommand, verify, checks
 // each log's chain, signatures and signed head, reporting the first bad entry
@@ -26,13 +33,16 @@ const auditSynopsis = "audit verify [--manifest M] [--pubkey NAME=HEX]... LOG...
 // several logs are given.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("missing subcommand: %s", auditSynopsis)
+		return usagef("missing subcommand: %s (run 'consort audit --help')", auditSynopsis)
 	}
 	switch args[0] {
 	case "verify":
 		return runAuditVerify(ctx, args[1:], stdout)
 	case "-h", "--help", "help":
-		fmt.Fprintf(stdout, "usage: consort %s\n", auditSynopsis)
+		printGroupHelp(stdout, "audit <subcommand> [flags]", []subcommand{
+			{"verify", "check audit logs' hash chains, signatures and signed heads, and cross-check node logs against the coordinator's"},
+		}, auditExamples)
+		fmt.Fprintln(stdout, "\nExit status 5 when a log fails verification or the cross-check finds an inconsistency.")
 		return errHelp
 	}
 	return usagef("unknown audit subcommand %q (want verify)", args[0])
@@ -78,7 +88,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) ([]stri
 			return nil, errHelp
 		}
 		if err != nil {
-			return nil, usageError(err)
+			return nil, usageError(flagError(err))
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -92,11 +102,35 @@ func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) ([]stri
 	}
 }
 
+// auditLogResult is one log in audit verify's JSON output.
+type auditLogResult struct {
+	Path        string `json:"path"`
+	OK          bool   `json:"ok"`
+	Error       string `json:"error,omitempty"`
+	Actor       string `json:"actor,omitempty"`
+	Role        string `json:"role,omitempty"`
+	Entries     int    `json:"entries"`
+	Pinned      bool   `json:"key_pinned"`
+	HeadChecked bool   `json:"head_checked"`
+	HeadLag     int    `json:"head_lag"`
+	Closed      bool   `json:"closed"`
+}
+
+// auditResult is audit verify's JSON output.
+type auditResult struct {
+	OK          bool             `json:"ok"`
+	Logs        []auditLogResult `json:"logs"`
+	CrossCheck  string           `json:"cross_check"` // "consistent", "inconsistent", "skipped" or "not run"
+	Coordinator string           `json:"coordinator_log,omitempty"`
+	Findings    []string         `json:"findings,omitempty"`
+}
+
 func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("audit verify", auditSynopsis)
+	fs := newFlagSet("audit verify", auditSynopsis, auditExamples...)
 	keys := pubkeyFlag{}
 	fs.Var(keys, "pubkey", "pin the Ed25519 key of writer NAME (hex); repeatable. Without any, each log's own genesis key is used (integrity only)")
 	manifestPath := fs.String("manifest", "", "pin every member's key from this signed manifest (writers are named by peer ID)")
+	jsonOut := fs.Bool("json", false, "print one JSON object (ok, logs, cross_check, findings) instead of text")
 	logs, err := parseInterleaved(fs, args, stdout)
 	if err != nil {
 		return err
@@ -104,15 +138,15 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 	if *manifestPath != "" {
 		m, err := manifest.Load(*manifestPath)
 		if err != nil {
-			return usageError(err)
+			return err
 		}
 		if err := m.Verify(time.Now()); err != nil {
-			return usageError(err)
+			return err
 		}
 		for _, mb := range m.Members {
 			pub, err := identity.PublicKey(transport.PeerID(mb.PeerID))
 			if err != nil {
-				return usageError(err)
+				return err
 			}
 			keys[mb.PeerID] = pub
 		}
@@ -120,27 +154,58 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 	if len(logs) == 0 {
 		return usagef("no log given: %s", auditSynopsis)
 	}
+	res := auditResult{CrossCheck: "not run"}
+	text := stdout
+	if *jsonOut {
+		text = io.Discard
+	}
+	verr := verifyLogs(ctx, logs, keys, text, &res)
+	res.OK = verr == nil
+	if *jsonOut {
+		if err := writeJSON(stdout, res); err != nil {
+			return err
+		}
+	}
+	return verr
+}
+
+// verifyLogs verifies every log, then cross-checks the node logs against
+// the coordinator's, printing text lines on w and filling res.
+func verifyLogs(ctx context.Context, logs []string, keys pubkeyFlag, w io.Writer, res *auditResult) error {
 	var (
-		reports  []audit.Report
-		paths    []string
-		failures []string
+		reports      []audit.Report
+		paths        []string
+		failures     []string
+		verifyFailed bool // a log failed a check (not only unreadable)
 	)
 	for _, path := range logs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rep, err := verifyOne(path, keys)
+		lr := auditLogResult{Path: path, OK: err == nil, Actor: rep.Actor, Role: rep.Role, Entries: len(rep.Entries),
+			Pinned: rep.Pinned, HeadChecked: rep.HeadChecked, HeadLag: rep.HeadLag, Closed: rep.Closed}
 		if err != nil {
-			fmt.Fprintf(stdout, "%s: FAIL: %s\n", path, err)
+			if exitCode(err) != exitInput {
+				verifyFailed = true
+			}
+			lr.Error = err.Error()
+			res.Logs = append(res.Logs, lr)
+			fmt.Fprintf(w, "%s: FAIL: %s\n", path, err)
 			failures = append(failures, fmt.Sprintf("%s: %s", path, err))
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: ok: %s\n", path, describe(rep))
+		res.Logs = append(res.Logs, lr)
+		fmt.Fprintf(w, "%s: ok: %s\n", path, describe(rep))
 		reports = append(reports, rep)
 		paths = append(paths, path)
 	}
 	if len(failures) > 0 {
-		return fmt.Errorf("%d of %d logs failed verification; first: %s", len(failures), len(logs), failures[0])
+		code := exitInput // every failed log was unreadable
+		if verifyFailed {
+			code = exitVerify
+		}
+		return withCode(fmt.Errorf("%d of %d logs failed verification; first: %s", len(failures), len(logs), failures[0]), code)
 	}
 	if len(reports) < 2 {
 		return nil
@@ -149,15 +214,17 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 	for i, r := range reports {
 		if r.Role == "coordinator" {
 			if coord >= 0 {
-				return fmt.Errorf("cannot cross-check: %s and %s are both coordinator logs", paths[coord], paths[i])
+				return usagef("cannot cross-check: %s and %s are both coordinator logs", paths[coord], paths[i])
 			}
 			coord = i
 		}
 	}
 	if coord < 0 {
-		fmt.Fprintln(stdout, "cross-check: skipped (no coordinator log given)")
+		res.CrossCheck = "skipped"
+		fmt.Fprintln(w, "cross-check: skipped (no coordinator log given)")
 		return nil
 	}
+	res.Coordinator = paths[coord]
 	var nodes []audit.Report
 	known := map[string]ed25519.PublicKey{}
 	for n, k := range keys {
@@ -171,12 +238,15 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 	}
 	findings := audit.CrossCheck(reports[coord], nodes, known)
 	for _, f := range findings {
-		fmt.Fprintf(stdout, "cross-check: %s\n", f)
+		res.Findings = append(res.Findings, fmt.Sprint(f))
+		fmt.Fprintf(w, "cross-check: %s\n", f)
 	}
 	if len(findings) > 0 {
-		return fmt.Errorf("cross-check of %d node logs against %s found %d inconsistencies; first: %s", len(nodes), paths[coord], len(findings), findings[0])
+		res.CrossCheck = "inconsistent"
+		return withCode(fmt.Errorf("cross-check of %d node logs against %s found %d inconsistencies; first: %s", len(nodes), paths[coord], len(findings), findings[0]), exitVerify)
 	}
-	fmt.Fprintf(stdout, "cross-check: %d node logs consistent with %s\n", len(nodes), paths[coord])
+	res.CrossCheck = "consistent"
+	fmt.Fprintf(w, "cross-check: %d node logs consistent with %s\n", len(nodes), paths[coord])
 	return nil
 }
 

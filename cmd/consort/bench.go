@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,18 +47,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for _, w := range benchWorkloads() {
 			fmt.Fprintf(stdout, "  %-10s %s\n", w.name, w.brief)
 		}
+		fmt.Fprintln(stdout, "\nRun 'consort bench WORKLOAD --help' for its flags.")
+		printExamples(stdout, []string{"consort bench kernels", "consort bench secagg --parties 10 --dims 65536 --json", "consort bench all"})
 		if len(args) == 0 {
 			return usagef("bench needs a workload: %s or all", strings.Join(benchNames(), ", "))
 		}
 		return errHelp
 	}
 	if args[0] == "all" {
+		// With --json, one JSON object per workload and nothing else.
+		jsonOut := slices.Contains(args[1:], "--json") || slices.Contains(args[1:], "-json")
 		for _, w := range benchWorkloads() {
-			fmt.Fprintf(stdout, "== %s\n", w.name)
+			if !jsonOut {
+				fmt.Fprintf(stdout, "== %s\n", w.name)
+			}
 			if err := w.run(ctx, args[1:], stdout); err != nil {
 				return fmt.Errorf("%s: %w", w.name, err)
 			}
-			fmt.Fprintln(stdout)
+			if !jsonOut {
+				fmt.Fprintln(stdout)
+			}
 		}
 		return nil
 	}
@@ -71,13 +81,30 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // validator is a benchmark configuration.
 type validator interface{ Validate() error }
 
-// runValidated validates cfg (a failure is a usage error) and runs the workload.
-func runValidated[R any](cfg validator, run func(io.Writer) (R, error), stdout io.Writer) error {
+// runValidated validates cfg (a failure is a usage error) and runs the
+// workload: its table on stdout, or with --json only its results as one JSON
+// object {"workload": NAME, "results": ...}.
+func runValidated[R any](cfg validator, run func(io.Writer) (R, error), stdout io.Writer, name string, jsonOut bool) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError(err)
 	}
-	_, err := run(stdout)
-	return err
+	if !jsonOut {
+		_, err := run(stdout)
+		return err
+	}
+	res, err := run(io.Discard)
+	if err != nil {
+		return err
+	}
+	return writeJSON(stdout, struct {
+		Workload string `json:"workload"`
+		Results  R      `json:"results"`
+	}{name, res})
+}
+
+// jsonFlag adds a workload's --json flag.
+func jsonFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("json", false, "print the results as one JSON object instead of the table")
 }
 
 // csvStrings is a comma-separated list flag bound to a []string; it
@@ -121,72 +148,78 @@ func (c csvInts) Set(s string) error {
 
 func benchKernels(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultKernelConfig()
-	fs := newFlagSet("bench kernels", "bench kernels [--kernels a,b] [--duration D]")
+	fs := newFlagSet("bench kernels", "bench kernels [--kernels a,b] [--duration D]", "consort bench kernels", "consort bench kernels --json")
 	fs.Var(csvStrings{&cfg.Kernels}, "kernels", "comma-separated kernels (default all: "+strings.Join(bench.KernelNames(), ", ")+")")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "time spent per kernel and size")
+	jsonOut := jsonFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	return runValidated(cfg, func(w io.Writer) ([]bench.KernelResult, error) { return bench.RunKernels(cfg, w) }, stdout)
+	return runValidated(cfg, func(w io.Writer) ([]bench.KernelResult, error) { return bench.RunKernels(cfg, w) }, stdout, strings.TrimPrefix(fs.Name(), "bench "), *jsonOut)
 }
 
 func benchTraining(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultTrainingConfig()
-	fs := newFlagSet("bench training", "bench training [--model mlp:128] [--epochs E]")
+	fs := newFlagSet("bench training", "bench training [--model mlp:128] [--epochs E]", "consort bench training", "consort bench training --json")
 	fs.StringVar(&cfg.Model, "model", cfg.Model, "model spec")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs")
 	fs.IntVar(&cfg.BatchSize, "batch", cfg.BatchSize, "batch size")
 	fs.DurationVar(&cfg.ReferenceTime, "reference-time", 400*time.Millisecond, "time spent measuring the Dgemm reference")
+	jsonOut := jsonFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	return runValidated(cfg, func(w io.Writer) (bench.TrainingResult, error) { return bench.RunTraining(cfg, w) }, stdout)
+	return runValidated(cfg, func(w io.Writer) (bench.TrainingResult, error) { return bench.RunTraining(cfg, w) }, stdout, strings.TrimPrefix(fs.Name(), "bench "), *jsonOut)
 }
 
 func benchSecAgg(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultSecAggConfig()
-	fs := newFlagSet("bench secagg", "bench secagg [--parties 10,100] [--dims 65536,1048576]")
+	fs := newFlagSet("bench secagg", "bench secagg [--parties 10,100] [--dims 65536,1048576]", "consort bench secagg", "consort bench secagg --json")
 	fs.Var(csvInts{&cfg.Parties}, "parties", "comma-separated party counts")
 	fs.Var(csvInts{&cfg.Dims}, "dims", "comma-separated vector lengths")
 	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size (best kept)")
+	jsonOut := jsonFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	return runValidated(cfg, func(w io.Writer) ([]bench.SecAggResult, error) { return bench.RunSecAgg(cfg, w) }, stdout)
+	return runValidated(cfg, func(w io.Writer) ([]bench.SecAggResult, error) { return bench.RunSecAgg(cfg, w) }, stdout, strings.TrimPrefix(fs.Name(), "bench "), *jsonOut)
 }
 
 func benchMHE(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultMHEConfig()
-	fs := newFlagSet("bench mhe", "bench mhe [--parties 3,10] [--dims 1048576] [--bits 32|16]")
+	fs := newFlagSet("bench mhe", "bench mhe [--parties 3,10] [--dims 1048576] [--bits 32|16]", "consort bench mhe", "consort bench mhe --json")
 	fs.Var(csvInts{&cfg.Parties}, "parties", "comma-separated party counts")
 	fs.Var(csvInts{&cfg.Dims}, "dims", "comma-separated vector lengths")
 	fs.UintVar(&cfg.QuantBits, "bits", 32, "quantisation width: 32 or 16")
 	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size")
+	jsonOut := jsonFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	return runValidated(cfg, func(w io.Writer) ([]bench.MHEResult, error) { return bench.RunMHE(cfg, w) }, stdout)
+	return runValidated(cfg, func(w io.Writer) ([]bench.MHEResult, error) { return bench.RunMHE(cfg, w) }, stdout, strings.TrimPrefix(fs.Name(), "bench "), *jsonOut)
 }
 
 func benchP2P(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultP2PConfig()
-	fs := newFlagSet("bench p2p", "bench p2p [--transports tcp,quic] [--duration D]")
+	fs := newFlagSet("bench p2p", "bench p2p [--transports tcp,quic] [--duration D]", "consort bench p2p", "consort bench p2p --json")
 	fs.Var(csvStrings{&cfg.Transports}, "transports", "comma-separated transports: tcp, tcp-tls, tcp-noise, quic")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "time spent per transport and size")
+	jsonOut := jsonFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	return runValidated(cfg, func(w io.Writer) ([]bench.P2PResult, error) { return bench.RunP2P(cfg, w) }, stdout)
+	return runValidated(cfg, func(w io.Writer) ([]bench.P2PResult, error) { return bench.RunP2P(cfg, w) }, stdout, strings.TrimPrefix(fs.Name(), "bench "), *jsonOut)
 }
 
 func benchRound(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultRoundBenchConfig()
-	fs := newFlagSet("bench round", "bench round [--nodes N] [--protocols plain,secagg,mhe]")
+	fs := newFlagSet("bench round", "bench round [--nodes N] [--protocols plain,secagg,mhe]", "consort bench round", "consort bench round --json")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "nodes")
 	fs.IntVar(&cfg.Hidden, "hidden", cfg.Hidden, "hidden units of the MLP (parameters about 1026 x hidden)")
 	fs.Var(csvStrings{&cfg.Protocols}, "protocols", "comma-separated protocols")
+	jsonOut := jsonFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	return runValidated(cfg, func(w io.Writer) ([]bench.RoundBenchResult, error) { return bench.RunRound(cfg, w) }, stdout)
+	return runValidated(cfg, func(w io.Writer) ([]bench.RoundBenchResult, error) { return bench.RunRound(cfg, w) }, stdout, strings.TrimPrefix(fs.Name(), "bench "), *jsonOut)
 }

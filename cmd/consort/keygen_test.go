@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -45,6 +47,19 @@ func TestKeygen(t *testing.T) {
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Fatal("key file changed")
 	}
+	// --show prints the same peer ID, --json adds the public key.
+	out.Reset()
+	if err := runKeygen(context.Background(), []string{"--show", path}, &out, &bytes.Buffer{}); err != nil || out.String() != peerID+"\n" {
+		t.Fatalf("keygen --show: %v %q, want %s", err, out.String(), peerID)
+	}
+	out.Reset()
+	if err := runKeygen(context.Background(), []string{"--show", path, "--json"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var js keygenResult
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil || js.PeerID != peerID || js.PublicKey != hex.EncodeToString(id.PublicKey()) || js.Created || js.File != path {
+		t.Fatalf("keygen --show --json: %v %+v", err, js)
+	}
 	// A key readable by others is refused by its users.
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
@@ -53,7 +68,10 @@ func TestKeygen(t *testing.T) {
 		t.Fatalf("loading a 0644 key: %v", err)
 	}
 	// Usage errors.
-	for _, args := range [][]string{nil, {"--out"}, {"--bogus"}, {"--out", path, "extra"}} {
+	if err := runKeygen(context.Background(), []string{"--show", path}, &out, &bytes.Buffer{}); !errors.Is(err, identity.ErrPermissions) || exitCode(err) != exitInput {
+		t.Fatalf("keygen --show of a 0644 key: %v (exit %d)", err, exitCode(err))
+	}
+	for _, args := range [][]string{nil, {"--out"}, {"--bogus"}, {"--out", path, "extra"}, {"--out", path, "--show", path}} {
 		if err := runKeygen(context.Background(), args, &out, &bytes.Buffer{}); !errors.Is(err, errUsage) {
 			t.Errorf("keygen %q: %v, want a usage error", args, err)
 		}

@@ -21,8 +21,9 @@ func main() {
 	os.Exit(code)
 }
 
-// errUsage marks errors caused by the user's input (flags, files, data):
-// they exit with status 2. Other errors exit with status 1.
+// errUsage marks errors caused by the user's command line (flags,
+// arguments): they exit with status 2 unless the error's class says
+// otherwise (see exitcodes.go).
 var errUsage = errors.New("usage")
 
 // usageError wraps err so that it exits with status 2.
@@ -61,6 +62,7 @@ func commands() []command {
 		{"bench", "run benchmarks and print ratios to measured limits", runBench},
 		{"audit", "verify signed, hash-chained audit logs", runAudit},
 		{"predict", "apply a trained model file to a CSV file", runPredict},
+		{"version", "print the version, VCS revision and Go version", runVersion},
 	}
 }
 
@@ -70,27 +72,33 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.brief)
 	}
-	fmt.Fprintln(w, "\nRun 'consort <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'consort <command> --help' for the flags and examples of a command,")
+	fmt.Fprintln(w, "'consort help exit-codes' for the exit statuses (the same for every command).")
 }
 
-// run executes one command line and returns the process exit status. An error
-// is printed as one line on stderr; a panic is reported the same way, never as
-// a stack trace.
+// run executes one command line and returns the process exit status (the
+// table is in exitcodes.go). An error is printed as one line on stderr; a
+// panic is reported the same way, never as a stack trace.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "consort: internal error: %s\n", oneLine(fmt.Sprint(r)))
-			code = 70
+			code = exitInternal
 		}
 	}()
 	if len(args) == 0 {
 		printUsage(stderr)
-		return 2
+		return exitUsage
 	}
 	name := args[0]
-	if name == "-h" || name == "--help" || name == "help" {
+	switch name {
+	case "-h", "--help":
 		printUsage(stdout)
-		return 0
+		return exitOK
+	case "help":
+		return runHelp(ctx, args[1:], stdout, stderr)
+	case "--version", "-version":
+		name, args = "version", []string{"version"}
 	}
 	for _, c := range commands() {
 		if c.name != name {
@@ -99,22 +107,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		err := c.run(ctx, args[1:], stdout, stderr)
 		switch {
 		case err == nil:
-			return 0
+			return exitOK
 		case ctx.Err() != nil && errors.Is(err, context.Canceled):
 			fmt.Fprintf(stderr, "consort %s: interrupted\n", name)
-			return 130
+			return exitInterrupted
 		case errors.Is(err, errHelp):
-			return 0
-		case errors.Is(err, errUsage):
-			fmt.Fprintf(stderr, "consort %s: %s\n", name, oneLine(err.Error()))
-			return 2
-		default:
-			fmt.Fprintf(stderr, "consort %s: %s\n", name, oneLine(err.Error()))
-			return 1
+			return exitOK
 		}
+		fmt.Fprintf(stderr, "consort %s: %s\n", name, oneLine(err.Error()))
+		return exitCode(err)
 	}
 	fmt.Fprintf(stderr, "consort: unknown command %q (run 'consort help')\n", name)
-	return 2
+	return exitUsage
+}
+
+// runHelp implements 'consort help [COMMAND|exit-codes]'.
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		printUsage(stdout)
+		return exitOK
+	case len(args) == 1 && args[0] == "exit-codes":
+		printExitCodes(stdout)
+		return exitOK
+	case len(args) == 1:
+		for _, c := range commands() {
+			if c.name == args[0] {
+				return run(ctx, []string{c.name, "--help"}, stdout, stderr)
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "consort help: unknown help topic %q (want a command or exit-codes)\n", strings.Join(args, " "))
+	return exitUsage
 }
 
 // errHelp is returned when -h was given: the flag set already printed help.

@@ -30,7 +30,7 @@ func runManifest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "verify":
 		return runManifestVerify(args[1:], stdout, time.Now())
 	case "-h", "--help", "help":
-		fmt.Fprintf(stdout, "usage: consort %s\n", synopsis)
+		printManifestHelp(stdout)
 		return errHelp
 	}
 	return usagef("unknown subcommand %q (want init, sign or verify)", args[0])

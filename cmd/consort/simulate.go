@@ -86,7 +86,11 @@ func (f *simFlags) config() (federated.SimConfig, error) {
 }
 
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("simulate", "simulate --dataset NAME [--parties N] [--rounds R] [--protocol P] [flags]")
+	fs := newFlagSet("simulate", "simulate --dataset NAME [--parties N] [--rounds R] [--protocol P] [flags]",
+		"consort simulate --dataset breast-cancer --parties 3 --rounds 20 --protocol plain --json",
+		"consort simulate --dataset digits --parties 10 --protocol secagg --dropout 0.2",
+		"consort simulate --dataset digits --parties 10 --protocol secagg --dp-clip 1.0 --dp-noise 1.0 --rounds 20",
+		"consort simulate --dataset csv:mydata.csv --label outcome --parties 4")
 	var f simFlags
 	bindSimFlags(fs, &f)
 	if err := parseFlags(fs, args, stdout); err != nil {
