@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,12 +16,14 @@ import (
 
 // runCoordinator runs a federation's coordinator until all rounds are done.
 func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("coordinator", "coordinator --manifest M --key K [--listen ADDR] [--state DIR] [--rounds R]")
+	fs := newFlagSet("coordinator", "coordinator --manifest M --key K [--listen ADDR] [--state DIR] [--rounds R]",
+		"consort coordinator --manifest manifest.toml --key coordinator.key --state coord-state",
+		"consort coordinator --manifest manifest.toml --key coordinator.key --state coord-state \\\n    --listen /ip4/0.0.0.0/tcp/4001 --metrics 127.0.0.1:9090 --rounds 10")
 	manifestPath := fs.String("manifest", "", "signed federation manifest (required)")
 	keyPath := fs.String("key", "", "the coordinator's identity key file (required)")
 	listen := fs.String("listen", "", "multiaddrs to listen on, comma-separated (default: the manifest's addresses for this member)")
-	state := fs.String("state", "", "directory for the checkpoint and the final model (resumes from it)")
-	rounds := fs.Int("rounds", 0, "training rounds (default: the manifest's)")
+	state := fs.String("state", "", "directory for the checkpoint, audit log, metrics.csv and final model (resumes from it; locked while running)")
+	rounds := fs.Int("rounds", 0, "training rounds, at least 1 and at most the manifest's (default: the manifest's)")
 	protocol := fs.String("protocol", "", "aggregation protocol (default: the manifest's first)")
 	stepTimeout := fs.Duration("step-timeout", 30*time.Second, "deadline of each protocol step")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address (host:port)")
@@ -30,7 +33,13 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logLevel, *logJSON)
+	roundsSet := false
+	fs.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
+	if roundsSet && *rounds < 1 {
+		return usagef("--rounds must be at least 1 (got %d)", *rounds)
+	}
+	bar, logOut := newProgress(stdout, stderr)
+	log, err := newLogger(logOut, *logLevel, *logJSON)
 	if err != nil {
 		return err
 	}
@@ -43,8 +52,26 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	r := ps.m.Training.Rounds
-	if *rounds > 0 {
+	if roundsSet {
+		if r > 0 && *rounds > r {
+			// Nodes refuse rounds beyond the signed manifest's: say so now,
+			// not after the manifest's rounds have run.
+			return withCode(fmt.Errorf("--rounds %d is more than the manifest's %d rounds (nodes refuse rounds beyond it)", *rounds, r), exitRefused)
+		}
 		r = *rounds
+	}
+	if r < 1 {
+		return usagef("the manifest sets no training rounds: give --rounds")
+	}
+	// One coordinator per state directory, then one per port.
+	lock, err := lockState(*state)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	m := federated.NewMetrics("coordinator")
+	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
+		return err
 	}
 	addrs := ps.self.Addrs
 	if *listen != "" {
@@ -55,10 +82,6 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer ps.host.Close()
 	log.Info("coordinator listening", "peer", ps.id.PeerID(), "addrs", strings.Join(ps.host.Addrs(), ","), "protocol", proto)
-	m := federated.NewMetrics("coordinator")
-	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
-		return err
-	}
 	alog, err := openAudit(*auditPath, *state, ps, "coordinator")
 	if err != nil {
 		return err
@@ -66,7 +89,11 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if alog != nil {
 		defer alog.Close()
 	}
-	tty := isTerminal(stdout)
+	if *state != "" {
+		bar.Println(fmt.Sprintf("state directory %s (checkpoint, audit.log, metrics.csv, model.consort)", *state))
+	} else {
+		bar.Println("no --state: no checkpoint, metrics.csv or final model will be written")
+	}
 	c, err := federated.NewCoordinator(federated.CoordinatorConfig{
 		FederationID: ps.m.Federation, ManifestDigest: ps.m.Digest(), Nodes: peerIDs(ps.m.Nodes()),
 		MinParticipants: ps.m.MinParticipants, Threshold: ps.m.Threshold, Protocol: proto, Rounds: r,
@@ -76,7 +103,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		DP:       federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
 		StateDir: *state, Logger: log, Metrics: m, Audit: alog,
 		Progress: func(rep federated.RoundReport) {
-			fmt.Fprint(stdout, progressLine(rep, tty))
+			bar.Round(rep)
 			if *state != "" {
 				if err := appendMetricsCSV(filepath.Join(*state, "metrics.csv"), rep); err != nil {
 					log.Warn("metrics.csv", "err", err)
@@ -88,16 +115,19 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 		return usageError(err)
 	}
 	if c.Round() > 0 {
-		fmt.Fprintf(stdout, "resuming after round %d\n", c.Round())
+		bar.Println(fmt.Sprintf("resuming after round %d", c.Round()))
 	}
 	mf, err := c.Run(ctx, ps.host)
 	if err != nil {
 		return classify(err)
 	}
 	if c.Stopped != "" {
-		fmt.Fprintln(stdout, c.Stopped)
+		bar.Println(c.Stopped)
 	}
-	fmt.Fprintf(stdout, "training done: %d rounds, %d parameters\n", mf.Round, len(mf.Params))
+	bar.Println(fmt.Sprintf("training done: %d rounds, %d parameters", mf.Round, len(mf.Params)))
+	if *state != "" {
+		bar.Println(fmt.Sprintf("model written to %s; metrics in %s", filepath.Join(*state, "model.consort"), filepath.Join(*state, "metrics.csv")))
+	}
 	return nil
 }
 

@@ -21,12 +21,14 @@ import (
 
 // runNode runs a team's node beside its data until the federation finishes.
 func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("node", "node --manifest M --key K --data FILE [--label COL] [--state DIR] [--coordinator ADDR] [--policy P]")
+	fs := newFlagSet("node", "node --manifest M --key K --data FILE [--label COL] [--state DIR] [--coordinator ADDR] [--policy P]",
+		"consort node --manifest manifest.toml --key team-a.key --data team-a.csv --state team-a-state",
+		"consort node --manifest manifest.toml --key team-a.key --data team-a.csv --state team-a-state \\\n    --policy policy.toml --coordinator /ip4/203.0.113.7/tcp/4001 --join-timeout 0")
 	manifestPath := fs.String("manifest", "", "signed federation manifest (required)")
 	keyPath := fs.String("key", "", "this node's identity key file (required)")
 	dataPath := fs.String("data", "", "this team's CSV file (header row; required)")
 	label := fs.String("label", "", "label column (default: the manifest's)")
-	state := fs.String("state", "", "directory for the final model and key material")
+	state := fs.String("state", "", "directory for the final model, key material, audit log and resume state (locked while running)")
 	coord := fs.String("coordinator", "", "the coordinator's multiaddr(s), comma-separated (default: the manifest's)")
 	listen := fs.String("listen", "/ip4/127.0.0.1/tcp/0", "multiaddrs to listen on, comma-separated")
 	policyPath := fs.String("policy", "", "node policy file (TOML); rounds that break it are refused")
@@ -88,6 +90,16 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return usageError(err)
 		}
 	}
+	// One node process per state directory.
+	lock, err := lockState(*state)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	m := federated.NewMetrics("node")
+	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
+		return err
+	}
 	if err := ps.startHost(strings.Split(*listen, ","), log); err != nil {
 		return err
 	}
@@ -109,10 +121,6 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if alog != nil {
 		defer alog.Close()
-	}
-	m := federated.NewMetrics("node")
-	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
-		return err
 	}
 	var node *federated.Node
 	dp := federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon}
@@ -185,6 +193,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := federated.WriteFileAtomic(filepath.Join(*state, "node-summary.json"), append(sum, '\n'), 0o644); err != nil {
 			return err
 		}
+		fmt.Fprintf(stdout, "model written to %s; summary in %s\n", filepath.Join(*state, "model.consort"), filepath.Join(*state, "node-summary.json"))
+	} else {
+		fmt.Fprintln(stdout, "no --state: the final model was not written")
 	}
 	return nil
 }

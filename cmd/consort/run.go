@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/consort-ml/consort/federated"
@@ -19,6 +21,7 @@ import (
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/internal/statedir"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
 	"github.com/consort-ml/consort/transport/p2p"
@@ -55,7 +58,7 @@ func loadPeer(keyPath, manifestPath string, role manifest.Role) (*peerSetup, err
 		return nil, usageError(err)
 	}
 	if self.Role != role {
-		return nil, usagef("this key is the manifest's %s %q, not a %s", self.Role, self.Name, role)
+		return nil, withCode(fmt.Errorf("this key is the manifest's %s %q, not a %s", self.Role, self.Name, role), exitRefused)
 	}
 	ps := &peerSetup{m: m, id: id, self: self}
 	ps.spec = model.Spec{Kind: m.Model.Kind, Hidden: m.Model.Hidden}
@@ -115,7 +118,7 @@ func (ps *peerSetup) protocolFor(flagValue string) (string, error) {
 		p = ps.m.Protocols[0]
 	}
 	if !ps.m.Allows(p) {
-		return "", usagef("the manifest does not allow protocol %q (it allows %s)", p, strings.Join(ps.m.Protocols, ", "))
+		return "", withCode(fmt.Errorf("the manifest does not allow protocol %q (it allows %s)", p, strings.Join(ps.m.Protocols, ", ")), exitRefused)
 	}
 	return p, nil
 }
@@ -149,6 +152,9 @@ func serveMetrics(ctx context.Context, addr string, m *federated.Metrics, log *s
 		return nil
 	}
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return withCode(fmt.Errorf("--metrics %s: address already in use", addr), exitBusy)
+	}
 	if err != nil {
 		return usagef("--metrics: %v", err)
 	}
@@ -168,6 +174,16 @@ func serveMetrics(ctx context.Context, addr string, m *federated.Metrics, log *s
 	return nil
 }
 
+// lockState takes the advisory lock of a state directory, creating it
+// (mode 0700); "" locks nothing. The lock is held until the process exits:
+// two processes on one state directory would corrupt its audit log.
+func lockState(dir string) (*statedir.Lock, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	return statedir.Acquire(dir)
+}
+
 // isTerminal reports whether w is a character device (progress bars then).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -178,8 +194,8 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// progressLine renders one round's progress, as a bar on a terminal.
-func progressLine(r federated.RoundReport, tty bool) string {
+// progressLine renders one round's progress as one line of text.
+func progressLine(r federated.RoundReport) string {
 	acc := "n/a"
 	if r.Accuracy >= 0 {
 		acc = fmt.Sprintf("%.4f", r.Accuracy)
@@ -188,12 +204,88 @@ func progressLine(r federated.RoundReport, tty bool) string {
 	if r.Epsilon > 0 {
 		line += fmt.Sprintf("  epsilon %.3f", r.Epsilon)
 	}
-	if !tty {
-		return line + "\n"
-	}
+	return line
+}
+
+// progressBar renders one round's progress as a bar and its line.
+func progressBar(r federated.RoundReport) string {
 	const width = 24
-	done := width * r.Round / max(r.Rounds, 1)
-	return fmt.Sprintf("\r[%s%s] %s", strings.Repeat("#", done), strings.Repeat(".", width-done), line) + map[bool]string{true: "\n", false: ""}[r.Round == r.Rounds]
+	done := min(width*r.Round/max(r.Rounds, 1), width)
+	return fmt.Sprintf("[%s%s] %s", strings.Repeat("#", done), strings.Repeat(".", width-done), progressLine(r))
+}
+
+// eraseLine returns the cursor to the start of the line and clears it
+// (ANSI EL).
+const eraseLine = "\r\x1b[K"
+
+// progress prints the coordinator's per-round progress on stdout. When
+// stdout is a terminal it is one bar redrawn in place; when stderr (the
+// logs) is the same terminal, every log line first erases the bar and the
+// bar is drawn again under it, so log lines and the bar never share a line.
+// When stdout is not a terminal (a file, a pipe, the demo) it is one plain
+// line per round.
+type progress struct {
+	mu  sync.Mutex
+	out io.Writer
+	tty bool
+	bar string // the bar on screen, "" when none
+}
+
+// newProgress returns the progress printer for stdout and the writer the
+// logger must use in place of stderr.
+func newProgress(stdout, stderr io.Writer) (*progress, io.Writer) {
+	p := &progress{out: stdout, tty: isTerminal(stdout)}
+	if p.tty && isTerminal(stderr) {
+		return p, &barClearingWriter{p: p, w: stderr}
+	}
+	return p, stderr
+}
+
+// Round prints one round.
+func (p *progress) Round(r federated.RoundReport) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.tty {
+		fmt.Fprintln(p.out, progressLine(r))
+		return
+	}
+	p.bar = progressBar(r)
+	fmt.Fprint(p.out, eraseLine+p.bar)
+	if r.Round >= r.Rounds {
+		fmt.Fprintln(p.out)
+		p.bar = ""
+	}
+}
+
+// Println prints a line of text, below the bar's last state.
+func (p *progress) Println(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != "" {
+		fmt.Fprintln(p.out)
+		p.bar = ""
+	}
+	fmt.Fprintln(p.out, line)
+}
+
+// barClearingWriter writes log lines to the terminal the bar is on: it
+// erases the bar, writes the line, and draws the bar again.
+type barClearingWriter struct {
+	p *progress
+	w io.Writer
+}
+
+func (b *barClearingWriter) Write(line []byte) (int, error) {
+	b.p.mu.Lock()
+	defer b.p.mu.Unlock()
+	if b.p.bar != "" {
+		fmt.Fprint(b.p.out, eraseLine)
+	}
+	n, err := b.w.Write(line)
+	if b.p.bar != "" {
+		fmt.Fprint(b.p.out, b.p.bar)
+	}
+	return n, err
 }
 
 // peerIDs lists the peer IDs of members.
