@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/csv"
@@ -9,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -24,10 +24,8 @@ import (
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/internal/statedir"
 	"github.com/consort-ml/consort/transport/identity"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 )
 
 // demoTeams are the demonstration's teams.
@@ -39,12 +37,15 @@ var demoTeams = [...]string{"team-a", "team-b", "team-c"}
 // three nodes as separate processes talking libp2p over 127.0.0.1, and ends
 // with a summary, a metrics CSV and a plot.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "demo [--protocol secagg|mhe|plain] [--dataset NAME] [--rounds R] [--dir DIR]")
+	fs := newFlagSet("demo", "demo [--protocol secagg|mhe|plain] [--dataset NAME] [--rounds R] [--dir DIR]",
+		"consort demo",
+		"consort demo --protocol mhe --rounds 10",
+		"consort demo --dataset breast-cancer --dir demo-run   # keeps the files in demo-run/")
 	protocol := fs.String("protocol", "secagg", "aggregation protocol: secagg, mhe or plain (insecure)")
 	dataset := fs.String("dataset", "digits", "bundled data set: digits, breast-cancer or wine")
 	rounds := fs.Int("rounds", 20, "training rounds")
 	alpha := fs.Float64("alpha", 0.5, "Dirichlet concentration of the non-IID split (smaller: more skewed)")
-	dir := fs.String("dir", "", "working directory (default: a new temporary directory)")
+	dir := fs.String("dir", "", "working directory: new, empty, or one a previous demo created (default: a new temporary directory)")
 	seed := fs.Uint64("seed", 1, "seed of the data split")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -60,23 +61,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	work := *dir
-	if work == "" {
-		if work, err = os.MkdirTemp("", "consort-demo-*"); err != nil {
-			return err
-		}
-	} else {
-		if err := os.MkdirAll(work, 0o700); err != nil {
-			return err
-		}
-		// A rerun in the same directory starts over: new keys need new
-		// state, audit logs and checkpoints.
-		for _, sub := range append([]string{"coordinator", "logs", "run"}, demoTeams[:]...) {
-			if err := os.RemoveAll(filepath.Join(work, sub)); err != nil {
-				return err
-			}
-		}
+	work, lock, err := prepareDemoDir(*dir)
+	if err != nil {
+		return err
 	}
+	defer lock.Release()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	t0 := time.Now()
@@ -317,7 +306,22 @@ func demoSummary(w io.Writer, work, coordState, protocol string, teams []*data.D
 	if err := federated.WriteModelFile(filepath.Join(run, "model.consort"), mf); err != nil {
 		return err
 	}
-	if err := plotAccuracy(filepath.Join(run, "accuracy.png"), hist, centralAcc, aloneAcc); err != nil {
+	table, err := parseMetrics("metrics.csv", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	testSet := fmt.Sprintf("test set, %d rows", test.Len())
+	charts, err := renderPlots(run, table, plotOptions{
+		Title:      "consort demo (" + protocol + ")",
+		AccuracyOn: "each team's held-out 20%",
+		Baselines: []plotBaseline{
+			{Label: "centralised (all data pooled), on the " + testSet, Value: centralAcc},
+			{Label: "team-a alone, on the " + testSet, Value: aloneAcc},
+		},
+		FinalLabel: "federated final model, on the " + testSet,
+		Final:      fedAcc,
+	})
+	if err != nil {
 		return err
 	}
 	var roundSecs float64
@@ -325,6 +329,7 @@ func demoSummary(w io.Writer, work, coordState, protocol string, teams []*data.D
 		roundSecs += h[6]
 	}
 	fmt.Fprintf(w, "\nsummary (%s, %d rounds, %.1fs in all)\n", protocol, len(hist), elapsed.Seconds())
+	fmt.Fprintf(w, "  accuracy on the %s (no team trained on it):\n", testSet)
 	fmt.Fprintf(w, "  federated model (3 teams)       accuracy %.4f\n", fedAcc)
 	fmt.Fprintf(w, "  team-a alone                    accuracy %.4f\n", aloneAcc)
 	fmt.Fprintf(w, "  centralised (all data pooled)   accuracy %.4f\n", centralAcc)
@@ -338,7 +343,11 @@ func demoSummary(w io.Writer, work, coordState, protocol string, teams []*data.D
 			fmt.Fprintf(w, "  %s sent                     %d bytes (%d per round, %d examples)\n", n, s.BytesSent, s.BytesSent/int64(max(len(hist), 1)), s.Examples)
 		}
 	}
-	fmt.Fprintf(w, "run directory %s: model.consort, metrics.csv, accuracy.png (logs in %s)\n", run, filepath.Join(work, "logs"))
+	names := []string{"model.consort", "metrics.csv"}
+	for _, c := range charts {
+		names = append(names, filepath.Base(c.File))
+	}
+	fmt.Fprintf(w, "run directory %s: %s (logs in %s)\n", run, strings.Join(names, ", "), filepath.Join(work, "logs"))
 	return nil
 }
 
@@ -361,42 +370,71 @@ func parseMetricsCSV(b []byte) ([][]float64, error) {
 	return out, nil
 }
 
-// plotAccuracy draws the federated model's accuracy per round with the two
-// baselines as horizontal lines.
-func plotAccuracy(path string, hist [][]float64, central, alone float64) error {
-	p := plot.New()
-	p.Title.Text = "consort demo: held-out accuracy per round"
-	p.X.Label.Text = "round"
-	p.Y.Label.Text = "accuracy"
-	pts := make(plotter.XYs, 0, len(hist))
-	for _, h := range hist {
-		if !math.IsNaN(h[3]) {
-			pts = append(pts, plotter.XY{X: h[0], Y: h[3]})
+// demoMarker is the file that marks a directory as created by consort
+// demo: only such a directory (or an empty one) is used, and of it only the
+// files a demo writes are replaced.
+const demoMarker = ".consort-demo"
+
+// demoOutputs are the names a demo run writes in its directory; a rerun
+// removes these and nothing else.
+func demoOutputs() []string {
+	out := []string{"coordinator", "logs", "run", "manifest.toml", "test.csv", "coordinator.key"}
+	for _, t := range demoTeams {
+		out = append(out, t, t+".csv", t+".key")
+	}
+	return out
+}
+
+// prepareDemoDir returns the demo's working directory, locked: a new
+// temporary directory when dir is "", else dir if it is new, empty or marked
+// as a previous demo's (whose outputs are then removed). A directory with
+// other contents is refused: the demo never deletes or overwrites files it
+// did not create.
+func prepareDemoDir(dir string) (string, *statedir.Lock, error) {
+	if dir == "" {
+		work, err := os.MkdirTemp("", "consort-demo-*")
+		if err != nil {
+			return "", nil, err
+		}
+		dir = work
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", nil, err
+	}
+	marked, other := false, false
+	for _, e := range entries {
+		switch e.Name() {
+		case demoMarker:
+			marked = true
+		case statedir.LockName:
+		default:
+			other = true
 		}
 	}
-	fed, err := plotter.NewLine(pts)
-	if err != nil {
-		return err
+	if other && !marked {
+		return "", nil, usagef("--dir %s is not empty and was not created by consort demo (no %s file): give a new or empty directory", dir, demoMarker)
 	}
-	fed.Width = vg.Points(2)
-	last := float64(len(hist))
-	c, err := plotter.NewLine(plotter.XYs{{X: 1, Y: central}, {X: last, Y: central}})
+	lock, err := statedir.Acquire(dir)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	c.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	a, err := plotter.NewLine(plotter.XYs{{X: 1, Y: alone}, {X: last, Y: alone}})
-	if err != nil {
-		return err
+	if marked {
+		// A rerun starts over: new keys need new state, audit logs and
+		// checkpoints. Only the demo's own outputs are removed.
+		for _, name := range demoOutputs() {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				lock.Release()
+				return "", nil, err
+			}
+		}
 	}
-	a.Dashes = []vg.Length{vg.Points(1), vg.Points(3)}
-	p.Add(fed, c, a, plotter.NewGrid())
-	p.Legend.Add("federated (nodes' held-out data)", fed)
-	p.Legend.Add("centralised", c)
-	p.Legend.Add("team-a alone", a)
-	p.Legend.Top = false
-	p.Legend.Left = false
-	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+	note := []byte("This directory was created by 'consort demo'. A later demo run with --dir here\nreplaces its outputs (" + strings.Join(demoOutputs(), ", ") + ") and nothing else.\n")
+	if err := federated.WriteFileAtomic(filepath.Join(dir, demoMarker), note, 0o644); err != nil {
+		lock.Release()
+		return "", nil, err
+	}
+	return dir, lock, nil
 }
 
 // writeCSV writes ds as a CSV file with a header row and a label column.
