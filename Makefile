@@ -1,14 +1,22 @@
-# consort: make demo | make test | make build | make bench | make lint | make proto
+# consort: make demo | make test | make build | make install | make bench | make lint | make proto
 GO ?= go
 BIN := bin/consort
 PKGS := ./...
 
-.PHONY: all build demo test lint bench bench-short proto fuzz clean test-simd
+.PHONY: all build install demo test lint bench bench-short proto fuzz clean test-simd
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/consort
+
+# consort on your PATH: go install puts it in $(go env GOBIN), or
+# $(go env GOPATH)/bin when GOBIN is unset.
+install:
+	$(GO) install ./cmd/consort
+	@dir=$$($(GO) env GOBIN); [ -n "$$dir" ] || dir=$$($(GO) env GOPATH)/bin; \
+	echo "installed $$dir/consort"; \
+	case ":$$PATH:" in *":$$dir:"*) ;; *) echo "add it to your PATH: export PATH=\"$$dir:\$$PATH\"";; esac
 
 # The main job: a federation trained on bundled data.
 demo: build
