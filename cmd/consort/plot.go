@@ -35,6 +35,9 @@ var plotPixels = [2]int{int(math.Round(float64(plotWidth) / 72 * plotDPI)), int(
 // this is over a million rounds).
 const maxMetricsFile = 128 << 20
 
+// maxRound bounds the round numbers of a metrics file.
+const maxRound = 1 << 30
+
 // errMetrics marks a metrics file that cannot be read as such.
 var errMetrics = errors.New("metrics")
 
@@ -112,8 +115,10 @@ func parseMetrics(name string, r io.Reader) (*metricsTable, error) {
 			}
 			*c.dst = append(*c.dst, v)
 		}
-		if math.IsNaN(t.Round[len(t.Round)-1]) {
+		if r := t.Round[len(t.Round)-1]; math.IsNaN(r) {
 			return nil, fmt.Errorf("%w: %s line %d: no round number", errMetrics, name, line)
+		} else if r != math.Trunc(r) || r > maxRound {
+			return nil, fmt.Errorf("%w: %s line %d: the round is not a whole number up to %d", errMetrics, name, line, maxRound)
 		}
 	}
 	if len(t.Round) == 0 {
@@ -300,7 +305,11 @@ func headroom(p *plot.Plot, xys plotter.XYs) {
 	for _, xy := range xys {
 		hi = math.Max(hi, xy.Y)
 	}
-	p.Y.Min, p.Y.Max = 0, math.Max(hi*1.15, 1e-9)
+	top := hi * 1.15
+	if math.IsInf(top, 0) {
+		top = hi
+	}
+	p.Y.Min, p.Y.Max = 0, math.Max(top, 1e-9)
 }
 
 // newChart returns a plot with a title, axis labels and a grid, and the
@@ -374,7 +383,7 @@ func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	var ts []plot.Tick
-	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+	for v := math.Ceil(lo/step) * step; v <= hi && len(ts) < 30; v += step {
 		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', 0, 64)})
 	}
 	return ts

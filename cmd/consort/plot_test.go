@@ -115,3 +115,70 @@ func checkPNG(t *testing.T, path string) {
 		t.Errorf("%s is only %d bytes: an empty chart?", path, len(b))
 	}
 }
+
+// metricsSeeds are the seed corpus of FuzzParseMetrics: a real file, its
+// truncations and bit flips, and the error cases.
+func metricsSeeds() []string {
+	seeds := []string{testMetrics, "", "round\n", "round,accuracy\n1,0.5\n", "round,accuracy\n1,\"0.5\n",
+		"accuracy,round\nNaN,1\n", "round,epsilon\n1,Inf\n", "round,bytes_up\n1,1e309\n",
+		"round,accuracy\n100000000,0.5\n100000001,0.6\n", "round,loss\n1,1e300\n2,1e-300\n"}
+	for _, n := range []int{1, 10, len(testMetrics) / 2, len(testMetrics) - 1} {
+		seeds = append(seeds, testMetrics[:n])
+	}
+	for _, i := range []int{0, 7, 80, len(testMetrics) - 2} {
+		b := []byte(testMetrics)
+		b[i] ^= 0x20
+		seeds = append(seeds, string(b))
+	}
+	return seeds
+}
+
+// FuzzParseMetrics: no panic on any file; every error is classified; what
+// is accepted has one value per round in every column and renders.
+func FuzzParseMetrics(f *testing.F) {
+	seeds := metricsSeeds()
+	if len(seeds) == 0 {
+		f.Fatal("empty seed corpus")
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		m, err := parseMetrics("m.csv", strings.NewReader(in))
+		if err != nil {
+			if !errors.Is(err, errMetrics) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("unclassified or multi-line error: %q", err)
+			}
+			return
+		}
+		n := len(m.Round)
+		if n == 0 || len(m.Accuracy) != n || len(m.Loss) != n || len(m.BytesUp) != n || len(m.Epsilon) != n {
+			t.Fatalf("ragged table: %+v", m)
+		}
+		for _, r := range m.Round {
+			if r != math.Trunc(r) || r < 0 || r > maxRound {
+				t.Fatalf("round %v accepted", r)
+			}
+		}
+	})
+}
+
+// TestRenderPlotsExtremes: tables the parser accepts but no run writes
+// (one round, huge or tiny values, far-apart rounds) still render, quickly.
+func TestRenderPlotsExtremes(t *testing.T) {
+	for _, in := range []string{
+		"round,accuracy\n7,0.5\n",
+		"round,accuracy,loss,bytes_up,epsilon\n1,1e300,1e308,1e308,1e308\n2,0,1e-300,1e-300,1e-300\n",
+		"round,accuracy\n0,0.1\n1073741824,0.9\n",
+		"round,accuracy\n5,0.5\n5,0.6\n",
+	} {
+		m, err := parseMetrics("m.csv", strings.NewReader(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		charts, err := renderPlots(t.TempDir(), m, plotOptions{})
+		if err != nil || len(charts) == 0 {
+			t.Errorf("%q: %v %v", in, err, charts)
+		}
+	}
+}
