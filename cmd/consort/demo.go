@@ -347,6 +347,7 @@ func demoSummary(w io.Writer, work, coordState, protocol string, teams []*data.D
 	for _, c := range charts {
 		names = append(names, filepath.Base(c.File))
 	}
+	names = append(names, "charts.json")
 	fmt.Fprintf(w, "run directory %s: %s (logs in %s)\n", run, strings.Join(names, ", "), filepath.Join(work, "logs"))
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,7 +36,7 @@ func TestDemoDir(t *testing.T) {
 		out := p.stdout.String()
 		for _, want := range []string{
 			`(?m)^  accuracy on the test set, \d+ rows \(no team trained on it\):$`,
-			`(?m)^run directory \S+/run: model.consort, metrics.csv, accuracy.png, bytes.png \(logs in \S+/logs\)$`,
+			`(?m)^run directory \S+/run: model.consort, metrics.csv, accuracy.png, bytes.png, charts.json \(logs in \S+/logs\)$`,
 			`(?m)^audit logs verified and cross-checked`,
 		} {
 			if !regexp.MustCompile(want).MatchString(out) {
@@ -45,6 +46,7 @@ func TestDemoDir(t *testing.T) {
 		for _, name := range []string{"accuracy.png", "bytes.png"} {
 			checkPNG(t, filepath.Join(dir, "run", name))
 		}
+		checkDemoAgreement(t, out, filepath.Join(dir, "run"))
 		if run == 0 {
 			// A file of the user's beside the demo's is kept by the rerun.
 			if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o600); err != nil {
@@ -54,5 +56,65 @@ func TestDemoDir(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "notes.txt")); err != nil || string(b) != "mine" {
 		t.Errorf("the rerun touched the user's file: %v %q", err, b)
+	}
+}
+
+// checkDemoAgreement checks the numbers behind the demo's accuracy chart
+// (charts.json) against its summary: every test-set number of the summary is
+// on the chart with the same value and a label naming the same test set,
+// and the per-round line is labelled with the held-out data it comes from
+// and matches metrics.csv.
+func checkDemoAgreement(t *testing.T, summary, run string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(run, "charts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var charts []plotChart
+	if err := json.Unmarshal(b, &charts); err != nil {
+		t.Fatal(err)
+	}
+	if len(charts) == 0 || filepath.Base(charts[0].File) != "accuracy.png" {
+		t.Fatalf("charts.json: %s", b)
+	}
+	testSet := regexp.MustCompile(`(?m)^  accuracy on the (test set, \d+ rows) `).FindStringSubmatch(summary)
+	if testSet == nil {
+		t.Fatalf("summary names no test set:\n%s", summary)
+	}
+	value := func(line string) string {
+		m := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(line) + ` +accuracy (\d\.\d{4})$`).FindStringSubmatch(summary)
+		if m == nil {
+			t.Fatalf("summary has no %q line:\n%s", line, summary)
+		}
+		return m[1]
+	}
+	want := map[string]string{
+		"federated final model, on the " + testSet[1]:         value("federated model (3 teams)"),
+		"centralised (all data pooled), on the " + testSet[1]: value("centralised (all data pooled)"),
+		"team-a alone, on the " + testSet[1]:                  value("team-a alone"),
+	}
+	found := 0
+	for _, s := range charts[0].Series {
+		if v, ok := want[s.Label]; ok {
+			found++
+			if got := fmt.Sprintf("%.4f", s.Points[len(s.Points)-1][1]); got != v {
+				t.Errorf("chart %q = %s, summary says %s", s.Label, got, v)
+			}
+			continue
+		}
+		if s.Label != "federated model, on each team's held-out 20%" {
+			t.Errorf("chart series %q names no data set the summary knows", s.Label)
+			continue
+		}
+		m, err := readMetricsFile(filepath.Join(run, "metrics.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pts := series(m.Round, m.Accuracy, 1); len(pts) != len(s.Points) || pts[len(pts)-1].Y != s.Points[len(pts)-1][1] {
+			t.Errorf("held-out series %v differs from metrics.csv %v", s.Points, pts)
+		}
+	}
+	if found != len(want) {
+		t.Errorf("chart has %d of the summary's %d test-set numbers: %+v", found, len(want), charts[0].Series)
 	}
 }

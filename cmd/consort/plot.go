@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image/color"
@@ -159,15 +160,36 @@ type plotOptions struct {
 	Final      float64
 }
 
-// plotChart is one chart written by renderPlots.
+// plotChart is one chart written by renderPlots, with the numbers behind it
+// (also written to charts.json beside the PNGs).
 type plotChart struct {
-	File  string `json:"file"`
-	Shows string `json:"shows"`
+	File   string        `json:"file"`
+	Shows  string        `json:"shows"`
+	Title  string        `json:"title"`
+	YLabel string        `json:"y_label"`
+	Series []chartSeries `json:"series"`
+}
+
+// chartSeries is one line or marker of a chart: its legend label and its
+// (round, value) points.
+type chartSeries struct {
+	Label  string       `json:"label"`
+	Points [][2]float64 `json:"points"`
+}
+
+// record appends a series to c.
+func (c *plotChart) record(label string, xys plotter.XYs) {
+	pts := make([][2]float64, len(xys))
+	for i, xy := range xys {
+		pts[i] = [2]float64{xy.X, xy.Y}
+	}
+	c.Series = append(c.Series, chartSeries{Label: label, Points: pts})
 }
 
 // renderPlots writes the PNG charts of a run into dir: accuracy.png always,
 // loss.png when losses were reported, bytes.png when bytes were, and
-// epsilon.png with differential privacy.
+// epsilon.png with differential privacy; and charts.json, the numbers
+// behind every chart.
 func renderPlots(dir string, t *metricsTable, o plotOptions) ([]plotChart, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -183,12 +205,15 @@ func renderPlots(dir string, t *metricsTable, o plotOptions) ([]plotChart, error
 		on = "the nodes' held-out rows"
 	}
 	var out []plotChart
+	var cur plotChart
 	save := func(name, shows string, p *plot.Plot, leg *plot.Legend) error {
 		path := filepath.Join(dir, name)
 		if err := savePlot(path, p, leg); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		out = append(out, plotChart{File: path, Shows: shows})
+		cur.File, cur.Shows, cur.Title, cur.YLabel = path, shows, p.Title.Text, p.Y.Label.Text
+		out = append(out, cur)
+		cur = plotChart{}
 		return nil
 	}
 
@@ -206,12 +231,15 @@ func renderPlots(dir string, t *metricsTable, o plotOptions) ([]plotChart, error
 		l.Color = plotColors[0]
 		p.Add(l)
 		leg.Add("federated model, on "+on, l)
+		cur.record("federated model, on "+on, acc)
 		for _, xy := range acc {
 			lo = min(lo, xy.Y)
 		}
 	}
 	for i, b := range o.Baselines {
-		l, err := plotter.NewLine(plotter.XYs{{X: first, Y: b.Value}, {X: last, Y: b.Value}})
+		xys := plotter.XYs{{X: first, Y: b.Value}, {X: last, Y: b.Value}}
+		cur.record(b.Label, xys)
+		l, err := plotter.NewLine(xys)
 		if err != nil {
 			return nil, err
 		}
@@ -223,6 +251,7 @@ func renderPlots(dir string, t *metricsTable, o plotOptions) ([]plotChart, error
 		lo = min(lo, b.Value)
 	}
 	if o.FinalLabel != "" {
+		cur.record(o.FinalLabel, plotter.XYs{{X: last, Y: o.Final}})
 		s, err := plotter.NewScatter(plotter.XYs{{X: last, Y: o.Final}})
 		if err != nil {
 			return nil, err
@@ -243,6 +272,7 @@ func renderPlots(dir string, t *metricsTable, o plotOptions) ([]plotChart, error
 	// Loss.
 	if hasValues(t.Loss, false) {
 		p, leg := newChart(title("loss per round"), "round", "cross-entropy loss (nats per row)")
+		cur.record("federated model, on "+on, series(t.Round, t.Loss, 1))
 		if err := addLine(p, leg, series(t.Round, t.Loss, 1), "federated model, on "+on, 0); err != nil {
 			return nil, err
 		}
@@ -256,6 +286,7 @@ func renderPlots(dir string, t *metricsTable, o plotOptions) ([]plotChart, error
 	// Bytes.
 	if hasValues(t.BytesUp, true) {
 		p, leg := newChart(title("bytes per round"), "round", "bytes received by the aggregator (KiB)")
+		cur.record("protocol payload from all nodes, per round", series(t.Round, t.BytesUp, 1.0/1024))
 		if err := addLine(p, leg, series(t.Round, t.BytesUp, 1.0/1024), "protocol payload from all nodes, per round", 0); err != nil {
 			return nil, err
 		}
@@ -269,6 +300,7 @@ func renderPlots(dir string, t *metricsTable, o plotOptions) ([]plotChart, error
 	// Privacy.
 	if hasValues(t.Epsilon, true) {
 		p, leg := newChart(title("privacy spent"), "round", "epsilon spent so far (at the run's delta)")
+		cur.record("cumulative epsilon (RDP accountant)", series(t.Round, t.Epsilon, 1))
 		if err := addLine(p, leg, series(t.Round, t.Epsilon, 1), "cumulative epsilon (RDP accountant)", 0); err != nil {
 			return nil, err
 		}
@@ -277,6 +309,13 @@ func renderPlots(dir string, t *metricsTable, o plotOptions) ([]plotChart, error
 		if err := save("epsilon.png", "cumulative differential-privacy epsilon per round", p, leg); err != nil {
 			return nil, err
 		}
+	}
+	js, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := federated.WriteFileAtomic(filepath.Join(dir, "charts.json"), append(js, '\n'), 0o644); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -478,5 +517,6 @@ func runPlot(_ context.Context, args []string, stdout, _ io.Writer) error {
 	for _, c := range charts {
 		fmt.Fprintf(stdout, "%s: %s\n", c.File, c.Shows)
 	}
+	fmt.Fprintf(stdout, "%s: the numbers behind the charts\n", filepath.Join(dir, "charts.json"))
 	return nil
 }
