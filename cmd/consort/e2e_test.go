@@ -177,11 +177,9 @@ func e2eTrain(t *testing.T, bin, protocol string) {
 		t.Errorf("audit verify of a tampered log: exit %d, stderr %q", code, tam.stderr.String())
 	}
 
-	agg, err := newAggregator(protocol, f.sim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := federated.Simulate(context.Background(), f.sim, agg, nil)
+	simCfg := f.sim
+	simCfg.Protocol = protocol
+	sim, err := federated.Simulate(context.Background(), simCfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
