@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/consort-ml/consort/federated"
-	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"

@@ -150,4 +150,3 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return nil
 }
-

@@ -164,4 +164,3 @@ func ReadFile(path string) (*File, error) {
 	}
 	return &m, nil
 }
-
