@@ -810,13 +810,15 @@ func invert(m map[transport.PeerID]string) map[string]bool {
 
 func (c *Coordinator) aborted(now time.Time, a *attempt, err error) {
 	rs := a.start
-	c.log.Warn("attempt aborted; no aggregate released; retrying with the live nodes", "attempt", rs.Attempt, "phase", rs.Phase.String(), "round", rs.Round, "err", err)
 	if rs.Phase == trainpb.Phase_PHASE_TRAIN {
+		c.log.Warn("round aborted; no aggregate released; retrying with the live nodes", "round", rs.Round, "attempt", rs.Attempt, "err", err)
 		c.aborts++
 		end, _ := proto.Marshal(&trainpb.RoundEnd{Attempt: rs.Attempt, Round: rs.Round, Aborted: true})
 		for _, p := range a.plan.Peers {
 			c.send(p, transport.Message{Type: typeRoundEnd, Round: rs.Attempt, Payload: end})
 		}
+	} else {
+		c.log.Warn("attempt aborted; no aggregate released; retrying", "phase", rs.Phase.String(), "attempt", rs.Attempt, "err", err)
 	}
 	// Back off briefly before the retry, still serving hellos.
 	c.state, c.until = cPause, now.Add(min(c.cfg.StepTimeout, time.Second))
