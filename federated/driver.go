@@ -346,91 +346,32 @@ func MHEKeyPath(dir string) string { return filepath.Join(dir, "mhe.key") }
 // RunNode drives n over tr until the coordinator sends the final model, which
 // it returns (and writes to StateDir/model.consort).
 func RunNode(ctx context.Context, n *engine.Node, tr transport.Transport, coordinator transport.PeerID, io NodeIO) (*model.File, error) {
-	clock := io.Clock
-	if clock == nil {
-		clock = WallClock{}
+	d := &nodeDriver{io: io, coordinator: coordinator}
+	if d.io.Clock == nil {
+		d.io.Clock = WallClock{}
 	}
-	log := io.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if d.io.Logger == nil {
+		d.io.Logger = slog.New(slog.DiscardHandler)
 	}
-	if io.SendTimeout == 0 {
-		io.SendTimeout = 30 * time.Second
+	if d.io.SendTimeout == 0 {
+		d.io.SendTimeout = 30 * time.Second
 	}
 	if io.StateDir != "" {
 		if err := os.MkdirAll(io.StateDir, 0o700); err != nil {
 			return nil, err
 		}
 	}
-	out := newSender(ctx, tr, false, io.SendTimeout, log)
+	d.out = newSender(ctx, tr, false, d.io.SendTimeout, d.io.Logger)
+	clock := d.io.Clock
 	start := clock.Now()
-	reached := false
-	failures := 0
 	n.Tick(start)
 	for {
-		rd := n.Ready()
-		if rd.State != nil && io.StateDir != "" {
-			if err := atomicfile.Write(NodeStatePath(io.StateDir), rd.State, 0o600); err != nil {
-				return nil, err
-			}
-		}
-		if rd.MHEKey != nil && io.StateDir != "" {
-			if err := atomicfile.Write(MHEKeyPath(io.StateDir), rd.MHEKey, 0o600); err != nil {
-				return nil, err
-			}
-		}
-		if err := appendAudit(io.Audit, rd.Audit); err != nil {
-			return nil, err
-		}
-		for _, m := range rd.Messages {
-			if io.Filter != nil && !io.Filter(nil, &m) {
-				continue
-			}
-			ok := out.sendNow(coordinator, m)
-			if ok {
-				reached = true
-				if failures >= 5 {
-					log.Info("coordinator reachable again")
-				}
-				failures = 0
-				if io.Metrics != nil && m.Type != "train/hello" {
-					io.Metrics.BytesUp.Add(float64(len(m.Payload)))
-				}
-			} else if m.Type == "train/hello" {
-				if failures++; failures == 5 {
-					log.Warn("the coordinator does not answer; still trying")
-				}
-			}
-		}
-		for _, e := range rd.Events {
-			if io.Metrics != nil && e.Kind == "round-end" {
-				if e.Aborted {
-					io.Metrics.RoundsAborted.Inc()
-				} else if e.Accuracy >= 0 {
-					io.Metrics.RoundsCompleted.Inc()
-					io.Metrics.Accuracy.Set(e.Accuracy)
-				}
-			}
-			if io.Metrics != nil && e.Kind == "refused" {
-				io.Metrics.Refusals.WithLabelValues(string(e.Code)).Inc()
-			}
-			if io.Events != nil {
-				io.Events(e)
-			}
-		}
-		if rd.Err != nil {
-			return nil, rd.Err
-		}
-		if rd.Final != nil {
-			if io.StateDir != "" {
-				if err := model.WriteFile(filepath.Join(io.StateDir, "model.consort"), rd.Final); err != nil {
-					return nil, err
-				}
-			}
-			return rd.Final, nil
+		final, err := d.apply(n.Ready())
+		if final != nil || err != nil {
+			return final, err
 		}
 		now := clock.Now()
-		if io.JoinTimeout > 0 && !reached && now.Sub(start) >= io.JoinTimeout {
+		if io.JoinTimeout > 0 && !d.reached && now.Sub(start) >= io.JoinTimeout {
 			return nil, fmt.Errorf("%w: no message reached %s within %v (is it running, and is its address right?)",
 				ErrCoordinatorUnreachable, coordinator, io.JoinTimeout)
 		}
@@ -443,6 +384,85 @@ func RunNode(ctx context.Context, n *engine.Node, tr transport.Transport, coordi
 			n.Step(now, in)
 		}
 		n.Tick(now)
+	}
+}
+
+// nodeDriver carries out a node's Ready.
+type nodeDriver struct {
+	io          NodeIO
+	coordinator transport.PeerID
+	out         *sender
+	reached     bool // a message reached the coordinator
+	failures    int  // hellos in a row that did not
+}
+
+// apply persists, audits and sends what rd asks, in that order; it returns
+// the final model once the federation is done.
+func (d *nodeDriver) apply(rd engine.NodeReady) (*model.File, error) {
+	io := d.io
+	if rd.State != nil && io.StateDir != "" {
+		if err := atomicfile.Write(NodeStatePath(io.StateDir), rd.State, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if rd.MHEKey != nil && io.StateDir != "" {
+		if err := atomicfile.Write(MHEKeyPath(io.StateDir), rd.MHEKey, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if err := appendAudit(io.Audit, rd.Audit); err != nil {
+		return nil, err
+	}
+	for _, m := range rd.Messages {
+		if io.Filter == nil || io.Filter(nil, &m) {
+			d.send(m)
+		}
+	}
+	for _, e := range rd.Events {
+		d.event(e)
+	}
+	if rd.Err != nil {
+		return nil, rd.Err
+	}
+	if rd.Final != nil && io.StateDir != "" {
+		if err := model.WriteFile(filepath.Join(io.StateDir, "model.consort"), rd.Final); err != nil {
+			return nil, err
+		}
+	}
+	return rd.Final, nil
+}
+
+func (d *nodeDriver) send(m transport.Message) {
+	if d.out.sendNow(d.coordinator, m) {
+		d.reached = true
+		if d.failures >= 5 {
+			d.io.Logger.Info("coordinator reachable again")
+		}
+		d.failures = 0
+		if d.io.Metrics != nil && m.Type != "train/hello" {
+			d.io.Metrics.BytesUp.Add(float64(len(m.Payload)))
+		}
+	} else if m.Type == "train/hello" {
+		if d.failures++; d.failures == 5 {
+			d.io.Logger.Warn("the coordinator does not answer; still trying")
+		}
+	}
+}
+
+func (d *nodeDriver) event(e engine.NodeEvent) {
+	if m := d.io.Metrics; m != nil {
+		switch {
+		case e.Kind == "round-end" && e.Aborted:
+			m.RoundsAborted.Inc()
+		case e.Kind == "round-end" && e.Accuracy >= 0:
+			m.RoundsCompleted.Inc()
+			m.Accuracy.Set(e.Accuracy)
+		case e.Kind == "refused":
+			m.Refusals.WithLabelValues(string(e.Code)).Inc()
+		}
+	}
+	if d.io.Events != nil {
+		d.io.Events(e)
 	}
 }
 

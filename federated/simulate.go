@@ -302,15 +302,47 @@ func Simulate(ctx context.Context, cfg SimConfig, observe func(RoundReport)) (*S
 		return nil, err
 	}
 	cfg = cfg.resolved()
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	prep, err := Prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
-	spec := cfg.ModelSpec(prep.Train.Classes)
+	sim, err := newSimulation(cfg, prep)
+	if err != nil {
+		return nil, err
+	}
+	res := sim.result()
+	cfg.Logger.Info("simulation start", "protocol", cfg.Protocol, "dataset", cfg.Dataset, "parties", cfg.Parties, "rounds", cfg.Rounds, "params", res.Params)
+	final, err := sim.run(ctx, observe)
+	if err != nil {
+		return nil, err
+	}
+	sim.summarise(res, final)
+	if cfg.Centralized {
+		if res.CentralizedAccuracy, err = centralised(cfg, sim.fed.Model, prep); err != nil {
+			return nil, err
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// simulation is one run of Simulate: the federation, its parties and the
+// coordinator, before and after the rounds.
+type simulation struct {
+	cfg     SimConfig
+	prep    *Prepared
+	fed     engine.Federation
+	ids     []*identity.Identity
+	coord   *engine.Coordinator
+	history []RoundReport
+	uploads int64 // participants summed over the released rounds
+	bytesUp int64
+}
+
+func newSimulation(cfg SimConfig, prep *Prepared) (*simulation, error) {
 	ids, err := SimIdentities(cfg.Seed, cfg.Parties)
 	if err != nil {
 		return nil, err
@@ -321,38 +353,50 @@ func Simulate(ctx context.Context, cfg SimConfig, observe func(RoundReport)) (*S
 	}
 	fed := engine.Federation{
 		ID: cfg.FederationID, Nodes: nodes, Threshold: cfg.Threshold, Protocol: cfg.Protocol,
-		Rounds: cfg.Rounds, Model: spec, Features: prep.Train.Features, Classes: prep.Train.Classes,
+		Rounds: cfg.Rounds, Model: cfg.ModelSpec(prep.Train.Classes), Features: prep.Train.Features, Classes: prep.Train.Classes,
 		Train: cfg.Train, Strategy: cfg.Strategy, Bound: cfg.Bound, DP: cfg.DP,
 		MHEParamSet: cfg.MHEParamSet, MHEInsecureTestParams: cfg.MHEInsecureTestParams,
 	}
 	if err := fed.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	coord, err := engine.NewCoordinator(engine.CoordinatorConfig{Federation: fed, Seed: cfg.Seed, Fraction: cfg.Fraction, Logger: log})
+	coord, err := engine.NewCoordinator(engine.CoordinatorConfig{Federation: fed, Seed: cfg.Seed, Fraction: cfg.Fraction, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	secure := false
-	contribution := ""
+	return &simulation{cfg: cfg, prep: prep, fed: fed, ids: ids, coord: coord}, nil
+}
+
+// protocol returns the simulated protocol's description.
+func (s *simulation) protocol() engine.Protocol {
 	for _, p := range engine.Protocols() {
-		if p.Name == cfg.Protocol {
-			secure, contribution = p.Secure, p.Name+"/"+p.Contribution
+		if p.Name == s.cfg.Protocol {
+			return p
 		}
 	}
+	return engine.Protocol{}
+}
+
+func (s *simulation) result() *SimResult {
 	res := &SimResult{
-		Protocol: cfg.Protocol, Secure: secure, Dataset: cfg.Dataset, Model: spec.String(), Strategy: cfg.Strategy.Name,
-		Parties: cfg.Parties, Threshold: cfg.Threshold, Rounds: cfg.Rounds, Params: len(coord.Params()),
-		TrainExamples: prep.Train.Len(), TestExamples: prep.Test.Len(),
+		Protocol: s.cfg.Protocol, Secure: s.protocol().Secure, Dataset: s.cfg.Dataset, Model: s.fed.Model.String(),
+		Strategy: s.cfg.Strategy.Name, Parties: s.cfg.Parties, Threshold: s.cfg.Threshold, Rounds: s.cfg.Rounds,
+		Params: len(s.coord.Params()), TrainExamples: s.prep.Train.Len(), TestExamples: s.prep.Test.Len(),
 	}
 	if res.Strategy == "" {
 		res.Strategy = "fedavg"
 	}
-	if cfg.DP.Enabled() {
-		res.Delta = cfg.DP.Delta
+	if s.cfg.DP.Enabled() {
+		res.Delta = s.cfg.DP.Delta
 	}
-	log.Info("simulation start", "protocol", cfg.Protocol, "dataset", cfg.Dataset, "parties", cfg.Parties, "rounds", cfg.Rounds, "params", res.Params)
+	return res
+}
 
-	types, err := engine.MessageTypes(res.Params, cfg.Parties)
+// run starts every party's driver on its own endpoint and drives the
+// coordinator until the federation is done.
+func (s *simulation) run(ctx context.Context, observe func(RoundReport)) (*model.File, error) {
+	cfg, log := s.cfg, s.cfg.Logger
+	types, err := engine.MessageTypes(len(s.coord.Params()), cfg.Parties)
 	if err != nil {
 		return nil, err
 	}
@@ -368,18 +412,18 @@ func Simulate(ctx context.Context, cfg SimConfig, observe func(RoundReport)) (*S
 	epoch := time.Unix(0, 0).UTC()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	drops := newDropper(cfg.Seed, cfg.Dropout, contribution)
+	p := s.protocol()
+	drops := newDropper(cfg.Seed, cfg.Dropout, p.Name+"/"+p.Contribution)
 	var wg sync.WaitGroup
 	nodeErr := make([]error, cfg.Parties)
 	for i := range cfg.Parties {
-		sub := prep.Train.Subset(prep.Parts[i])
-		ep, err := net.Join(nodes[i])
+		ep, err := net.Join(s.fed.Nodes[i])
 		if err != nil {
 			return nil, err
 		}
 		nd, err := engine.NewNode(engine.NodeConfig{
-			Federation: fed, Self: nodes[i], Coordinator: coordID, Signer: ids[i].Signer(),
-			Train: sub, Seed: NodeSeed(cfg.Seed, i), Rand: simRand(cfg.Seed, "node", i), Logger: log,
+			Federation: s.fed, Self: s.fed.Nodes[i], Coordinator: coordID, Signer: s.ids[i].Signer(),
+			Train: s.prep.Train.Subset(s.prep.Parts[i]), Seed: NodeSeed(cfg.Seed, i), Rand: simRand(cfg.Seed, "node", i), Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: party %d: %w", ErrBadConfig, i, err)
@@ -391,23 +435,9 @@ func Simulate(ctx context.Context, cfg SimConfig, observe func(RoundReport)) (*S
 			})
 		})
 	}
-	var uploads, bytesUp int64
-	var history []RoundReport
-	final, err := RunCoordinator(ctx, coord, cep, CoordinatorIO{
+	final, err := RunCoordinator(ctx, s.coord, cep, CoordinatorIO{
 		Clock: VirtualClock{Net: net, Endpoint: cep, Epoch: epoch}, Logger: log,
-		Progress: func(r *RoundReport) {
-			g, err := model.New(spec, fed.Features, fed.Classes, 0)
-			if err == nil {
-				copy(g.Params(), coord.Params())
-				r.Loss, r.Accuracy = model.Evaluate(g, prep.Test.X, prep.Test.Y)
-			}
-			uploads += int64(r.Participants)
-			bytesUp += r.BytesUp
-			history = append(history, *r)
-			if observe != nil {
-				observe(*r)
-			}
-		},
+		Progress: func(r *RoundReport) { s.report(r, observe) },
 	})
 	// The simulation needs nothing more from the nodes: stop them (a node
 	// still waiting in virtual time would otherwise wait for ever).
@@ -425,31 +455,41 @@ func Simulate(ctx context.Context, cfg SimConfig, observe func(RoundReport)) (*S
 			return nil, fmt.Errorf("party %d: %w", i, e)
 		}
 	}
-	res.History = history
-	res.AbortedRounds = coord.AbortedAttempts()
-	res.Stopped = coord.Stopped()
-	if n := len(history); n > 0 {
-		res.FinalAccuracy, res.FinalLoss = history[n-1].Accuracy, history[n-1].Loss
-		res.Epsilon = history[n-1].Epsilon
-	} else {
-		g, err := final.Model()
-		if err != nil {
-			return nil, err
-		}
-		res.FinalLoss, res.FinalAccuracy = model.Evaluate(g, prep.Test.X, prep.Test.Y)
+	return final, nil
+}
+
+// report evaluates the global model after a round on the pooled test set.
+func (s *simulation) report(r *RoundReport, observe func(RoundReport)) {
+	if g, err := model.New(s.fed.Model, s.fed.Features, s.fed.Classes, 0); err == nil {
+		copy(g.Params(), s.coord.Params())
+		r.Loss, r.Accuracy = model.Evaluate(g, s.prep.Test.X, s.prep.Test.Y)
 	}
-	if uploads > 0 {
-		res.BytesUpPerNode = float64(bytesUp) / float64(uploads)
+	if !r.Aborted {
+		s.uploads += int64(r.Participants)
+		s.bytesUp += r.BytesUp
+	}
+	s.history = append(s.history, *r)
+	s.cfg.Logger.Info("round done", "round", r.Round, "participants", r.Participants, "contributors", r.Contributors, "accuracy", r.Accuracy)
+	if observe != nil {
+		observe(*r)
+	}
+}
+
+func (s *simulation) summarise(res *SimResult, final *model.File) {
+	res.History = s.history
+	res.AbortedRounds = s.coord.AbortedAttempts()
+	res.Stopped = s.coord.Stopped()
+	if n := len(s.history); n > 0 {
+		res.FinalAccuracy, res.FinalLoss = s.history[n-1].Accuracy, s.history[n-1].Loss
+		res.Epsilon = s.history[n-1].Epsilon
+	} else if g, err := final.Model(); err == nil {
+		res.FinalLoss, res.FinalAccuracy = model.Evaluate(g, s.prep.Test.X, s.prep.Test.Y)
+	}
+	if s.uploads > 0 {
+		res.BytesUpPerNode = float64(s.bytesUp) / float64(s.uploads)
 	}
 	res.Global = final.Params
 	res.ModelDigest = ParamsDigest(final.Params)
-	if cfg.Centralized {
-		if res.CentralizedAccuracy, err = centralised(cfg, spec, prep); err != nil {
-			return nil, err
-		}
-	}
-	res.Seconds = time.Since(start).Seconds()
-	return res, nil
 }
 
 // ParamsDigest is the SHA-256 (hex) of parameters encoded as float32
