@@ -14,6 +14,7 @@ import (
 
 	"github.com/consort-ml/consort/federated"
 	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
@@ -128,7 +129,7 @@ func roundOnce(cfg RoundBenchConfig, protocol string) (RoundBenchResult, error) 
 	if err != nil {
 		return RoundBenchResult{}, err
 	}
-	types, err := federated.MessageTypes(m.NumParams(), cfg.Nodes)
+	types, err := engine.MessageTypes(m.NumParams(), cfg.Nodes)
 	if err != nil {
 		return RoundBenchResult{}, err
 	}
@@ -166,11 +167,11 @@ func roundOnce(cfg RoundBenchConfig, protocol string) (RoundBenchResult, error) 
 	}
 	defer os.RemoveAll(state)
 	threshold := max(2, cfg.Nodes*2/3)
-	coord, err := federated.NewCoordinator(federated.CoordinatorConfig{
-		FederationID: fed, Nodes: nodes, MinParticipants: cfg.Nodes, Threshold: threshold, Protocol: protocol,
-		Rounds: 1, Model: spec, Features: cfg.Features, Classes: 2, Seed: 1, StepTimeout: cfg.StepTimeout,
-		Logger: cfg.Logger,
-	})
+	fedCfg := engine.Federation{
+		ID: fed, Nodes: nodes, MinParticipants: cfg.Nodes, Threshold: threshold, Protocol: protocol,
+		Rounds: 1, Model: spec, Features: cfg.Features, Classes: 2,
+	}
+	coord, err := engine.NewCoordinator(engine.CoordinatorConfig{Federation: fedCfg, Seed: 1, StepTimeout: cfg.StepTimeout, Logger: cfg.Logger})
 	if err != nil {
 		return RoundBenchResult{}, err
 	}
@@ -179,20 +180,20 @@ func roundOnce(cfg RoundBenchConfig, protocol string) (RoundBenchResult, error) 
 	errs := make(chan error, cfg.Nodes)
 	for i := 1; i <= cfg.Nodes; i++ {
 		train := roundData(cfg, uint64(i))
-		n, err := federated.NewNode(federated.NodeConfig{
-			FederationID: fed, Coordinator: ids[0].PeerID(), Identity: ids[i], Train: train, Test: train,
-			Model: spec, Features: cfg.Features, Classes: 2, Seed: uint64(i), StepTimeout: cfg.StepTimeout,
-			Members: nodes, Threshold: threshold, StateDir: filepath.Join(state, fmt.Sprint(i)), Logger: cfg.Logger,
+		n, err := engine.NewNode(engine.NodeConfig{
+			Federation: fedCfg, Self: ids[i].PeerID(), Coordinator: ids[0].PeerID(), Signer: ids[i].Signer(),
+			Train: train, Test: train, Seed: uint64(i), Rand: rand.Reader, Logger: cfg.Logger,
 		})
 		if err != nil {
 			return RoundBenchResult{}, err
 		}
 		go func() {
-			_, err := n.Run(ctx, hosts[i])
+			_, err := federated.RunNode(ctx, n, hosts[i], ids[0].PeerID(), federated.NodeIO{
+				StateDir: filepath.Join(state, fmt.Sprint(i)), Logger: cfg.Logger, SendTimeout: cfg.StepTimeout})
 			errs <- err
 		}()
 	}
-	if _, err := coord.Run(ctx, hosts[0]); err != nil {
+	if _, err := federated.RunCoordinator(ctx, coord, hosts[0], federated.CoordinatorIO{Logger: cfg.Logger, Queued: true, SendTimeout: cfg.StepTimeout}); err != nil {
 		return RoundBenchResult{}, err
 	}
 	for range cfg.Nodes {

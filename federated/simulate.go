@@ -2,52 +2,49 @@ package federated
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/federated/strategy"
+	"github.com/consort-ml/consort/federated/trainpb"
+	"github.com/consort-ml/consort/transport"
+	"github.com/consort-ml/consort/transport/identity"
+	"github.com/consort-ml/consort/transport/mem"
+	"google.golang.org/protobuf/proto"
 )
 
-// ErrBadConfig marks an invalid simulation or strategy configuration.
+// ErrBadConfig marks an invalid simulation configuration.
 var ErrBadConfig = errors.New("federated: bad config")
 
-// TrainSettings are the local-training hyper-parameters every node uses.
-type TrainSettings struct {
-	LocalEpochs int     // epochs of local SGD per round (default 1)
-	BatchSize   int     // mini-batch size (default 32)
-	LR          float32 // learning rate (default 0.1)
-	Momentum    float32 // SGD momentum (default 0.9)
-	WeightDecay float32 // L2 weight decay (default 0)
-}
+// TrainSettings are the local-training hyper-parameters (see engine.TrainSettings).
+type TrainSettings = engine.TrainSettings
 
-func (t *TrainSettings) defaults() {
-	if t.LocalEpochs == 0 {
-		t.LocalEpochs = 1
-	}
-	if t.BatchSize == 0 {
-		t.BatchSize = 32
-	}
-	if t.LR == 0 {
-		t.LR = 0.1
-	}
-}
+// DPConfig configures distributed differential privacy (see engine.DPConfig).
+type DPConfig = engine.DPConfig
 
-func (t TrainSettings) validate() error {
-	if t.LocalEpochs < 1 || t.BatchSize < 1 || !(t.LR > 0) || t.Momentum < 0 || t.Momentum >= 1 || t.WeightDecay < 0 {
-		return fmt.Errorf("%w: need local epochs >= 1, batch size >= 1, lr > 0, 0 <= momentum < 1, weight decay >= 0", ErrBadConfig)
-	}
-	return nil
-}
+// RoundReport describes one finished training round (see engine.RoundReport).
+type RoundReport = engine.RoundReport
 
-// SimConfig configures an in-process federated simulation. The zero value of
-// each optional field selects a documented default.
+// StrategyConfig selects the server strategy (see package strategy).
+type StrategyConfig = strategy.Config
+
+// ProtocolNames lists the protection protocols.
+func ProtocolNames() []string { return engine.ProtocolNames() }
+
+// SimConfig configures a simulation: a coordinator and Parties nodes, each
+// the engine's state machine, over an in-memory network in virtual time. The
+// zero value of each optional field selects the default its comment names;
+// [SimConfig.Validate] does not change the value.
 type SimConfig struct {
 	// FederationID binds the protocol keys of the run (default "sim").
 	FederationID string
@@ -64,7 +61,14 @@ type SimConfig struct {
 	Partition string
 	// Rounds is the number of federated rounds.
 	Rounds int
-	// Fraction of the parties selected per round (default 1: all).
+	// Protocol protects the updates: plain (default), secagg or mhe.
+	Protocol string
+	// MHEParamSet pins the mhe parameter set; MHEInsecureTestParams uses the
+	// insecure test ring (tests only).
+	MHEParamSet           string
+	MHEInsecureTestParams bool
+	// Fraction of the parties selected per round (default 1: all), never
+	// fewer than the threshold.
 	Fraction float64
 	// Model is the model architecture; the zero value picks logistic for two
 	// classes and softmax otherwise.
@@ -73,59 +77,97 @@ type SimConfig struct {
 	Train TrainSettings
 	// Strategy is the server-side aggregation strategy (default fedavg).
 	Strategy StrategyConfig
-	// Dropout is the probability that a selected party drops during a round.
+	// Dropout is the probability that a selected party drops during a
+	// round: half of the drops stop before their protected update is sent,
+	// half after it (during unmasking or decryption).
 	Dropout float64
-	// Threshold is the minimum number of contributors per aggregate (0: the
-	// protocol's default for the number of participants).
+	// Threshold is the fewest contributors an aggregate is released for
+	// (default DefaultThreshold(Parties)).
 	Threshold int
 	// Bound clips each coordinate of a weighted update to [-Bound, Bound]
-	// before protection (default 4), so fixed-point protocols cannot overflow.
+	// before protection (default engine.DefaultBound).
 	Bound float32
 	// Centralized also trains the centralised baseline: the same model on all
 	// training data pooled, for the same total number of epochs.
 	Centralized bool
 	// DP, when Clip > 0, adds distributed differential privacy.
 	DP DPConfig
-	// Seed makes the whole run repeatable.
+	// Seed makes the whole run repeatable: data split, model, every node's
+	// private randomness and the network.
 	Seed uint64
 	// Logger receives structured progress records (nil: discard).
 	Logger *slog.Logger
 }
 
-// DPConfig configures distributed differential privacy (see the package
-// documentation, "Differential privacy").
-type DPConfig struct {
-	// Clip is the L2 norm bound C of a party's update (0 disables DP).
-	Clip float64
-	// NoiseMultiplier z: the aggregate carries Gaussian noise of standard
-	// deviation z*C.
-	NoiseMultiplier float64
-	// Delta is the delta at which epsilon is reported (default 1e-5).
-	Delta float64
-	// EpsilonBudget, when > 0, stops training at the last round that keeps
-	// epsilon within it.
-	EpsilonBudget float64
+// DefaultThreshold is a simulation's default threshold for n parties:
+// floor(n/2) + 1, the smallest that the malicious-server model of secure
+// aggregation allows with the complete graph (a majority), for every protocol
+// so that their results compare.
+func DefaultThreshold(n int) int { return n/2 + 1 }
+
+func (c SimConfig) resolved() SimConfig {
+	if c.FederationID == "" {
+		c.FederationID = "sim"
+	}
+	if c.TestFraction == 0 {
+		c.TestFraction = 0.25
+	}
+	if c.Partition == "" {
+		c.Partition = "iid"
+	}
+	if c.Protocol == "" {
+		c.Protocol = "plain"
+	}
+	if c.Fraction == 0 {
+		c.Fraction = 1
+	}
+	if c.Threshold == 0 {
+		c.Threshold = DefaultThreshold(c.Parties)
+	}
+	if c.Bound == 0 {
+		c.Bound = engine.DefaultBound
+	}
+	c.Train = c.Train.Resolved()
+	c.DP = c.DP.Resolved()
+	return c
 }
 
-// Enabled reports whether DP is on.
-func (c DPConfig) Enabled() bool { return c.Clip > 0 }
-
-// RoundReport describes one finished round.
-type RoundReport struct {
-	Round        int  `json:"round"`
-	Rounds       int  `json:"rounds"`
-	Participants int  `json:"participants"`
-	Contributors int  `json:"contributors"`
-	Aborted      bool `json:"aborted,omitempty"`
-	// Accuracy and Loss of the global model after the round; in networked
-	// runs they come from the nodes' held-out rows, and are -1 when no
-	// contributor reported any.
-	Accuracy float64 `json:"accuracy"`
-	Loss     float64 `json:"loss"`
-	BytesUp  int64   `json:"bytes_up"`
-	Seconds  float64 `json:"seconds"`
-	// Epsilon spent so far at the run's delta (DP only).
-	Epsilon float64 `json:"epsilon,omitempty"`
+// Validate checks the configuration (with its defaults) without changing it.
+func (c SimConfig) Validate() error {
+	r := c.resolved()
+	switch {
+	case r.Dataset == "":
+		return fmt.Errorf("%w: no dataset", ErrBadConfig)
+	case r.Parties < 1:
+		return fmt.Errorf("%w: parties must be >= 1", ErrBadConfig)
+	case r.Rounds < 1:
+		return fmt.Errorf("%w: rounds must be >= 1", ErrBadConfig)
+	case !(r.Fraction > 0 && r.Fraction <= 1):
+		return fmt.Errorf("%w: fraction must be in (0, 1]", ErrBadConfig)
+	case !(r.Dropout >= 0 && r.Dropout < 1):
+		return fmt.Errorf("%w: dropout must be in [0, 1)", ErrBadConfig)
+	case r.Threshold < 1 || r.Threshold > r.Parties:
+		return fmt.Errorf("%w: threshold must be in 1..parties", ErrBadConfig)
+	case !(r.TestFraction > 0 && r.TestFraction < 1):
+		return fmt.Errorf("%w: test fraction must be in (0, 1)", ErrBadConfig)
+	case !(r.Bound > 0) || math.IsInf(float64(r.Bound), 0):
+		return fmt.Errorf("%w: bound must be positive and finite", ErrBadConfig)
+	}
+	if err := r.DP.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	if err := r.Train.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	if _, err := strategy.New(r.Strategy); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	for _, p := range engine.ProtocolNames() {
+		if p == r.Protocol {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown protocol %q (want one of %v)", ErrBadConfig, r.Protocol, engine.ProtocolNames())
 }
 
 // SimResult summarises a simulation.
@@ -136,6 +178,7 @@ type SimResult struct {
 	Model               string  `json:"model"`
 	Strategy            string  `json:"strategy"`
 	Parties             int     `json:"parties"`
+	Threshold           int     `json:"threshold"`
 	Rounds              int     `json:"rounds"`
 	Params              int     `json:"params"`
 	TrainExamples       int     `json:"train_examples"`
@@ -148,10 +191,15 @@ type SimResult struct {
 	Epsilon float64 `json:"epsilon,omitempty"`
 	Delta   float64 `json:"delta,omitempty"`
 	// Stopped explains an early stop (the privacy budget ran out).
-	Stopped        string        `json:"stopped,omitempty"`
-	BytesUpPerNode float64       `json:"bytes_up_per_node"`
-	Seconds        float64       `json:"seconds"`
-	History        []RoundReport `json:"history"`
+	Stopped string `json:"stopped,omitempty"`
+	// BytesUpPerNode is the mean protocol payload a selected node sent per
+	// round.
+	BytesUpPerNode float64 `json:"bytes_up_per_node"`
+	// ModelDigest is the SHA-256 of the final parameters (hex): equal
+	// digests mean bit-identical models.
+	ModelDigest string        `json:"model_digest"`
+	Seconds     float64       `json:"seconds"`
+	History     []RoundReport `json:"history"`
 	// Global holds the final global parameters (not serialised in summaries).
 	Global []float32 `json:"-"`
 }
@@ -163,60 +211,6 @@ type Prepared struct {
 	Parts [][]int
 }
 
-func (c *SimConfig) defaults() {
-	if c.FederationID == "" {
-		c.FederationID = "sim"
-	}
-	if c.TestFraction == 0 {
-		c.TestFraction = 0.25
-	}
-	if c.Partition == "" {
-		c.Partition = "iid"
-	}
-	if c.Fraction == 0 {
-		c.Fraction = 1
-	}
-	if c.Bound == 0 {
-		c.Bound = 4
-	}
-	if c.DP.Enabled() && c.DP.Delta == 0 {
-		c.DP.Delta = 1e-5
-	}
-	c.Train.defaults()
-}
-
-// Validate checks the configuration after defaults are applied.
-func (c *SimConfig) Validate() error {
-	c.defaults()
-	switch {
-	case c.Dataset == "":
-		return fmt.Errorf("%w: no dataset", ErrBadConfig)
-	case c.Parties < 1:
-		return fmt.Errorf("%w: parties must be >= 1", ErrBadConfig)
-	case c.Rounds < 1:
-		return fmt.Errorf("%w: rounds must be >= 1", ErrBadConfig)
-	case !(c.Fraction > 0 && c.Fraction <= 1):
-		return fmt.Errorf("%w: fraction must be in (0, 1]", ErrBadConfig)
-	case !(c.Dropout >= 0 && c.Dropout < 1):
-		return fmt.Errorf("%w: dropout must be in [0, 1)", ErrBadConfig)
-	case c.Threshold < 0 || c.Threshold > c.Parties:
-		return fmt.Errorf("%w: threshold must be in 0..parties", ErrBadConfig)
-	case !(c.TestFraction > 0 && c.TestFraction < 1):
-		return fmt.Errorf("%w: test fraction must be in (0, 1)", ErrBadConfig)
-	case !(c.Bound > 0) || math.IsInf(float64(c.Bound), 0):
-		return fmt.Errorf("%w: bound must be positive and finite", ErrBadConfig)
-	case c.DP.Clip < 0 || math.IsNaN(c.DP.Clip) || math.IsInf(c.DP.Clip, 0):
-		return fmt.Errorf("%w: dp clip must be >= 0 and finite", ErrBadConfig)
-	case c.DP.Enabled() && !(c.DP.NoiseMultiplier > 0):
-		return fmt.Errorf("%w: dp noise multiplier must be > 0 with a clip", ErrBadConfig)
-	case !c.DP.Enabled() && (c.DP.NoiseMultiplier != 0 || c.DP.EpsilonBudget != 0):
-		return fmt.Errorf("%w: dp noise and budget need --dp-clip", ErrBadConfig)
-	case c.DP.Delta < 0 || c.DP.Delta >= 1 || c.DP.EpsilonBudget < 0:
-		return fmt.Errorf("%w: dp delta must be in (0, 1) and the budget >= 0", ErrBadConfig)
-	}
-	return c.Train.validate()
-}
-
 // Prepare loads the configured data set, splits it into train and test,
 // standardises features (fitted on train only) and partitions the training
 // examples among the parties.
@@ -224,6 +218,7 @@ func Prepare(c SimConfig) (*Prepared, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c = c.resolved()
 	var train, test *data.Dataset
 	if c.Dataset == "mnist" {
 		var err error
@@ -269,319 +264,336 @@ func (c SimConfig) ModelSpec(classes int) model.Spec {
 	return s
 }
 
-// Simulate runs the federated rounds of cfg in process, aggregating every
-// round through agg, and calls observe (if not nil) after each round.
-func Simulate(ctx context.Context, cfg SimConfig, agg Aggregator, observe func(RoundReport)) (*SimResult, error) {
+// SimIdentities returns the simulated parties' identities, derived from the
+// seed (a simulation is not secure against anyone who knows its seed).
+func SimIdentities(seed uint64, n int) ([]*identity.Identity, error) {
+	out := make([]*identity.Identity, n)
+	for i := range out {
+		id, err := identity.Generate(simRand(seed, "identity", i))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = id
+	}
+	return out, nil
+}
+
+// simRand is party i's deterministic random stream for a purpose.
+func simRand(seed uint64, label string, i int) *rand.ChaCha8 {
+	h := sha256.New()
+	h.Write([]byte("consort/federated/simulation " + label))
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:], seed)
+	binary.LittleEndian.PutUint64(b[8:], uint64(i))
+	h.Write(b[:])
+	return rand.NewChaCha8([32]byte(h.Sum(nil)))
+}
+
+// NodeSeed is party p's local-shuffling seed in a simulation with seed s.
+func NodeSeed(s uint64, p int) uint64 { return s ^ uint64(p)*0x9e3779b97f4a7c15 }
+
+// Simulate runs cfg: the coordinator and every party as the engine's state
+// machines over a transport/mem network in virtual time, each with its own
+// partition of the training data; the global model is evaluated on the test
+// set after each round, and observe (if not nil) sees each report.
+func Simulate(ctx context.Context, cfg SimConfig, observe func(RoundReport)) (*SimResult, error) {
 	start := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	cfg = cfg.resolved()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	prep, err := Prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
-	strategy, err := NewStrategy(cfg.Strategy)
+	sim, err := newSimulation(cfg, prep)
 	if err != nil {
 		return nil, err
 	}
-	spec := cfg.ModelSpec(prep.Train.Classes)
-	global, err := model.New(spec, prep.Train.Features, prep.Train.Classes, cfg.Seed)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
-	}
-	res := &SimResult{
-		Protocol:      agg.Name(),
-		Secure:        agg.Secure(),
-		Dataset:       cfg.Dataset,
-		Model:         spec.String(),
-		Strategy:      strategy.Name(),
-		Parties:       cfg.Parties,
-		Rounds:        cfg.Rounds,
-		Params:        global.NumParams(),
-		TrainExamples: prep.Train.Len(),
-		TestExamples:  prep.Test.Len(),
-	}
-	log.Info("simulation start", "protocol", agg.Name(), "dataset", cfg.Dataset, "parties", cfg.Parties, "rounds", cfg.Rounds, "params", res.Params)
-
-	locals := make([]model.Model, cfg.Parties)
-	for i := range locals {
-		locals[i] = global.Clone()
-	}
-	partX := make([][]float32, cfg.Parties)
-	partY := make([][]int, cfg.Parties)
-	for i, idx := range prep.Parts {
-		sub := prep.Train.Subset(idx)
-		partX[i], partY[i] = sub.X, sub.Y
-	}
-
-	dp, err := newSimDP(cfg, global.NumParams(), agg)
+	res := sim.result()
+	cfg.Logger.Info("simulation start", "protocol", cfg.Protocol, "dataset", cfg.Dataset, "parties", cfg.Parties, "rounds", cfg.Rounds, "params", res.Params)
+	final, err := sim.run(ctx, observe)
 	if err != nil {
 		return nil, err
 	}
-	if dp != nil {
-		res.Delta = cfg.DP.Delta
-	}
-
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x636f6e736f7274)) // "consort"
-	var bytesUp int64
-	var uploads int64
-	d := global.NumParams()
-	for r := 1; r <= cfg.Rounds; r++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		t0 := time.Now()
-		if dp != nil {
-			if n, err := dp.budget.Affordable(1); err != nil {
-				return nil, err
-			} else if n == 0 {
-				next, _ := dp.budget.Next()
-				res.Stopped = fmt.Sprintf("privacy budget: round %d would bring epsilon to %.4g, over the budget %g at delta %g; stopped after round %d (epsilon %.4g)",
-					r, next, cfg.DP.EpsilonBudget, cfg.DP.Delta, r-1, dp.budget.Epsilon())
-				log.Warn("privacy budget exhausted", "round", r)
-				break
-			}
-		}
-		selected := selectParties(rng, cfg.Parties, cfg.Fraction, cfg.Threshold)
-		drops := make([]DropStage, len(selected))
-		for i := range drops {
-			if cfg.Dropout > 0 && rng.Float64() < cfg.Dropout {
-				if rng.IntN(2) == 0 {
-					drops[i] = DropBeforeUpload
-				} else {
-					drops[i] = DropAfterUpload
-				}
-			}
-		}
-		var total int
-		for _, p := range selected {
-			total += len(partY[p])
-		}
-		// Local training, in parallel across parties; each party's result
-		// depends only on its own data and seed, so the run is deterministic.
-		inputs := make([][]float32, len(selected))
-		var ring [][]uint32
-		if dp != nil && dp.ring {
-			ring = make([][]uint32, len(selected))
-		}
-		weights := make([]float64, len(selected))
-		gparams := global.Params()
-		err := parallel(ctx, len(selected), func(i int) error {
-			p := selected[i]
-			m := locals[p]
-			copy(m.Params(), gparams)
-			tc := model.TrainConfig{
-				Epochs:      cfg.Train.LocalEpochs,
-				BatchSize:   cfg.Train.BatchSize,
-				LR:          cfg.Train.LR,
-				Momentum:    cfg.Train.Momentum,
-				WeightDecay: cfg.Train.WeightDecay,
-				Prox:        strategy.ProxMu(),
-				ProxCenter:  gparams,
-				Seed:        cfg.Seed ^ uint64(r)<<32 ^ uint64(p)*0x9e3779b97f4a7c15,
-			}
-			if drops[i] == DropBeforeUpload {
-				// The party leaves before uploading: its update is never
-				// used, so it is not computed.
-				inputs[i] = make([]float32, d)
-				if ring != nil {
-					ring[i] = make([]uint32, d)
-				}
-				return nil
-			}
-			if len(partY[p]) > 0 {
-				if _, err := model.Train(m, partX[p], partY[p], tc); err != nil {
-					return err
-				}
-			}
-			u := make([]float32, d)
-			lp := m.Params()
-			if dp != nil {
-				// DP: every party is one privacy unit with equal
-				// weight; clip, then add this party's noise share.
-				for j := range u {
-					u[j] = lp[j] - gparams[j]
-				}
-				q, err := dp.protect(u, cfg.Seed, r, p)
-				if err != nil {
-					return err
-				}
-				if ring != nil {
-					ring[i] = q
-				}
-				weights[i] = 1
-				inputs[i] = u
-				return nil
-			}
-			w := float32(len(partY[p])) / float32(total)
-			weights[i] = float64(w)
-			for j := range u {
-				v := (lp[j] - gparams[j]) * w
-				u[j] = min(max(v, -cfg.Bound), cfg.Bound)
-			}
-			inputs[i] = u
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		rep := RoundReport{Round: r, Rounds: cfg.Rounds, Participants: len(selected)}
-		bound, threshold := cfg.Bound, min(cfg.Threshold, len(selected))
-		if dp != nil {
-			bound, threshold = dp.bound, min(dp.threshold, len(selected))
-		}
-		out, err := agg.Aggregate(ctx, RoundSpec{
-			FederationID: cfg.FederationID,
-			Round:        uint64(r),
-			Inputs:       inputs,
-			Bound:        bound,
-			Drops:        drops,
-			Threshold:    threshold,
-			Ring32:       ring,
-			RingFrac:     ringFrac(dp),
-			Seed:         cfg.Seed ^ uint64(r)*0xbf58476d1ce4e5b9,
-		})
-		switch {
-		case errors.Is(err, ErrTooFewContributors):
-			rep.Aborted = true
-			res.AbortedRounds++
-			log.Warn("round aborted", "round", r, "err", err)
-		case err != nil:
-			return nil, fmt.Errorf("round %d: %w", r, err)
-		default:
-			var wsum float64
-			for _, c := range out.Contributors {
-				wsum += weights[c]
-			}
-			if wsum > 0 {
-				inv := float32(1 / wsum)
-				delta := out.Sum
-				for j := range delta {
-					delta[j] *= inv
-				}
-				strategy.Apply(gparams, delta)
-			}
-			rep.Contributors = len(out.Contributors)
-			if dp != nil {
-				if rep.Epsilon, err = dp.budget.Spend(); err != nil {
-					return nil, err
-				}
-				res.Epsilon = rep.Epsilon
-			}
-			for _, b := range out.BytesUp {
-				rep.BytesUp += b
-			}
-			bytesUp += rep.BytesUp
-			uploads += int64(len(selected))
-		}
-		rep.Loss, rep.Accuracy = model.Evaluate(global, prep.Test.X, prep.Test.Y)
-		rep.Seconds = time.Since(t0).Seconds()
-		res.History = append(res.History, rep)
-		log.Info("round done", "round", r, "participants", rep.Participants, "contributors", rep.Contributors, "accuracy", rep.Accuracy, "seconds", rep.Seconds)
-		if observe != nil {
-			observe(rep)
-		}
-	}
-	if len(res.History) == 0 {
-		res.FinalLoss, res.FinalAccuracy = model.Evaluate(global, prep.Test.X, prep.Test.Y)
-	} else {
-		last := res.History[len(res.History)-1]
-		res.FinalAccuracy, res.FinalLoss = last.Accuracy, last.Loss
-	}
-	if uploads > 0 {
-		res.BytesUpPerNode = float64(bytesUp) / float64(uploads)
-	}
-	res.Global = append([]float32(nil), global.Params()...)
+	sim.summarise(res, final)
 	if cfg.Centralized {
-		c := global.Clone()
-		init, err := model.New(spec, prep.Train.Features, prep.Train.Classes, cfg.Seed)
-		if err != nil {
+		if res.CentralizedAccuracy, err = centralised(cfg, sim.fed.Model, prep); err != nil {
 			return nil, err
 		}
-		copy(c.Params(), init.Params())
-		_, err = model.Train(c, prep.Train.X, prep.Train.Y, model.TrainConfig{
-			Epochs:      cfg.Rounds * cfg.Train.LocalEpochs,
-			BatchSize:   cfg.Train.BatchSize,
-			LR:          cfg.Train.LR,
-			Momentum:    cfg.Train.Momentum,
-			WeightDecay: cfg.Train.WeightDecay,
-			Seed:        cfg.Seed,
-		})
-		if err != nil {
-			return nil, err
-		}
-		_, res.CentralizedAccuracy = model.Evaluate(c, prep.Test.X, prep.Test.Y)
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }
 
-// selectParties samples ceil(fraction*n) parties (at least threshold and one),
-// returned in increasing order.
-func selectParties(rng *rand.Rand, n int, fraction float64, threshold int) []int {
-	k := int(math.Ceil(fraction * float64(n)))
-	k = max(k, threshold, 1)
-	k = min(k, n)
-	perm := rng.Perm(n)[:k]
-	sel := make([]int, n)
-	for _, p := range perm {
-		sel[p] = 1
+// simulation is one run of Simulate: the federation, its parties and the
+// coordinator, before and after the rounds.
+type simulation struct {
+	cfg     SimConfig
+	prep    *Prepared
+	fed     engine.Federation
+	ids     []*identity.Identity
+	coord   *engine.Coordinator
+	history []RoundReport
+	uploads int64 // participants summed over the released rounds
+	bytesUp int64
+}
+
+func newSimulation(cfg SimConfig, prep *Prepared) (*simulation, error) {
+	ids, err := SimIdentities(cfg.Seed, cfg.Parties)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]int, 0, k)
-	for p, s := range sel {
-		if s == 1 {
-			out = append(out, p)
+	nodes := make([]transport.PeerID, cfg.Parties)
+	for i, id := range ids {
+		nodes[i] = id.PeerID()
+	}
+	fed := engine.Federation{
+		ID: cfg.FederationID, Nodes: nodes, Threshold: cfg.Threshold, Protocol: cfg.Protocol,
+		Rounds: cfg.Rounds, Model: cfg.ModelSpec(prep.Train.Classes), Features: prep.Train.Features, Classes: prep.Train.Classes,
+		Train: cfg.Train, Strategy: cfg.Strategy, Bound: cfg.Bound, DP: cfg.DP,
+		MHEParamSet: cfg.MHEParamSet, MHEInsecureTestParams: cfg.MHEInsecureTestParams,
+	}
+	if err := fed.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	coord, err := engine.NewCoordinator(engine.CoordinatorConfig{Federation: fed, Seed: cfg.Seed, Fraction: cfg.Fraction, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	return &simulation{cfg: cfg, prep: prep, fed: fed, ids: ids, coord: coord}, nil
+}
+
+// protocol returns the simulated protocol's description.
+func (s *simulation) protocol() engine.Protocol {
+	for _, p := range engine.Protocols() {
+		if p.Name == s.cfg.Protocol {
+			return p
 		}
 	}
-	return out
+	return engine.Protocol{}
 }
 
-// parallel runs f(0..n-1) on up to GOMAXPROCS goroutines and returns the
-// first error.
-func parallel(ctx context.Context, n int, f func(i int) error) error {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		next  int
-	)
-	for range workers {
+func (s *simulation) result() *SimResult {
+	res := &SimResult{
+		Protocol: s.cfg.Protocol, Secure: s.protocol().Secure, Dataset: s.cfg.Dataset, Model: s.fed.Model.String(),
+		Strategy: s.cfg.Strategy.Name, Parties: s.cfg.Parties, Threshold: s.cfg.Threshold, Rounds: s.cfg.Rounds,
+		Params: len(s.coord.Params()), TrainExamples: s.prep.Train.Len(), TestExamples: s.prep.Test.Len(),
+	}
+	if res.Strategy == "" {
+		res.Strategy = "fedavg"
+	}
+	if s.cfg.DP.Enabled() {
+		res.Delta = s.cfg.DP.Delta
+	}
+	return res
+}
+
+// run starts every party's driver on its own endpoint and drives the
+// coordinator until the federation is done.
+func (s *simulation) run(ctx context.Context, observe func(RoundReport)) (*model.File, error) {
+	cfg, log := s.cfg, s.cfg.Logger
+	types, err := engine.MessageTypes(len(s.coord.Params()), cfg.Parties)
+	if err != nil {
+		return nil, err
+	}
+	net, err := mem.New(mem.Config{FederationID: cfg.FederationID, Types: types, Seed: cfg.Seed})
+	if err != nil {
+		return nil, err
+	}
+	const coordID = transport.PeerID("coordinator")
+	cep, err := net.Join(coordID)
+	if err != nil {
+		return nil, err
+	}
+	epoch := time.Unix(0, 0).UTC()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := s.protocol()
+	drops := newDropper(cfg.Seed, cfg.Dropout, p.Name+"/"+p.Contribution)
+	var wg sync.WaitGroup
+	nodeErr := make([]error, cfg.Parties)
+	for i := range cfg.Parties {
+		ep, err := net.Join(s.fed.Nodes[i])
+		if err != nil {
+			return nil, err
+		}
+		nd, err := engine.NewNode(engine.NodeConfig{
+			Federation: s.fed, Self: s.fed.Nodes[i], Coordinator: coordID, Signer: s.ids[i].Signer(),
+			Train: s.prep.Train.Subset(s.prep.Parts[i]), Seed: NodeSeed(cfg.Seed, i), Rand: simRand(cfg.Seed, "node", i), Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: party %d: %w", ErrBadConfig, i, err)
+		}
 		wg.Go(func() {
-			for {
-				mu.Lock()
-				if first != nil || next >= n {
-					mu.Unlock()
-					return
-				}
-				i := next
-				next++
-				mu.Unlock()
-				err := ctx.Err()
-				if err == nil {
-					err = f(i)
-				}
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
+			defer ep.Close()
+			_, nodeErr[i] = RunNode(ctx, nd, ep, coordID, NodeIO{
+				Clock: VirtualClock{Net: net, Endpoint: ep, Epoch: epoch}, Logger: log, Filter: drops.filter(i),
+			})
 		})
 	}
+	final, err := RunCoordinator(ctx, s.coord, cep, CoordinatorIO{
+		Clock: VirtualClock{Net: net, Endpoint: cep, Epoch: epoch}, Logger: log,
+		Progress: func(r *RoundReport) { s.report(r, observe) },
+	})
+	// The simulation needs nothing more from the nodes: stop them (a node
+	// still waiting in virtual time would otherwise wait for ever).
+	cancel()
+	cep.Close()
 	wg.Wait()
-	return first
+	if err != nil {
+		if errors.Is(err, engine.ErrConfig) || errors.Is(err, engine.ErrPlan) {
+			return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+		}
+		return nil, err
+	}
+	for i, e := range nodeErr {
+		if e != nil && !errors.Is(e, context.Canceled) {
+			return nil, fmt.Errorf("party %d: %w", i, e)
+		}
+	}
+	return final, nil
 }
 
-func ringFrac(dp *simDP) uint {
-	if dp == nil || !dp.ring {
-		return 0
+// report evaluates the global model after a round on the pooled test set.
+func (s *simulation) report(r *RoundReport, observe func(RoundReport)) {
+	if g, err := model.New(s.fed.Model, s.fed.Features, s.fed.Classes, 0); err == nil {
+		copy(g.Params(), s.coord.Params())
+		r.Loss, r.Accuracy = model.Evaluate(g, s.prep.Test.X, s.prep.Test.Y)
 	}
-	return dp.mech.FracBits
+	if !r.Aborted {
+		s.uploads += int64(r.Participants)
+		s.bytesUp += r.BytesUp
+	}
+	s.history = append(s.history, *r)
+	s.cfg.Logger.Info("round done", "round", r.Round, "participants", r.Participants, "contributors", r.Contributors, "accuracy", r.Accuracy)
+	if observe != nil {
+		observe(*r)
+	}
+}
+
+func (s *simulation) summarise(res *SimResult, final *model.File) {
+	res.History = s.history
+	res.AbortedRounds = s.coord.AbortedAttempts()
+	res.Stopped = s.coord.Stopped()
+	if n := len(s.history); n > 0 {
+		res.FinalAccuracy, res.FinalLoss = s.history[n-1].Accuracy, s.history[n-1].Loss
+		res.Epsilon = s.history[n-1].Epsilon
+	} else if g, err := final.Model(); err == nil {
+		res.FinalLoss, res.FinalAccuracy = model.Evaluate(g, s.prep.Test.X, s.prep.Test.Y)
+	}
+	if s.uploads > 0 {
+		res.BytesUpPerNode = float64(s.bytesUp) / float64(s.uploads)
+	}
+	res.Global = final.Params
+	res.ModelDigest = ParamsDigest(final.Params)
+}
+
+// ParamsDigest is the SHA-256 (hex) of parameters encoded as float32
+// little-endian: equal digests mean bit-identical models.
+func ParamsDigest(p []float32) string {
+	h := sha256.New()
+	var b [4]byte
+	for _, v := range p {
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+		h.Write(b[:])
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// centralised trains the same model, from the same initial weights, on all
+// training data pooled, for Rounds*LocalEpochs epochs, and returns its test
+// accuracy.
+func centralised(cfg SimConfig, spec model.Spec, prep *Prepared) (float64, error) {
+	c, err := model.New(spec, prep.Train.Features, prep.Train.Classes, cfg.Seed)
+	if err != nil {
+		return 0, err
+	}
+	_, err = model.Train(c, prep.Train.X, prep.Train.Y, model.TrainConfig{
+		Epochs: cfg.Rounds * cfg.Train.LocalEpochs, BatchSize: cfg.Train.BatchSize, LR: cfg.Train.LR,
+		Momentum: cfg.Train.Momentum, WeightDecay: cfg.Train.WeightDecay, Seed: cfg.Seed,
+	})
+	if err != nil {
+		return 0, err
+	}
+	_, acc := model.Evaluate(c, prep.Test.X, prep.Test.Y)
+	return acc, nil
+}
+
+// dropper injects a simulation's dropouts into the nodes' drivers: in each
+// training attempt a selected node drops with probability rate, at a stage
+// drawn from the seed, attempt and node (so every protocol sees the same
+// drops): it ignores the RoundStart, or goes silent instead of sending its
+// protected update, or goes silent right after sending it (during
+// unmasking or decryption).
+type dropper struct {
+	seed         uint64
+	rate         float64
+	contribution string // the message type of a protected update
+}
+
+func newDropper(seed uint64, rate float64, contribution string) *dropper {
+	return &dropper{seed: seed, rate: rate, contribution: contribution}
+}
+
+type dropStage uint8
+
+const (
+	dropNone dropStage = iota
+	dropIgnore
+	dropBefore
+	dropAfter
+)
+
+// filter returns node i's NodeIO.Filter.
+func (d *dropper) filter(i int) func(*transport.Incoming, *transport.Message) bool {
+	if d.rate == 0 {
+		return nil
+	}
+	var attempt uint64
+	stage := dropNone
+	silent := false
+	return func(in *transport.Incoming, out *transport.Message) bool {
+		if in != nil {
+			if in.Type == "train/round-start" && in.Round > attempt {
+				attempt, stage, silent = in.Round, d.draw(in, i), false
+				if stage == dropIgnore {
+					silent = true
+				}
+			}
+			return !(silent && in.Round == attempt && in.Type != "train/done")
+		}
+		if out.Round != attempt || out.Round == 0 {
+			return true
+		}
+		if silent {
+			return false
+		}
+		if out.Type == d.contribution {
+			switch stage {
+			case dropBefore:
+				silent = true
+				return false
+			case dropAfter:
+				silent = true
+			}
+		}
+		return true
+	}
+}
+
+// draw decides node i's fate in the attempt that in starts.
+func (d *dropper) draw(in *transport.Incoming, i int) dropStage {
+	var rs trainpb.RoundStart
+	if proto.Unmarshal(in.Payload, &rs) != nil || rs.Phase != trainpb.Phase_PHASE_TRAIN {
+		return dropNone
+	}
+	r := rand.New(rand.NewPCG(d.seed^in.Round*0xbf58476d1ce4e5b9, uint64(i)))
+	if r.Float64() >= d.rate {
+		return dropNone
+	}
+	return dropStage(1 + r.IntN(3))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/consort-ml/consort/federated"
+	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/manifest"
 )
 
@@ -94,22 +96,16 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else {
 		bar.Println("no --state: no checkpoint, metrics.csv or final model will be written")
 	}
-	c, err := federated.NewCoordinator(federated.CoordinatorConfig{
-		FederationID: ps.m.Federation, ManifestDigest: ps.m.Digest(), Nodes: peerIDs(ps.m.Nodes()),
-		MinParticipants: ps.m.MinParticipants, Threshold: ps.m.Threshold, Protocol: proto, Rounds: r,
-		Model: ps.spec, Features: ps.features, Classes: len(ps.classes),
+	fed := ps.federation()
+	fed.Protocol, fed.Rounds = proto, r
+	resume, err := federated.LoadCheckpoint(*state)
+	if err != nil {
+		return usageError(err)
+	}
+	c, err := engine.NewCoordinator(engine.CoordinatorConfig{
+		Federation: fed, ManifestDigest: hex.EncodeToString(ps.m.Digest()), Seed: 1, StepTimeout: *stepTimeout,
 		FeatureNames: ps.m.Data.Features, ClassNames: ps.classes, Label: ps.m.Data.Label,
-		Strategy: ps.strategy(), Standardize: true, Seed: 1, StepTimeout: *stepTimeout,
-		DP:       federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
-		StateDir: *state, Logger: log, Metrics: m, Audit: alog,
-		Progress: func(rep federated.RoundReport) {
-			bar.Round(rep)
-			if *state != "" {
-				if err := appendMetricsCSV(filepath.Join(*state, "metrics.csv"), rep); err != nil {
-					log.Warn("metrics.csv", "err", err)
-				}
-			}
-		},
+		Resume: resume, Logger: log,
 	})
 	if err != nil {
 		return usageError(err)
@@ -117,12 +113,22 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	if c.Round() > 0 {
 		bar.Println(fmt.Sprintf("resuming after round %d", c.Round()))
 	}
-	mf, err := c.Run(ctx, ps.host)
+	mf, err := federated.RunCoordinator(ctx, c, ps.host, federated.CoordinatorIO{
+		StateDir: *state, Audit: alog, Metrics: m, Logger: log, Queued: true, SendTimeout: *stepTimeout,
+		Progress: func(rep *engine.RoundReport) {
+			bar.Round(*rep)
+			if *state != "" {
+				if err := appendMetricsCSV(filepath.Join(*state, "metrics.csv"), *rep); err != nil {
+					log.Warn("metrics.csv", "err", err)
+				}
+			}
+		},
+	})
 	if err != nil {
 		return classify(err)
 	}
-	if c.Stopped != "" {
-		bar.Println(c.Stopped)
+	if s := c.Stopped(); s != "" {
+		bar.Println(s)
 	}
 	bar.Println(fmt.Sprintf("training done: %d rounds, %d parameters", mf.Round, len(mf.Params)))
 	if *state != "" {
@@ -133,7 +139,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // appendMetricsCSV appends one round to the coordinator's metrics file
 // (header written when the file is new).
-func appendMetricsCSV(path string, r federated.RoundReport) error {
+func appendMetricsCSV(path string, r engine.RoundReport) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err

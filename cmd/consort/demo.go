@@ -24,6 +24,7 @@ import (
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/internal/atomicfile"
 	"github.com/consort-ml/consort/internal/statedir"
 	"github.com/consort-ml/consort/transport/identity"
 )
@@ -431,7 +432,7 @@ func prepareDemoDir(dir string) (string, *statedir.Lock, error) {
 		}
 	}
 	note := []byte("This directory was created by 'consort demo'. A later demo run with --dir here\nreplaces its outputs (" + strings.Join(demoOutputs(), ", ") + ") and nothing else.\n")
-	if err := federated.WriteFileAtomic(filepath.Join(dir, demoMarker), note, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, demoMarker), note, 0o644); err != nil {
 		lock.Release()
 		return "", nil, err
 	}

@@ -36,7 +36,7 @@ func TestDemoDir(t *testing.T) {
 		out := p.stdout.String()
 		for _, want := range []string{
 			`(?m)^  accuracy on the test set, \d+ rows \(no team trained on it\):$`,
-			`(?m)^run directory \S+/run: model.consort, metrics.csv, accuracy.png, bytes.png, charts.json \(logs in \S+/logs\)$`,
+			`(?m)^run directory \S+/run: model.consort, metrics.csv, accuracy.png, (loss.png, )?bytes.png, charts.json \(logs in \S+/logs\)$`,
 			`(?m)^audit logs verified and cross-checked`,
 		} {
 			if !regexp.MustCompile(want).MatchString(out) {

@@ -146,7 +146,7 @@ func e2eTrain(t *testing.T, bin, protocol string) {
 		t.Fatal(err)
 	}
 	bad := e2eStart(t, "predict", bin, "predict", "--model", f.dir+"/flipped.consort", "--data", f.testCSV)
-	if code := bad.wait(t, 30*time.Second); code == 0 || bad.stderr.String() != "consort predict: "+f.dir+"/flipped.consort: federated: bad file: checksum mismatch (truncated or corrupted)\n" {
+	if code := bad.wait(t, 30*time.Second); code == 0 || bad.stderr.String() != "consort predict: "+f.dir+"/flipped.consort: model: bad file: checksum mismatch (truncated or corrupted)\n" {
 		t.Errorf("predict on a corrupted model: exit %d, stderr %q", code, bad.stderr.String())
 	}
 
@@ -177,11 +177,9 @@ func e2eTrain(t *testing.T, bin, protocol string) {
 		t.Errorf("audit verify of a tampered log: exit %d, stderr %q", code, tam.stderr.String())
 	}
 
-	agg, err := newAggregator(protocol, f.sim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := federated.Simulate(context.Background(), f.sim, agg, nil)
+	simCfg := f.sim
+	simCfg.Protocol = protocol
+	sim, err := federated.Simulate(context.Background(), simCfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,8 +421,14 @@ func e2eKillCoordinator(t *testing.T, bin string) {
 	again := f.coordinator("--step-timeout", e2eStepTimeout)
 	e2eWaitLine(t, again, again.stdout, 30*time.Second, regexp.MustCompile(`(?m)^resuming after round 2$`))
 	m := e2eWaitLine(t, again, again.stderr, 30*time.Second, regexp.MustCompile(`msg="attempt start" attempt=(\d+) round=(\d+) phase=(\S+)`))
-	resumed := e2eReadCheckpoint(t, ckPath)
 	attempt, _ := strconv.ParseUint(m[1], 10, 64)
+	// The engine logs the attempt when it decides it; the driver makes the
+	// checkpoint durable right after, before the RoundStart leaves.
+	resumed := e2eReadCheckpoint(t, ckPath)
+	for deadline := time.Now().Add(5 * time.Second); resumed.Attempt < attempt && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		resumed = e2eReadCheckpoint(t, ckPath)
+	}
 	switch {
 	case m[2] != "3" || m[3] != "PHASE_TRAIN":
 		t.Fatalf("the restarted coordinator's first attempt is round %s phase %s, want round 3 PHASE_TRAIN", m[2], m[3])

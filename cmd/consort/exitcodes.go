@@ -9,6 +9,7 @@ import (
 	"github.com/consort-ml/consort/federated"
 	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/federated/policy"
@@ -93,13 +94,14 @@ var sentinelCodes = []struct {
 	{manifest.ErrExpired, exitRefused},
 	{manifest.ErrUnknownMember, exitRefused},
 	{policy.ErrRefused, exitRefused},
-	{federated.ErrRefused, exitRefused},
+	{engine.ErrRefused, exitRefused},
 	{privacy.ErrBudgetExhausted, exitRefused},
 	{identity.ErrPeerID, exitUsage},
 	{data.ErrUnknownDataset, exitUsage},
 	{data.ErrInvalidArgument, exitUsage},
 	{federated.ErrBadConfig, exitUsage},
-	{federated.ErrBadRound, exitUsage},
+	{engine.ErrConfig, exitUsage},
+	{engine.ErrPlan, exitUsage},
 	{transport.ErrBadConfig, exitUsage},
 	{model.ErrSpec, exitUsage},
 	{model.ErrConfig, exitUsage},
@@ -112,7 +114,8 @@ var sentinelCodes = []struct {
 	{data.ErrMNISTNotFound, exitInput},
 	{federated.ErrBadFile, exitInput},
 	{federated.ErrKeyFile, exitInput},
-	{federated.ErrCheckpoint, exitInput},
+	{engine.ErrCheckpoint, exitInput},
+	{model.ErrBadFile, exitInput},
 	{model.ErrShape, exitInput},
 	{model.ErrLabel, exitInput},
 }

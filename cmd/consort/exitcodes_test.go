@@ -10,7 +10,9 @@ import (
 	"github.com/consort-ml/consort/federated"
 	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/manifest"
+	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/federated/policy"
 	"github.com/consort-ml/consort/internal/statedir"
 	"github.com/consort-ml/consort/transport/identity"
@@ -36,7 +38,9 @@ func TestExitCode(t *testing.T) {
 		{usageError(fmt.Errorf("%w: x", manifest.ErrExpired)), exitRefused},
 		{usageError(fmt.Errorf("%w: x", manifest.ErrUnknownMember)), exitRefused},
 		{&policy.RefusalError{Reason: policy.ReasonRounds, Detail: "x"}, exitRefused},
-		{fmt.Errorf("%w: x", federated.ErrRefused), exitRefused},
+		{fmt.Errorf("%w: x", engine.ErrRefused), exitRefused},
+		{fmt.Errorf("%w: x", model.ErrBadFile), exitInput},
+		{fmt.Errorf("%w: x", engine.ErrCheckpoint), exitInput},
 		{usageError(fmt.Errorf("%w: x", manifest.ErrBadSignature)), exitVerify},
 		{fmt.Errorf("%w: x", manifest.ErrUnsigned), exitVerify},
 		{fmt.Errorf("%w: x", audit.ErrTampered), exitVerify},

@@ -2,20 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/consort-ml/consort/federated"
 	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/policy"
-	"github.com/consort-ml/consort/federated/privacy"
-	"github.com/consort-ml/consort/federated/trainpb"
 	"github.com/consort-ml/consort/transport"
 )
 
@@ -82,13 +81,6 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if pol, err = policy.Load(*policyPath); err != nil {
 			return usageError(err)
 		}
-	} else if ps.m.DP.Epsilon > 0 {
-		// Without a policy file the node still enforces the manifest's
-		// privacy budget itself, with its own arithmetic.
-		pol = &policy.Policy{Protocols: ps.m.Protocols, MaxEpsilon: ps.m.DP.Epsilon, Delta: ps.m.DP.Delta}
-		if err := pol.Validate(); err != nil {
-			return usageError(err)
-		}
 	}
 	// One node process per state directory.
 	lock, err := lockState(*state)
@@ -122,65 +114,35 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if alog != nil {
 		defer alog.Close()
 	}
-	var node *federated.Node
-	dp := federated.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon}
-	n, err := federated.NewNode(federated.NodeConfig{
-		FederationID: ps.m.Federation, Coordinator: transport.PeerID(coordinator.PeerID), Identity: ps.id,
-		Train: train, Test: test, Model: ps.spec, Features: ps.features, Classes: len(ps.classes),
-		Settings: ps.trainSettings(), ProxMu: proxMu(ps), Seed: *seed, StateDir: *state, Label: lab,
-		Members: peerIDs(ps.m.Nodes()), Threshold: ps.m.Threshold, JoinTimeout: *joinTimeout,
-		DP: dp,
-		Policy: func(rs *trainpb.RoundStart) error {
-			if err := checkAgainstManifest(ps.m, rs); err != nil {
-				return err
-			}
-			if pol == nil {
-				return nil
-			}
-			if rs.Phase != trainpb.Phase_PHASE_TRAIN {
-				// Statistics and key setup: the policy's protocol and
-				// minimum contributors apply to every release.
-				return checkPolicyRelease(pol, rs)
-			}
-			// The node's own account of the round's privacy: the mechanism
-			// it will apply itself, not the coordinator's figures.
-			noise, frac := privacy.Gaussian, uint(0)
-			if dp.Enabled() {
-				mech, err := federated.NodeDPMechanism(dp, rs)
-				if err != nil {
-					return &policy.RefusalError{Reason: policy.ReasonInvalid, Detail: "the round's DP parameters do not fit the protocol"}
-				}
-				noise, frac = mech.Noise, mech.FracBits
-			}
-			err := pol.Check(policy.RoundProposal{
-				Coordinator: coordinator.PeerID, Purpose: ps.m.Purpose, Protocol: rs.Protocol,
-				Round: uint64(rs.Round), PastRounds: node.PastRounds(), MinContributors: int(rs.Threshold),
-				Noise: noise, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Clip: ps.m.DP.Clip, FracBits: frac,
-				SamplingRate: 1, Dim: int(rs.Dim), ClaimedEpsilon: rs.Epsilon,
-			})
-			return err
-		},
-		Logger: log, Metrics: m, Audit: alog,
-		Events: func(e federated.NodeEvent) {
-			switch e.Kind {
-			case "round-end":
-				if e.Aborted {
-					fmt.Fprintf(stdout, "round %d aborted (no aggregate released)\n", e.Round)
-				} else if e.Round > 0 {
-					fmt.Fprintf(stdout, "round %d done  local held-out accuracy %.4f  sent %d bytes\n", e.Round, e.Accuracy, e.BytesUp)
-				}
-			case "refused":
-				fmt.Fprintf(stdout, "refused attempt %d\n", e.Attempt)
-			}
-		},
+	nodeState, mheKey, err := federated.LoadNodeFiles(*state)
+	if err != nil {
+		return usageError(err)
+	}
+	n, err := engine.NewNode(engine.NodeConfig{
+		Federation: ps.federation(), Purpose: ps.m.Purpose, Self: ps.id.PeerID(), Coordinator: transport.PeerID(coordinator.PeerID),
+		Signer: ps.id.Signer(), Train: train, Test: test, Seed: *seed, Rand: rand.Reader, Policy: pol,
+		State: nodeState, MHEKey: mheKey, Label: lab, Logger: log,
 	})
 	if err != nil {
 		return usageError(err)
 	}
-	node = n
 	log.Info("node started", "peer", ps.id.PeerID(), "name", ps.self.Name, "examples", train.Len())
 	start := time.Now()
-	mf, err := n.Run(ctx, ps.host)
+	mf, err := federated.RunNode(ctx, n, ps.host, transport.PeerID(coordinator.PeerID), federated.NodeIO{
+		StateDir: *state, Audit: alog, Metrics: m, Logger: log, JoinTimeout: *joinTimeout,
+		Events: func(e engine.NodeEvent) {
+			switch e.Kind {
+			case "round-end":
+				if e.Aborted {
+					fmt.Fprintf(stdout, "round %d aborted (no aggregate released)\n", e.Round)
+				} else if e.Round > 0 && e.Accuracy >= 0 {
+					fmt.Fprintf(stdout, "round %d done  local held-out accuracy %.4f\n", e.Round, e.Accuracy)
+				}
+			case "refused":
+				fmt.Fprintf(stdout, "refused attempt %d (%s)\n", e.Attempt, e.Code)
+			}
+		},
+	})
 	if err != nil {
 		return classify(err)
 	}
@@ -196,44 +158,6 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "model written to %s; summary in %s\n", filepath.Join(*state, "model.consort"), filepath.Join(*state, "node-summary.json"))
 	} else {
 		fmt.Fprintln(stdout, "no --state: the final model was not written")
-	}
-	return nil
-}
-
-func proxMu(ps *peerSetup) float32 {
-	s, err := federated.NewStrategy(ps.strategy())
-	if err != nil {
-		return 0
-	}
-	return s.ProxMu()
-}
-
-// checkAgainstManifest refuses a round whose parameters contradict the signed
-// manifest, whatever the coordinator says.
-func checkAgainstManifest(m *manifest.Manifest, rs *trainpb.RoundStart) error {
-	switch {
-	case !m.Allows(rs.Protocol):
-		return &policy.RefusalError{Reason: policy.ReasonProtocol, Detail: fmt.Sprintf("protocol %q is not allowed by the manifest", rs.Protocol)}
-	case int(rs.Threshold) < m.Threshold:
-		return &policy.RefusalError{Reason: policy.ReasonMinContributors, Detail: fmt.Sprintf("threshold %d is below the manifest's %d", rs.Threshold, m.Threshold)}
-	case rs.Phase == trainpb.Phase_PHASE_TRAIN && int(rs.Round) > m.Training.Rounds && m.Training.Rounds > 0:
-		return &policy.RefusalError{Reason: policy.ReasonRounds, Detail: fmt.Sprintf("round %d is beyond the manifest's %d rounds", rs.Round, m.Training.Rounds)}
-	}
-	return nil
-}
-
-// checkPolicyRelease applies the protocol and minimum-contributor parts of a
-// node policy to a release that is not a training round.
-func checkPolicyRelease(p *policy.Policy, rs *trainpb.RoundStart) error {
-	protocols := p.Protocols
-	if len(protocols) == 0 {
-		protocols = policy.DefaultProtocols()
-	}
-	if !slices.Contains(protocols, rs.Protocol) {
-		return &policy.RefusalError{Reason: policy.ReasonProtocol, Detail: fmt.Sprintf("this node's policy does not accept protocol %q", rs.Protocol)}
-	}
-	if int(rs.Threshold) < p.MinContributors {
-		return &policy.RefusalError{Reason: policy.ReasonMinContributors, Detail: fmt.Sprintf("threshold %d is below this node's minimum of %d contributors", rs.Threshold, p.MinContributors)}
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/consort-ml/consort/federated"
+	"github.com/consort-ml/consort/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -314,7 +314,7 @@ func renderPlots(dir string, t *metricsTable, o plotOptions) ([]plotChart, error
 	if err != nil {
 		return nil, err
 	}
-	if err := federated.WriteFileAtomic(filepath.Join(dir, "charts.json"), append(js, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "charts.json"), append(js, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -451,7 +451,7 @@ func savePlot(path string, p *plot.Plot, leg *plot.Legend) error {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w); err != nil {
 		return err
 	}
-	return federated.WriteFileAtomic(path, w.b, 0o644)
+	return atomicfile.Write(path, w.b, 0o644)
 }
 
 // fileBuffer collects bytes for an atomic write.

@@ -19,8 +19,10 @@ import (
 	"github.com/consort-ml/consort/federated"
 	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/federated/strategy"
 	"github.com/consort-ml/consort/internal/statedir"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
@@ -92,7 +94,7 @@ func (ps *peerSetup) startHost(listen []string, logger *slog.Logger) error {
 	if err != nil {
 		return usageError(err)
 	}
-	types, err := federated.MessageTypes(mod.NumParams(), len(ps.m.Nodes()))
+	types, err := engine.MessageTypes(mod.NumParams(), len(ps.m.Nodes()))
 	if err != nil {
 		return err
 	}
@@ -123,14 +125,21 @@ func (ps *peerSetup) protocolFor(flagValue string) (string, error) {
 	return p, nil
 }
 
-func (ps *peerSetup) trainSettings() federated.TrainSettings {
+// federation derives the engine's federation settings from the signed
+// manifest: the one place where manifest fields become round parameters, for
+// the coordinator and every node alike.
+func (ps *peerSetup) federation() engine.Federation {
 	t := ps.m.Training
-	return federated.TrainSettings{LocalEpochs: t.LocalEpochs, BatchSize: t.BatchSize, LR: float32(t.LearningRate), Momentum: 0.9}
-}
-
-func (ps *peerSetup) strategy() federated.StrategyConfig {
-	t := ps.m.Training
-	return federated.StrategyConfig{Name: t.Strategy, Mu: float32(t.ProxMu), ServerLR: float32(t.ServerLR)}
+	return engine.Federation{
+		ID: ps.m.Federation, Nodes: peerIDs(ps.m.Nodes()), Threshold: ps.m.Threshold, MinParticipants: ps.m.MinParticipants,
+		Protocols: ps.m.Protocols, Rounds: t.Rounds, Model: ps.spec, Features: ps.features, Classes: len(ps.classes),
+		Train:    engine.TrainSettings{LocalEpochs: t.LocalEpochs, BatchSize: t.BatchSize, LR: float32(t.LearningRate), Momentum: 0.9},
+		Strategy: strategy.Config{Name: t.Strategy, Mu: float32(t.ProxMu), ServerLR: float32(t.ServerLR)},
+		DP:       engine.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
+		// Networked federations standardise features with the federation's
+		// statistics, released through the protection protocol.
+		Standardize: true,
+	}
 }
 
 // newLogger returns a JSON or text slog logger on w at the given level.

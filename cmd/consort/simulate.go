@@ -16,7 +16,7 @@ import (
 // simFlags binds the flags of `consort simulate` to a SimConfig.
 type simFlags struct {
 	cfg                            federated.SimConfig
-	protocol, modelName, hidden    string
+	modelName, hidden              string
 	lr, momentum, wd, mu, serverLR float64
 	jsonOut, noCentral             bool
 }
@@ -27,7 +27,7 @@ func bindSimFlags(fs *flag.FlagSet, f *simFlags) {
 	fs.StringVar(&c.Label, "label", "", "label column of a csv: data set")
 	fs.IntVar(&c.Parties, "parties", 3, "number of simulated teams")
 	fs.IntVar(&c.Rounds, "rounds", 20, "federated rounds")
-	fs.StringVar(&f.protocol, "protocol", "plain", "aggregation protocol: "+strings.Join(protocolNames(), ", ")+" (plain is INSECURE: the aggregator sees every update)")
+	fs.StringVar(&c.Protocol, "protocol", "plain", "aggregation protocol: "+strings.Join(protocolNames(), ", ")+" (plain is INSECURE: the aggregator sees every update)")
 	fs.StringVar(&f.modelName, "model", "", "model: logistic, softmax or mlp (default: logistic for 2 classes, softmax otherwise)")
 	fs.StringVar(&f.hidden, "hidden", "", "MLP hidden layer sizes, comma-separated, one or two layers (default 128)")
 	fs.StringVar(&c.Partition, "partition", "iid", "how data is split among parties: iid, dirichlet:ALPHA or quantity:ALPHA")
@@ -41,7 +41,7 @@ func bindSimFlags(fs *flag.FlagSet, f *simFlags) {
 	fs.Float64Var(&f.serverLR, "server-lr", 0.01, "FedAdam server learning rate")
 	fs.Float64Var(&c.Fraction, "fraction", 1, "fraction of parties selected per round")
 	fs.Float64Var(&c.Dropout, "dropout", 0, "probability that a selected party drops during a round")
-	fs.IntVar(&c.Threshold, "threshold", 0, "minimum contributors per aggregate (0: protocol default)")
+	fs.IntVar(&c.Threshold, "threshold", 0, "minimum contributors per aggregate (0: a majority, floor(parties/2)+1)")
 	fs.Float64Var(&c.DP.Clip, "dp-clip", 0, "differential privacy: L2 clip norm C of each party's update (0: no DP)")
 	fs.Float64Var(&c.DP.NoiseMultiplier, "dp-noise", 0, "differential privacy: noise multiplier z (aggregate noise std z*C)")
 	fs.Float64Var(&c.DP.Delta, "dp-delta", 1e-5, "differential privacy: delta at which epsilon is reported")
@@ -100,16 +100,12 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	agg, err := newAggregator(f.protocol, cfg)
-	if err != nil {
-		return err
-	}
 	var observe func(federated.RoundReport)
 	if !f.jsonOut {
-		if !agg.Secure() {
-			fmt.Fprintf(stdout, "WARNING: protocol %q is insecure: the aggregator sees every update\n", agg.Name())
+		if cfg.Protocol == "plain" {
+			fmt.Fprintf(stdout, "WARNING: protocol %q is insecure: the aggregator sees every update\n", cfg.Protocol)
 		}
-		fmt.Fprintf(stdout, "simulating %d parties on %s, %d rounds, protocol %s\n", cfg.Parties, cfg.Dataset, cfg.Rounds, agg.Name())
+		fmt.Fprintf(stdout, "simulating %d parties on %s, %d rounds, protocol %s\n", cfg.Parties, cfg.Dataset, cfg.Rounds, cfg.Protocol)
 		observe = func(r federated.RoundReport) {
 			status := ""
 			if r.Aborted {
@@ -123,7 +119,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 				r.Round, r.Rounds, r.Participants, r.Contributors, r.Accuracy, r.Loss, eps, r.Seconds, status)
 		}
 	}
-	res, err := federated.Simulate(ctx, cfg, agg, observe)
+	res, err := federated.Simulate(ctx, cfg, observe)
 	if err != nil {
 		return classify(err)
 	}

@@ -28,7 +28,7 @@ func run(ctx context.Context, w io.Writer) error {
 		Centralized: true,
 		Seed:        42,
 	}
-	res, err := federated.Simulate(ctx, cfg, federated.Plain{}, func(r federated.RoundReport) {
+	res, err := federated.Simulate(ctx, cfg, func(r federated.RoundReport) {
 		fmt.Fprintf(w, "round %2d: accuracy %.3f\n", r.Round, r.Accuracy)
 	})
 	if err != nil {

@@ -31,16 +31,17 @@ func layer(pkg string) string {
 // allowed lists, for each layer, the layers of this module it may import.
 // Imports within one layer (federated -> federated/data) are always allowed.
 var allowed = map[string][]string{
-	"cmd":               {"federated", "mpc", "transport", "kernels", "bench", "internal/statedir"},
-	"federated":         {"mpc", "transport", "kernels"},
-	"bench":             {"federated", "mpc", "transport", "kernels"},
-	"examples":          {"federated", "mpc", "transport", "kernels"},
-	"mpc":               {"kernels"}, // never transport: protocols are transport-agnostic state machines
-	"transport":         {"kernels"}, // never mpc: transport moves opaque bytes
-	"kernels":           {},          // the bottom layer
-	"internal/deps":     {},
-	"internal/statedir": {}, // a leaf: file locking only, usable by any command
-	"proto":             {},
+	"cmd":                 {"federated", "mpc", "transport", "kernels", "bench", "internal/atomicfile", "internal/statedir"},
+	"federated":           {"mpc", "transport", "kernels", "internal/atomicfile"},
+	"bench":               {"federated", "mpc", "transport", "kernels", "internal/atomicfile"},
+	"internal/atomicfile": {}, // the standard library only
+	"internal/statedir":   {}, // a leaf: file locking only, usable by any command
+	"examples":            {"federated", "mpc", "transport", "kernels"},
+	"mpc":                 {"kernels"}, // never transport: protocols are transport-agnostic state machines
+	"transport":           {"kernels"}, // never mpc: transport moves opaque bytes
+	"kernels":             {},          // the bottom layer
+	"internal/deps":       {},
+	"proto":               {},
 }
 
 // bannedStd lists, for layers that must stay pure, import-path prefixes they
@@ -60,6 +61,37 @@ var bannedStd = map[string]map[string]string{
 		"syscall":            "protocols are pure state machines",
 		"github.com/libp2p/": "protocols are transport-agnostic",
 	},
+}
+
+// bannedPkg lists, for packages (and their sub-packages), imports they may
+// not use although their layer could, with the reason.
+var bannedPkg = map[string]map[string]string{
+	module: {
+		"github.com/tuneinsight/lattigo/": "only mpc/mhe imports lattigo: every peer byte is size-checked there before lattigo sees it",
+	},
+	module + "/federated/engine": {
+		module + "/transport/p2p": "the engine is pure: drivers move its messages over a transport",
+		module + "/transport/mem": "the engine is pure: drivers move its messages over a transport",
+		"net":                     "the engine is pure: no sockets",
+		"os":                      "the engine is pure: files belong to the drivers",
+	},
+}
+
+// bannedFor returns the package-specific bans that apply to pkg.
+func bannedFor(pkg string) map[string]string {
+	out := map[string]string{}
+	for prefix, bans := range bannedPkg {
+		if !hasPathPrefix(pkg, prefix) {
+			continue
+		}
+		if prefix == module && hasPathPrefix(pkg, module+"/mpc/mhe") {
+			continue // the one package that may import lattigo
+		}
+		for imp, why := range bans {
+			out[imp] = why
+		}
+	}
+	return out
 }
 
 type pkgInfo struct {
@@ -129,6 +161,11 @@ func TestImportDirection(t *testing.T) {
 					t.Errorf("%s imports %s: %s", p.ImportPath, imp, why)
 				}
 			}
+			for prefix, why := range bannedFor(p.ImportPath) {
+				if hasPathPrefix(imp, prefix) {
+					t.Errorf("%s imports %s: %s", p.ImportPath, imp, why)
+				}
+			}
 		}
 	}
 }
@@ -145,6 +182,15 @@ func TestRulesCatchViolations(t *testing.T) {
 	}
 	if !hasPathPrefix("net/http", "net") || hasPathPrefix("netip", "net") || !hasPathPrefix("github.com/libp2p/go-libp2p", "github.com/libp2p/") {
 		t.Fatal("prefix matching is wrong")
+	}
+	if _, ok := bannedFor(module + "/federated")["github.com/tuneinsight/lattigo/"]; !ok {
+		t.Fatal("federated must not import lattigo")
+	}
+	if _, ok := bannedFor(module + "/mpc/mhe")["github.com/tuneinsight/lattigo/"]; ok {
+		t.Fatal("mpc/mhe must be allowed to import lattigo")
+	}
+	if _, ok := bannedFor(module + "/federated/engine")[module+"/transport/p2p"]; !ok {
+		t.Fatal("the engine must not import transport/p2p")
 	}
 	if _, ok := bannedStd["mpc"]["time"]; !ok {
 		t.Fatal("mpc must not import time")

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	gocrypto "crypto"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
@@ -75,6 +76,18 @@ func (id *Identity) PublicKey() ed25519.PublicKey {
 
 // Sign signs msg with Ed25519 (RFC 8032, pure mode).
 func (id *Identity) Sign(msg []byte) []byte { return ed25519.Sign(id.key, msg) }
+
+// Signer returns the identity as a crypto.Signer (Ed25519 signs the message
+// itself: callers pass crypto.Hash(0)); the private key stays inside.
+func (id *Identity) Signer() gocrypto.Signer { return signer{id} }
+
+type signer struct{ id *Identity }
+
+func (s signer) Public() gocrypto.PublicKey { return s.id.PublicKey() }
+
+func (s signer) Sign(_ io.Reader, msg []byte, _ gocrypto.SignerOpts) ([]byte, error) {
+	return s.id.Sign(msg), nil
+}
 
 // LibP2PKey returns the key in libp2p's form, for transport/p2p.
 func (id *Identity) LibP2PKey() crypto.PrivKey { return id.priv }

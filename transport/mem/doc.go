@@ -21,8 +21,10 @@
 //
 // With the default [Lockstep] schedule the network is a discrete-event
 // simulation: it delivers the earliest pending message (ties broken by
-// sender, receiver and sequence number) only while no endpoint is
-// running, that is while every endpoint is blocked in Recv or closed. An
+// sender, receiver and sequence number), together with every other message
+// due at the same virtual instant, only while no endpoint is running, that
+// is while every endpoint is blocked in Recv or closed; endpoints woken
+// together then run in parallel. An
 // endpoint runs from Join until its first Recv and from each Recv's return
 // to the next Recv. Given endpoints whose behaviour depends only on what
 // they receive, every run with the same seed is identical, including the

@@ -359,6 +359,15 @@ func (n *Network) advanceLocked() {
 		n.now = max(n.now, ev.at)
 		if ev.timer == nil {
 			n.deliverLocked(n.endpoints[ev.to], ev)
+			// Every other message due at the same instant is delivered
+			// before anyone runs, so endpoints woken together compute in
+			// parallel (a RoundStart broadcast trains every node at once).
+			// Each endpoint's queue is fixed before it runs, so the run
+			// stays a function of the seed.
+			for len(n.events) > 0 && n.events[0].timer == nil && n.events[0].at <= n.now {
+				next := heap.Pop(&n.events).(*event)
+				n.deliverLocked(n.endpoints[next.to], next)
+			}
 			continue
 		}
 		if ev.timer.fired {

@@ -1,10 +1,14 @@
-package federated
+package strategy
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
 )
+
+// ErrConfig marks an invalid strategy configuration.
+var ErrConfig = errors.New("strategy: bad config")
 
 // Strategy turns the aggregated update of a round into the next global model.
 // The aggregate it receives is already the weighted mean of the contributors'
@@ -18,8 +22,8 @@ type Strategy interface {
 	ProxMu() float32
 }
 
-// StrategyConfig selects and parameterises a strategy.
-type StrategyConfig struct {
+// Config selects and parameterises a strategy.
+type Config struct {
 	// Name is fedavg (default), fedprox or fedadam.
 	Name string
 	// Mu is FedProx's proximal coefficient (default 0.01).
@@ -29,8 +33,8 @@ type StrategyConfig struct {
 	ServerLR, Beta1, Beta2, Tau float32
 }
 
-// NewStrategy validates cfg and returns the strategy.
-func NewStrategy(cfg StrategyConfig) (Strategy, error) {
+// New validates cfg and returns the strategy.
+func New(cfg Config) (Strategy, error) {
 	switch strings.ToLower(cfg.Name) {
 	case "", "fedavg":
 		return fedAvg{}, nil
@@ -40,7 +44,7 @@ func NewStrategy(cfg StrategyConfig) (Strategy, error) {
 			mu = 0.01
 		}
 		if mu < 0 || math.IsNaN(float64(mu)) {
-			return nil, fmt.Errorf("%w: fedprox mu must be positive", ErrBadConfig)
+			return nil, fmt.Errorf("%w: fedprox mu must be positive", ErrConfig)
 		}
 		return fedProx{mu: mu}, nil
 	case "fedadam":
@@ -58,11 +62,11 @@ func NewStrategy(cfg StrategyConfig) (Strategy, error) {
 			a.tau = 1e-3
 		}
 		if a.lr < 0 || a.b1 < 0 || a.b1 >= 1 || a.b2 < 0 || a.b2 >= 1 || a.tau <= 0 {
-			return nil, fmt.Errorf("%w: fedadam needs server-lr > 0, 0 <= beta < 1, tau > 0", ErrBadConfig)
+			return nil, fmt.Errorf("%w: fedadam needs server-lr > 0, 0 <= beta < 1, tau > 0", ErrConfig)
 		}
 		return a, nil
 	default:
-		return nil, fmt.Errorf("%w: unknown strategy %q (want fedavg, fedprox or fedadam)", ErrBadConfig, cfg.Name)
+		return nil, fmt.Errorf("%w: unknown strategy %q (want fedavg, fedprox or fedadam)", ErrConfig, cfg.Name)
 	}
 }
 
@@ -109,22 +113,26 @@ func (a *fedAdam) Apply(global, delta []float32) {
 	}
 }
 
-// statefulStrategy is a strategy with state that a checkpoint must keep.
-type statefulStrategy interface {
-	state() []float32
-	restore([]float32) error
+// Stateful is a strategy with state that a checkpoint must keep.
+type Stateful interface {
+	// State returns the strategy's state (nil before the first step).
+	State() []float32
+	// Restore reloads a state returned by State.
+	Restore([]float32) error
 }
 
-func (a *fedAdam) state() []float32 {
+// State implements [Stateful].
+func (a *fedAdam) State() []float32 {
 	if a.m == nil {
 		return nil
 	}
 	return append(append(make([]float32, 0, 2*len(a.m)), a.m...), a.v...)
 }
 
-func (a *fedAdam) restore(s []float32) error {
+// Restore implements [Stateful].
+func (a *fedAdam) Restore(s []float32) error {
 	if len(s)%2 != 0 {
-		return fmt.Errorf("%w: fedadam state of odd length", ErrBadConfig)
+		return fmt.Errorf("%w: fedadam state of odd length", ErrConfig)
 	}
 	h := len(s) / 2
 	a.m, a.v = append([]float32(nil), s[:h]...), append([]float32(nil), s[h:]...)

@@ -1,0 +1,848 @@
+package engine
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+
+	"github.com/consort-ml/consort/kernels"
+	"github.com/consort-ml/consort/mpc"
+	"github.com/consort-ml/consort/mpc/mhe"
+	"github.com/consort-ml/consort/mpc/secagg"
+	"github.com/consort-ml/consort/transport"
+)
+
+// The protocol registry: each protection protocol's two sides behind the
+// mpc contract (mpc.Server, mpc.Client), built from a Plan. Engine messages
+// number parties as the plan does: 0 the aggregator, 1..n the participants
+// in RoundStart order; an adapter maps them to the protocol's own ids.
+
+// ErrSession marks a protocol message that does not fit the running instance.
+var ErrSession = errors.New("engine: protocol session error")
+
+// Protocol describes one protection protocol to the engine and its drivers.
+type Protocol struct {
+	// Name is the protocol's name in manifests and RoundStart.
+	Name string
+	// Secure reports whether the protocol hides individual updates.
+	Secure bool
+	// Contribution is the kind of the message that carries a participant's
+	// protected update (its digest goes into the audit logs).
+	Contribution string
+	// Kinds lists the message kinds with their size limits for models of
+	// up to maxDim parameters and up to maxParties participants.
+	Kinds func(maxDim, maxParties int) []mpc.Kind
+}
+
+// protocols is the one list of protection protocols.
+var protocols = []Protocol{
+	{Name: "plain", Secure: false, Contribution: plainKind, Kinds: func(maxDim, _ int) []mpc.Kind {
+		return []mpc.Kind{{Name: plainKind, MaxSize: 4*maxDim + 16}}
+	}},
+	{Name: "secagg", Secure: true, Contribution: secagg.StepMaskedInput.String(), Kinds: secaggKinds},
+	{Name: "mhe", Secure: true, Contribution: mhe.KindCiphertext.String(), Kinds: mheKinds},
+}
+
+// Protocols returns the protection protocols, insecure baseline first.
+func Protocols() []Protocol { return slices.Clone(protocols) }
+
+// ProtocolNames lists the protocols' names.
+func ProtocolNames() []string {
+	out := make([]string, len(protocols))
+	for i, p := range protocols {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func lookup(name string) (Protocol, error) {
+	for _, p := range protocols {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return Protocol{}, fmt.Errorf("%w: unknown protocol %q (want one of %v)", ErrConfig, name, ProtocolNames())
+}
+
+// secrets is what a party brings to an instance beyond the plan.
+type secrets struct {
+	self   int           // participant index (clients)
+	signer crypto.Signer // identity key (clients)
+	rand   io.Reader     // private randomness (clients)
+	mhe    *mheFed       // the federation's mhe setup and, at a node, its key material
+	// floats is the contribution; ring, when set, is it already encoded in
+	// Z_2^32 at the plan's scale with DP noise added in the ring.
+	floats []float32
+	ring   []uint32
+}
+
+func newServer(pl *Plan, s secrets) (mpc.Server, error) {
+	switch pl.Protocol {
+	case "plain":
+		return &plainServer{pl: pl, acc: make([]float64, pl.Dim), got: make([]bool, pl.Parties()+1)}, nil
+	case "secagg":
+		params, err := secagg.NewParams(*pl.SecAgg)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrPlan, err)
+		}
+		srv, err := secagg.NewServer(secagg.ServerConfig{Params: params})
+		if err != nil {
+			return nil, err
+		}
+		return &secaggServer{s: srv, bits: pl.SecAgg.Bits, frac: pl.Frac}, nil
+	case "mhe":
+		return newMHEServer(pl, s.mhe)
+	}
+	return nil, fmt.Errorf("%w: unknown protocol %q", ErrPlan, pl.Protocol)
+}
+
+func newClient(pl *Plan, s secrets) (mpc.Client, error) {
+	if !pl.Setup() && len(s.floats) != pl.Dim {
+		return nil, fmt.Errorf("%w: contribution of %d values, want %d", ErrSession, len(s.floats), pl.Dim)
+	}
+	switch pl.Protocol {
+	case "plain":
+		return &plainClient{input: s.floats}, nil
+	case "secagg":
+		return newSecaggClient(pl, s)
+	case "mhe":
+		return newMHEClient(pl, s)
+	}
+	return nil, fmt.Errorf("%w: unknown protocol %q", ErrPlan, pl.Protocol)
+}
+
+// ---- plain: the insecure baseline ----
+
+const plainKind = "update"
+
+type plainServer struct {
+	pl      *Plan
+	acc     []float64
+	got     []bool
+	count   int
+	st      mpc.Status
+	contrib []int
+}
+
+func (s *plainServer) Start() ([]mpc.Message, error) { return nil, nil }
+
+func (s *plainServer) Step(m mpc.Message) ([]mpc.Message, error) {
+	if s.st.Done || s.st.Err != nil {
+		return nil, nil
+	}
+	if m.From < 1 || m.From > s.pl.Parties() || m.Kind != plainKind {
+		return nil, fmt.Errorf("%w: unexpected %s from %d", ErrSession, m.Kind, m.From)
+	}
+	if s.got[m.From] {
+		return nil, fmt.Errorf("%w: duplicate update", mpc.ErrUnexpected)
+	}
+	if len(m.Data) != 4*s.pl.Dim {
+		return nil, fmt.Errorf("%w: update of %d bytes, want %d", mpc.ErrMalformed, len(m.Data), 4*s.pl.Dim)
+	}
+	vals := make([]float32, s.pl.Dim)
+	for i := range vals {
+		v := math.Float32frombits(binary.LittleEndian.Uint32(m.Data[4*i:]))
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("%w: non-finite update value", mpc.ErrMalformed)
+		}
+		vals[i] = min(max(v, -s.pl.Bound), s.pl.Bound)
+	}
+	for i, v := range vals {
+		s.acc[i] += float64(v)
+	}
+	s.got[m.From] = true
+	s.count++
+	if s.count == s.pl.Parties() {
+		return s.Advance()
+	}
+	return nil, nil
+}
+
+func (s *plainServer) Advance() ([]mpc.Message, error) {
+	if s.st.Done || s.st.Err != nil {
+		return nil, s.st.Err
+	}
+	if s.count < s.pl.Threshold {
+		s.st.Err = &mpc.AbortError{Party: 0, Round: s.pl.Attempt, Err: fmt.Errorf("%w: %d of %d updates, threshold %d", mpc.ErrTooFewParties, s.count, s.pl.Parties(), s.pl.Threshold)}
+		s.acc = nil
+		return nil, s.st.Err
+	}
+	for i := 1; i <= s.pl.Parties(); i++ {
+		if s.got[i] {
+			s.contrib = append(s.contrib, i)
+		}
+	}
+	s.st.Done = true
+	return nil, nil
+}
+
+func (s *plainServer) Status() mpc.Status { return s.st }
+
+func (s *plainServer) Result() (mpc.Aggregate, bool) {
+	if !s.st.Done {
+		return mpc.Aggregate{}, false
+	}
+	return mpc.Aggregate{Contributors: s.contrib, Floats: s.acc}, true
+}
+
+type plainClient struct {
+	input []float32
+	sent  bool
+}
+
+func (c *plainClient) Start() ([]mpc.Message, error) {
+	b := make([]byte, 0, 4*len(c.input))
+	for _, v := range c.input {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	c.sent = true
+	return []mpc.Message{{From: -1, To: 0, Kind: plainKind, Data: b}}, nil
+}
+
+func (c *plainClient) Step(mpc.Message) ([]mpc.Message, error) {
+	return nil, fmt.Errorf("%w: plain sends nothing to participants", mpc.ErrUnexpected)
+}
+func (c *plainClient) Advance() ([]mpc.Message, error) { return nil, nil }
+func (c *plainClient) Status() mpc.Status              { return mpc.Status{Done: c.sent} }
+func (c *plainClient) Revealed() bool                  { return c.sent }
+
+// ---- secagg ----
+
+var secaggSteps = []secagg.Step{
+	secagg.StepAdvertiseKeys, secagg.StepKeyList, secagg.StepShareKeys, secagg.StepShares,
+	secagg.StepMaskedInput, secagg.StepUnmask, secagg.StepUnmaskShares, secagg.StepDone, secagg.StepAbort,
+}
+
+func secaggKinds(maxDim, maxParties int) []mpc.Kind {
+	small := 256*maxParties + 4096
+	out := make([]mpc.Kind, 0, len(secaggSteps))
+	for _, s := range secaggSteps {
+		size := small
+		if s == secagg.StepMaskedInput {
+			size = 8*maxDim + 4096 // the 64-bit ring of the statistics phases
+		}
+		out = append(out, mpc.Kind{Name: s.String(), MaxSize: size})
+	}
+	return out
+}
+
+// secaggKind returns the kind of an encoded secagg message.
+func secaggKind(data []byte) string {
+	if len(data) < 2 {
+		return "invalid"
+	}
+	return secagg.Step(data[1]).String()
+}
+
+func fromSecagg(ms []secagg.Message) []mpc.Message {
+	out := make([]mpc.Message, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, mpc.Message{From: m.From, To: m.To, Kind: secaggKind(m.Data), Data: m.Data})
+	}
+	return out
+}
+
+// secaggErr maps the package's unexpected-message error to the contract's.
+func secaggErr(err error) error {
+	if errors.Is(err, secagg.ErrUnexpected) && !errors.Is(err, mpc.ErrUnexpected) {
+		return fmt.Errorf("%w: %w", mpc.ErrUnexpected, err)
+	}
+	return err
+}
+
+type secaggServer struct {
+	s    *secagg.Server
+	bits uint
+	frac uint
+}
+
+func (s *secaggServer) Start() ([]mpc.Message, error) { return nil, nil }
+
+func (s *secaggServer) Step(m mpc.Message) ([]mpc.Message, error) {
+	if m.Kind != secaggKind(m.Data) {
+		return nil, fmt.Errorf("%w: secagg message under kind %s", mpc.ErrMalformed, m.Kind)
+	}
+	out, err := s.s.Step(secagg.Message{From: m.From, To: 0, Data: m.Data})
+	return fromSecagg(out), secaggErr(err)
+}
+
+func (s *secaggServer) Advance() ([]mpc.Message, error) {
+	out, err := s.s.Advance()
+	return fromSecagg(out), secaggErr(err)
+}
+
+func (s *secaggServer) Status() mpc.Status {
+	if err := s.s.Err(); err != nil {
+		return mpc.Status{Err: err}
+	}
+	_, ok := s.s.Result()
+	return mpc.Status{Done: ok}
+}
+
+func (s *secaggServer) Result() (mpc.Aggregate, bool) {
+	r, ok := s.s.Result()
+	if !ok {
+		return mpc.Aggregate{}, false
+	}
+	a := mpc.Aggregate{Contributors: r.Contributors, Bits: s.bits, Frac: s.frac}
+	if r.Sum64 != nil {
+		a.Ring = r.Sum64
+	} else {
+		a.Ring = make([]uint64, len(r.Sum32))
+		for i, v := range r.Sum32 {
+			a.Ring[i] = uint64(v)
+		}
+	}
+	return a, true
+}
+
+type secaggClient struct {
+	c        *secagg.Client
+	revealed bool
+}
+
+func newSecaggClient(pl *Plan, s secrets) (mpc.Client, error) {
+	if s.signer == nil {
+		return nil, fmt.Errorf("%w: secagg needs the node's identity key", ErrConfig)
+	}
+	params, err := secagg.NewParams(*pl.SecAgg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
+	}
+	var seed [32]byte
+	if _, err := io.ReadFull(s.rand, seed[:]); err != nil {
+		return nil, err
+	}
+	cc := secagg.ClientConfig{Params: params, ID: s.self, Signer: s.signer}
+	switch {
+	case s.ring != nil:
+		if pl.SecAgg.Bits != 32 || len(s.ring) != pl.Dim {
+			return nil, fmt.Errorf("%w: ring contribution of %d values for a %d-bit instance of %d", ErrSession, len(s.ring), pl.SecAgg.Bits, pl.Dim)
+		}
+		cc.Input32 = s.ring
+	case pl.SecAgg.Bits == 64:
+		cc.Input64 = make([]uint64, pl.Dim)
+		kernels.EncodeStochastic64(cc.Input64, s.floats, pl.Frac, seed)
+	default:
+		cc.Input32 = make([]uint32, pl.Dim)
+		kernels.EncodeStochastic32(cc.Input32, s.floats, pl.Frac, seed)
+	}
+	c, err := secagg.NewClient(cc, s.rand)
+	if err != nil {
+		return nil, err
+	}
+	return &secaggClient{c: c}, nil
+}
+
+func (c *secaggClient) Start() ([]mpc.Message, error) {
+	out, err := c.c.Start()
+	return fromSecagg(out), secaggErr(err)
+}
+
+func (c *secaggClient) Step(m mpc.Message) ([]mpc.Message, error) {
+	if m.Kind != secaggKind(m.Data) || m.From != 0 {
+		return nil, fmt.Errorf("%w: secagg message under kind %s from %d", mpc.ErrMalformed, m.Kind, m.From)
+	}
+	out, err := c.c.Step(secagg.Message{From: 0, To: c.c.ID(), Data: m.Data})
+	if err == nil && len(out) > 0 && m.Kind == secagg.StepUnmask.String() {
+		c.revealed = true
+	}
+	return fromSecagg(out), secaggErr(err)
+}
+
+func (c *secaggClient) Advance() ([]mpc.Message, error) { return nil, nil }
+
+func (c *secaggClient) Status() mpc.Status {
+	if err := c.c.Err(); err != nil {
+		return mpc.Status{Err: err}
+	}
+	_, ok := c.c.Result()
+	return mpc.Status{Done: ok}
+}
+
+func (c *secaggClient) Revealed() bool { return c.revealed }
+
+// ---- mhe ----
+
+var mheKindList = []mhe.Kind{mhe.KindAnnounce, mhe.KindKeyShare, mhe.KindShamirShare, mhe.KindPublicKey,
+	mhe.KindCiphertext, mhe.KindDecryptRequest, mhe.KindDecryptShare, mhe.KindResult}
+
+func mheKinds(maxDim, maxParties int) []mpc.Kind {
+	// Bounds over every secure parameter set; the state machines check the
+	// exact sizes for the agreed parameters before decoding.
+	var ctBytes, polyBytes int
+	for _, lit := range append(mhe.ParamSets(), mhe.InsecureTestParams()) {
+		p, err := mhe.NewParams(lit)
+		if err != nil {
+			continue
+		}
+		for _, bits := range []uint{16, 32} {
+			ctBytes = max(ctBytes, p.Ciphertexts(maxDim, bits)*p.CiphertextBytes())
+		}
+		polyBytes = max(polyBytes, p.PolyBytes())
+	}
+	out := make([]mpc.Kind, 0, len(mheKindList))
+	for _, k := range mheKindList {
+		size := 4*polyBytes + 64*maxParties + 4096
+		switch k {
+		case mhe.KindCiphertext, mhe.KindDecryptRequest, mhe.KindDecryptShare, mhe.KindResult:
+			size = ctBytes + 64*maxParties + 4096
+		}
+		out = append(out, mpc.Kind{Name: k.String(), MaxSize: min(size, transport.MaxMessageSize)})
+	}
+	return out
+}
+
+func mheKindOf(data []byte) string {
+	k, err := mhe.MessageKind(data)
+	if err != nil {
+		return "invalid"
+	}
+	return k.String()
+}
+
+// mheFed is a federation's multiparty-HE setting, the same at the
+// coordinator and every node: party ids are manifest positions + 1.
+type mheFed struct {
+	setup   mhe.SetupConfig
+	members []transport.PeerID
+	km      *mhe.KeyMaterial // node only, once the setup completed
+}
+
+// newMHEFed derives the federation's setup: the parameter set with the
+// fewest ciphertext bytes for a model of dim values among those that support
+// the nodes, the threshold, and a common reference seed fixed by the
+// federation id and its members.
+func newMHEFed(fed Federation, dim int) (*mheFed, error) {
+	n := len(fed.Nodes)
+	var lits []mhe.ParamsLiteral
+	switch {
+	case fed.MHEInsecureTestParams:
+		lits = []mhe.ParamsLiteral{mhe.InsecureTestParams()}
+	case fed.MHEParamSet != "":
+		lit, err := mhe.LookupParams(fed.MHEParamSet)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		lits = []mhe.ParamsLiteral{lit}
+	default:
+		lits = mhe.ParamSets()
+	}
+	var best mhe.Params
+	bestBytes := -1
+	for _, lit := range lits {
+		if lit.MaxParties < n {
+			continue
+		}
+		p, err := mhe.NewParams(lit)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if b := p.Ciphertexts(dim, 32) * p.CiphertextBytes(); bestBytes < 0 || b < bestBytes {
+			best, bestBytes = p, b
+		}
+	}
+	if bestBytes < 0 {
+		return nil, fmt.Errorf("%w: no mhe parameter set supports %d parties", ErrConfig, n)
+	}
+	ids := make([]ed25519.PublicKey, n)
+	h := sha256.New()
+	h.Write([]byte("consort/federated/mhe crs\x00" + fed.ID))
+	for i, m := range fed.Nodes {
+		pk, err := identityKey(m)
+		if err != nil {
+			return nil, fmt.Errorf("%w: mhe needs real peer IDs: %w", ErrConfig, err)
+		}
+		ids[i] = pk
+		h.Write([]byte{0})
+		h.Write([]byte(m))
+	}
+	cfg := mhe.SetupConfig{
+		Params: best, FederationID: fed.ID, Parties: n, Threshold: fed.Threshold,
+		CRS: [32]byte(h.Sum(nil)), Identities: ids,
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return &mheFed{setup: cfg, members: fed.Nodes}, nil
+}
+
+func (f *mheFed) partyID(p transport.PeerID) int { return slices.Index(f.members, p) + 1 }
+
+// mheIDs maps between participant indices (1..n) and mhe party ids.
+type mheIDs struct {
+	f  *mheFed
+	pl *Plan
+}
+
+func (m mheIDs) party(idx int) int {
+	if idx < 1 || idx > m.pl.Parties() {
+		return 0
+	}
+	return m.f.partyID(m.pl.Peers[idx-1])
+}
+
+func (m mheIDs) index(party int) int {
+	if party < 1 || party > len(m.f.members) {
+		return 0
+	}
+	return m.pl.Index(m.f.members[party-1])
+}
+
+// out converts protocol messages to engine messages.
+func (m mheIDs) out(ms []mhe.Message) []mpc.Message {
+	out := make([]mpc.Message, 0, len(ms))
+	for _, x := range ms {
+		to := 0
+		if x.To != 0 {
+			if to = m.index(x.To); to == 0 {
+				continue
+			}
+		}
+		from := 0
+		if x.From != 0 {
+			from = m.index(x.From)
+		}
+		out = append(out, mpc.Message{From: from, To: to, Kind: mheKindOf(x.Data), Data: x.Data})
+	}
+	return out
+}
+
+func (m mheIDs) roundConfig() (mhe.RoundConfig, error) {
+	ids := make([]int, m.pl.Parties())
+	for i := range ids {
+		if ids[i] = m.party(i + 1); ids[i] == 0 {
+			return mhe.RoundConfig{}, fmt.Errorf("%w: a participant is not a node of the federation", ErrPlan)
+		}
+	}
+	slices.Sort(ids)
+	return mhe.RoundConfig{
+		FederationID: m.f.setup.FederationID, Round: m.pl.Attempt, Dim: m.pl.Dim, Participants: ids,
+		Bound: m.pl.Bound, QuantBits: 32, MinContributors: m.pl.Threshold,
+	}, nil
+}
+
+func newMHEServer(pl *Plan, f *mheFed) (mpc.Server, error) {
+	if f == nil {
+		return nil, fmt.Errorf("%w: mhe is not configured for this federation", ErrConfig)
+	}
+	ids := mheIDs{f: f, pl: pl}
+	if pl.Setup() {
+		a, err := mhe.NewSetupAggregator(f.setup)
+		if err != nil {
+			return nil, err
+		}
+		return &mheSetupServer{ids: ids, a: a, relayed: map[[2]int]int{}}, nil
+	}
+	rc, err := ids.roundConfig()
+	if err != nil {
+		return nil, err
+	}
+	a, err := mhe.NewAggregator(f.setup, rc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
+	}
+	return &mheRoundServer{ids: ids, a: a, pending: map[int]bool{}}, nil
+}
+
+// mheSetupServer relays the node-to-node setup messages (which the relay
+// can drop but neither read nor substitute) and forms the collective public
+// key.
+type mheSetupServer struct {
+	ids     mheIDs
+	a       *mhe.SetupAggregator
+	relayed map[[2]int]int // (kind, from) -> messages relayed
+	st      mpc.Status
+}
+
+func (s *mheSetupServer) Start() ([]mpc.Message, error) { return nil, nil }
+
+func (s *mheSetupServer) Step(m mpc.Message) ([]mpc.Message, error) {
+	if s.st.Err != nil {
+		return nil, s.st.Err
+	}
+	if m.Kind != mheKindOf(m.Data) {
+		return nil, fmt.Errorf("%w: mhe message under kind %s", mpc.ErrMalformed, m.Kind)
+	}
+	src := s.ids.party(m.From)
+	if m.To == 0 {
+		out, err := s.a.Step(mhe.Message{From: src, To: 0, Data: m.Data})
+		s.update()
+		return s.ids.out(out), err
+	}
+	k, _ := mhe.MessageKind(m.Data)
+	if m.To < 1 || m.To > s.ids.pl.Parties() || m.To == m.From || (k != mhe.KindAnnounce && k != mhe.KindShamirShare) {
+		return nil, fmt.Errorf("%w: setup message %s for participant %d", mpc.ErrProtocol, k, m.To)
+	}
+	key := [2]int{int(k), src}
+	if s.relayed[key] >= s.ids.pl.Parties()-1 {
+		return nil, fmt.Errorf("%w: too many %s messages from participant %d", mpc.ErrProtocol, k, m.From)
+	}
+	s.relayed[key]++
+	s.update()
+	return []mpc.Message{{From: m.From, To: m.To, Kind: m.Kind, Data: m.Data}}, nil
+}
+
+// update marks the setup done once every node's announcement and Shamir
+// shares reached every other node and the public key was formed.
+func (s *mheSetupServer) update() {
+	n := s.ids.pl.Parties()
+	total := 0
+	for _, c := range s.relayed {
+		total += c
+	}
+	if s.a.Done() && total == 2*n*(n-1) {
+		s.st.Done = true
+	}
+}
+
+func (s *mheSetupServer) Advance() ([]mpc.Message, error) {
+	if !s.st.Done && s.st.Err == nil {
+		s.st.Err = &mpc.AbortError{Party: 0, Round: s.ids.pl.Attempt, Err: fmt.Errorf("%w: the mhe key setup needs every node of the federation", mpc.ErrTooFewParties)}
+	}
+	return nil, s.st.Err
+}
+
+func (s *mheSetupServer) Status() mpc.Status { return s.st }
+
+func (s *mheSetupServer) Result() (mpc.Aggregate, bool) {
+	if !s.st.Done {
+		return mpc.Aggregate{}, false
+	}
+	all := make([]int, s.ids.pl.Parties())
+	for i := range all {
+		all[i] = i + 1
+	}
+	return mpc.Aggregate{Contributors: all}, true
+}
+
+// mheRoundServer aggregates ciphertexts and runs the collective decryption.
+type mheRoundServer struct {
+	ids     mheIDs
+	a       *mhe.Aggregator
+	closed  bool
+	pending map[int]bool // decryptors (mhe ids) asked and not yet answered
+	err     error
+}
+
+func (s *mheRoundServer) track(out []mhe.Message, err error) ([]mpc.Message, error) {
+	if err != nil {
+		if errors.Is(err, mpc.ErrTooFewParties) {
+			s.err = err
+		}
+		return nil, err
+	}
+	for _, m := range out {
+		if k, _ := mhe.MessageKind(m.Data); k == mhe.KindDecryptRequest {
+			s.closed = true
+			s.pending[m.To] = true
+		}
+	}
+	return s.ids.out(out), nil
+}
+
+func (s *mheRoundServer) Start() ([]mpc.Message, error) { return nil, nil }
+
+func (s *mheRoundServer) Step(m mpc.Message) ([]mpc.Message, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if m.Kind != mheKindOf(m.Data) || m.To != 0 {
+		return nil, fmt.Errorf("%w: mhe message under kind %s", mpc.ErrMalformed, m.Kind)
+	}
+	src := s.ids.party(m.From)
+	k, _ := mhe.MessageKind(m.Data)
+	out, err := s.a.Step(mhe.Message{From: src, To: 0, Data: m.Data})
+	if k == mhe.KindDecryptShare && s.pending[src] {
+		delete(s.pending, src)
+		if err != nil && !errors.Is(err, mpc.ErrTooFewParties) {
+			// A share the aggregator rejects counts as no answer: move on
+			// to another decryptor now rather than wait for ever.
+			return s.track(s.a.Dropped(src))
+		}
+	}
+	return s.track(out, err)
+}
+
+func (s *mheRoundServer) Advance() ([]mpc.Message, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if !s.closed {
+		s.closed = true
+		return s.track(s.a.CloseUploads())
+	}
+	var out []mpc.Message
+	for _, id := range slices.Sorted(maps.Keys(s.pending)) {
+		delete(s.pending, id)
+		o, err := s.track(s.a.Dropped(id))
+		if err != nil {
+			return out, err
+		}
+		out = append(out, o...)
+	}
+	return out, nil
+}
+
+func (s *mheRoundServer) Status() mpc.Status {
+	if s.err != nil {
+		return mpc.Status{Err: s.err}
+	}
+	r, ok := s.a.Result()
+	return mpc.Status{Done: ok && r.Quantized != nil}
+}
+
+func (s *mheRoundServer) Result() (mpc.Aggregate, bool) {
+	r, ok := s.a.Result()
+	if !ok || r.Quantized == nil {
+		return mpc.Aggregate{}, false
+	}
+	idx := make([]int, 0, len(r.Contributors))
+	for _, id := range r.Contributors {
+		if i := s.ids.index(id); i > 0 {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	return mpc.Aggregate{Contributors: idx, Ints: r.Quantized, Frac: r.Frac}, true
+}
+
+func newMHEClient(pl *Plan, s secrets) (mpc.Client, error) {
+	f := s.mhe
+	if f == nil {
+		return nil, fmt.Errorf("%w: mhe is not configured for this federation", ErrConfig)
+	}
+	ids := mheIDs{f: f, pl: pl}
+	self := ids.party(s.self)
+	if self == 0 {
+		return nil, fmt.Errorf("%w: this node has no mhe party id", ErrSession)
+	}
+	if pl.Setup() {
+		if s.signer == nil {
+			return nil, fmt.Errorf("%w: the mhe key setup needs the node's identity key", ErrConfig)
+		}
+		sn, err := mhe.NewSetupNode(f.setup, self, s.signer, s.rand)
+		if err != nil {
+			return nil, err
+		}
+		return &mheSetupClient{ids: ids, s: sn, self: self}, nil
+	}
+	if f.km == nil {
+		return nil, fmt.Errorf("%w: this node has no mhe key material (the setup did not complete here)", ErrSession)
+	}
+	rc, err := ids.roundConfig()
+	if err != nil {
+		return nil, err
+	}
+	nd, err := mhe.NewNode(f.km, rc, s.rand)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
+	}
+	return &mheRoundClient{ids: ids, nd: nd, self: self, input: s.floats}, nil
+}
+
+type mheSetupClient struct {
+	ids  mheIDs
+	s    *mhe.SetupNode
+	self int
+}
+
+func (c *mheSetupClient) Start() ([]mpc.Message, error) {
+	out, err := c.s.Start()
+	return c.ids.out(out), err
+}
+
+func (c *mheSetupClient) Step(m mpc.Message) ([]mpc.Message, error) {
+	if m.Kind != mheKindOf(m.Data) {
+		return nil, fmt.Errorf("%w: mhe message under kind %s", mpc.ErrMalformed, m.Kind)
+	}
+	from := 0
+	if m.From != 0 {
+		if from = c.ids.party(m.From); from == 0 {
+			return nil, fmt.Errorf("%w: setup message from participant %d", mpc.ErrProtocol, m.From)
+		}
+	}
+	out, err := c.s.Step(mhe.Message{From: from, To: c.self, Data: m.Data})
+	return c.ids.out(out), err
+}
+
+func (c *mheSetupClient) Advance() ([]mpc.Message, error) { return nil, nil }
+
+func (c *mheSetupClient) Status() mpc.Status {
+	_, ok := c.s.KeyMaterial()
+	return mpc.Status{Done: ok}
+}
+
+func (c *mheSetupClient) Revealed() bool { return false }
+
+// keyMaterial returns the completed setup's key material.
+func (c *mheSetupClient) keyMaterial() (*mhe.KeyMaterial, bool) { return c.s.KeyMaterial() }
+
+type mheRoundClient struct {
+	ids      mheIDs
+	nd       *mhe.Node
+	self     int
+	input    []float32
+	uploaded bool
+	revealed bool
+}
+
+func (c *mheRoundClient) Start() ([]mpc.Message, error) {
+	out, err := c.nd.Upload(c.input)
+	c.uploaded = err == nil
+	return c.ids.out(out), err
+}
+
+func (c *mheRoundClient) Step(m mpc.Message) ([]mpc.Message, error) {
+	if m.Kind != mheKindOf(m.Data) || m.From != 0 {
+		return nil, fmt.Errorf("%w: mhe message under kind %s", mpc.ErrMalformed, m.Kind)
+	}
+	out, err := c.nd.Step(mhe.Message{From: 0, To: c.self, Data: m.Data})
+	if err == nil && len(out) > 0 && m.Kind == mhe.KindDecryptRequest.String() {
+		c.revealed = true
+	}
+	return c.ids.out(out), err
+}
+
+func (c *mheRoundClient) Advance() ([]mpc.Message, error) { return nil, nil }
+func (c *mheRoundClient) Status() mpc.Status              { return mpc.Status{Done: c.uploaded} }
+func (c *mheRoundClient) Revealed() bool                  { return c.revealed }
+
+// decodeAggregate turns an aggregate into float32 values, the same way on
+// every side, so the released model is bit-identical whichever driver ran
+// the round.
+func decodeAggregate(a mpc.Aggregate, dim int) ([]float32, error) {
+	out := make([]float32, dim)
+	switch {
+	case dim == 0:
+	case a.Floats != nil && len(a.Floats) == dim:
+		for i, v := range a.Floats {
+			out[i] = float32(v)
+		}
+	case a.Ring != nil && len(a.Ring) == dim:
+		if a.Bits == 64 {
+			kernels.Decode64(out, a.Ring, a.Frac)
+		} else {
+			r := make([]uint32, dim)
+			for i, v := range a.Ring {
+				r[i] = uint32(v)
+			}
+			kernels.Decode32(out, r, a.Frac)
+		}
+	case a.Ints != nil && len(a.Ints) == dim:
+		scale := math.Ldexp(1, -int(a.Frac))
+		for i, v := range a.Ints {
+			out[i] = float32(float64(v) * scale)
+		}
+	default:
+		return nil, fmt.Errorf("%w: aggregate does not match the dimension %d", ErrSession, dim)
+	}
+	return out, nil
+}
