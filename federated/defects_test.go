@@ -15,14 +15,14 @@ import (
 // majority and secagg never shares below it.
 func TestSimulateSecAggUsesTheFederationThreshold(t *testing.T) {
 	cfg := SimConfig{Dataset: "breast-cancer", Parties: 50, Rounds: 1, Protocol: "secagg", Seed: 1}
-	if got := cfg.resolved().Threshold; got != 26 {
-		t.Fatalf("default threshold for 50 parties: %d, want 26", got)
+	if got := cfg.resolved().Threshold; got != 17 {
+		t.Fatalf("default threshold for 50 parties: %d, want 17", got)
 	}
 	res, err := Simulate(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Threshold != 26 || len(res.History) != 1 || res.History[0].Contributors != 50 {
+	if res.Threshold != 17 || len(res.History) != 1 || res.History[0].Contributors != 50 {
 		t.Fatalf("threshold %d, history %+v", res.Threshold, res.History)
 	}
 }

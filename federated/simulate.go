@@ -106,11 +106,14 @@ type SimConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultThreshold is a simulation's default threshold for n parties:
-// floor(n/2) + 1, the smallest that the malicious-server model of secure
-// aggregation allows with the complete graph (a majority), for every protocol
-// so that their results compare.
-func DefaultThreshold(n int) int { return n/2 + 1 }
+// DefaultThreshold is a simulation's default threshold for n parties,
+// floor(n/3) + 1 and at least 2 (at most n), for every protocol so that their
+// results compare: coalitions of up to a third learn nothing from an
+// honest-but-curious aggregator, and a round that aborts after some parties
+// revealed their contribution leaves enough others to retry on the same
+// model (n - t + 1 >= t). Federations facing a malicious coordinator need a
+// majority with secagg's complete graph (see package mpc/secagg).
+func DefaultThreshold(n int) int { return min(n, max(2, n/3+1)) }
 
 func (c SimConfig) resolved() SimConfig {
 	if c.FederationID == "" {

@@ -50,6 +50,11 @@ var (
 	// ErrRefused marks attempts that could not proceed because participants
 	// refused them (their policies or the manifest forbid the round).
 	ErrRefused = errors.New("engine: round refused by nodes")
+	// ErrStalled marks a federation that cannot go on: too many nodes have
+	// revealed their contribution to the current global model in attempts
+	// that aborted, and a node never contributes twice to aggregates on one
+	// model version.
+	ErrStalled = errors.New("engine: federation stalled")
 	// ErrCheckpoint marks a checkpoint that cannot be resumed.
 	ErrCheckpoint = errors.New("engine: checkpoint")
 )
@@ -193,9 +198,10 @@ type Coordinator struct {
 	metrics    *metricsWait
 	lastWait   time.Time
 	aborts     int // training attempts aborted
-	// exhausted holds the nodes that refused the current training round
+	// exhausted holds the nodes that refused the current global model
 	// because their contribution to it may already have entered an
-	// aggregate (an attempt that aborted after they revealed).
+	// aggregate (an attempt that aborted after they revealed); they are
+	// left out until the model changes.
 	exhausted map[transport.PeerID]bool
 	stopped   string // why training ended early
 	rd        Ready
@@ -661,8 +667,9 @@ func (c *Coordinator) next(now time.Time) bool {
 	live := c.live(now)
 	if rs.Phase == trainpb.Phase_PHASE_TRAIN && len(c.exhausted) > 0 {
 		live = slices.DeleteFunc(live, func(p transport.PeerID) bool { return c.exhausted[p] })
-		if len(live) < need && len(live)+len(c.exhausted) >= need {
-			c.skipRound(now)
+		if len(live) < need && len(c.fed.Nodes)-len(c.exhausted) < need {
+			c.fail(fmt.Errorf("%w: %d nodes already revealed their contribution to the model of round %d in attempts that aborted; fewer than min_participants (%d) remain",
+				ErrStalled, len(c.exhausted), c.ck.Round+1, need))
 			return true
 		}
 	}
@@ -925,26 +932,6 @@ func (c *Coordinator) trained(now time.Time, a *attempt, sum []float32, contribu
 	}
 	c.metrics, c.state, c.until = w, cMetrics, now.Add(min(c.cfg.StepTimeout, c.cfg.MetricsWait))
 	c.log.Info("round released", "round", k, "contributors", len(contributors))
-}
-
-// skipRound gives up the current training round: too many nodes may
-// already have revealed their contribution to it in attempts that aborted,
-// so no attempt over the same model can gather enough contributors. The
-// model is unchanged and no aggregate is released; training goes on with the
-// next round.
-func (c *Coordinator) skipRound(now time.Time) {
-	k := c.ck.Round + 1
-	c.log.Warn("round skipped: too many nodes already revealed their contribution to it in aborted attempts", "round", k, "exhausted", len(c.exhausted))
-	rep := RoundReport{Round: k, Rounds: c.fed.Rounds, Aborted: true, Accuracy: -1, Loss: -1}
-	if c.budget != nil {
-		rep.Epsilon = c.budget.Epsilon()
-	}
-	c.ck.Round = k
-	c.ck.History = append(c.ck.History, rep)
-	c.exhausted, c.refusedRow = nil, 0
-	c.checkpoint()
-	c.rd.Reports = append(c.rd.Reports, rep)
-	_ = now
 }
 
 // endMetrics closes the metrics window of the last round.
