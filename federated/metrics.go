@@ -20,6 +20,12 @@ type Metrics struct {
 	Refusals        *prometheus.CounterVec
 	StepSeconds     *prometheus.HistogramVec
 	RoundSeconds    prometheus.Histogram
+	// Coordinator only.
+	Round        prometheus.Gauge
+	RoundsTarget prometheus.Gauge
+	LiveNodes    prometheus.Gauge
+	BackedOff    prometheus.Gauge
+	Epsilon      prometheus.Gauge
 }
 
 // NewMetrics creates the metrics for a process with the given role
@@ -38,13 +44,25 @@ func NewMetrics(role string) *Metrics {
 		Refusals:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "consort_refusals_total", Help: "Round refusals by reason code.", ConstLabels: l}, []string{"code"}),
 		StepSeconds:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "consort_step_seconds", Help: "Duration of protocol steps.", ConstLabels: l, Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"protocol"}),
 		RoundSeconds:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "consort_round_seconds", Help: "Duration of training rounds.", ConstLabels: l, Buckets: prometheus.ExponentialBuckets(0.01, 3, 10)}),
+		Round:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "consort_round", Help: "Last finished training round.", ConstLabels: l}),
+		RoundsTarget:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "consort_rounds_target", Help: "Training rounds the federation runs.", ConstLabels: l}),
+		LiveNodes:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "consort_live_nodes", Help: "Nodes that could be selected now.", ConstLabels: l}),
+		BackedOff:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "consort_backed_off_nodes", Help: "Nodes sitting out selection after failing to contribute.", ConstLabels: l}),
+		Epsilon:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "consort_epsilon_spent", Help: "Privacy spent so far (epsilon at the federation's delta; 0 without DP).", ConstLabels: l}),
 	}
 	m.Registry.MustRegister(m.RoundsCompleted, m.RoundsAborted, m.Participants, m.Contributors, m.Accuracy,
-		m.BytesUp, m.LateMessages, m.Refusals, m.StepSeconds, m.RoundSeconds)
+		m.BytesUp, m.LateMessages, m.Refusals, m.StepSeconds, m.RoundSeconds, m.Round, m.RoundsTarget, m.LiveNodes, m.BackedOff, m.Epsilon)
 	return m
 }
 
 func (m *Metrics) roundDone(r RoundReport) {
+	m.Round.Set(float64(r.Round))
+	m.RoundsTarget.Set(float64(r.Rounds))
+	m.Epsilon.Set(r.Epsilon)
+	if r.Aborted {
+		m.RoundsAborted.Inc()
+		return
+	}
 	m.RoundsCompleted.Inc()
 	m.Participants.Set(float64(r.Participants))
 	m.Contributors.Set(float64(r.Contributors))

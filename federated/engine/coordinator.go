@@ -167,7 +167,22 @@ type nodeInfo struct {
 	examples uint64
 	features uint32
 	mheReady bool
+	// misses counts the attempts in a row the node was selected for and
+	// neither contributed to nor refused; from backoffAfter misses on it is
+	// left out of selection until backoffUntil.
+	misses       int
+	backoffUntil time.Time
 }
+
+// Back-off of members that keep failing to contribute: after backoffAfter
+// silent attempts in a row a node sits out for backoffBase, doubling with
+// every further miss up to backoffMax, so one member that says hello and never
+// sends keys cannot make every round wait for its step deadline.
+const (
+	backoffAfter = 2
+	backoffBase  = 30 * time.Second
+	backoffMax   = 30 * time.Minute
+)
 
 // Coordinator is the coordinator's pure state machine: participant
 // selection, attempts and retries, the protection plan, DP accounting and the
@@ -600,7 +615,7 @@ func (c *Coordinator) live(now time.Time) []transport.PeerID {
 	needKeys := c.mhe != nil && c.ck.MHEReady
 	var out []transport.PeerID
 	for id, n := range c.nodes {
-		if needKeys && !n.mheReady {
+		if (needKeys && !n.mheReady) || now.Before(n.backoffUntil) {
 			continue
 		}
 		if now.Sub(n.lastSeen) <= c.cfg.LiveWindow && n.examples > 0 && int(n.features) == c.fed.Features {
@@ -798,6 +813,7 @@ func (c *Coordinator) checkAttempt(now time.Time) bool {
 		c.refusedRow = 0
 	}
 	c.att = nil
+	c.noteMisses(now, a)
 	if abort != nil {
 		c.aborted(now, a, abort)
 		return true
@@ -806,6 +822,40 @@ func (c *Coordinator) checkAttempt(now time.Time) bool {
 	c.released(now, a, agg)
 	return true
 }
+
+// noteMisses updates the back-off of the attempt's participants.
+func (c *Coordinator) noteMisses(now time.Time, a *attempt) {
+	for i, p := range a.plan.Peers {
+		n := c.nodes[p]
+		if n == nil {
+			continue
+		}
+		if a.contributed[i+1] || a.refused[p] != "" || a.plan.Setup() {
+			n.misses = 0
+			continue
+		}
+		n.misses++
+		if n.misses >= backoffAfter {
+			d := min(backoffBase<<(n.misses-backoffAfter), backoffMax)
+			n.backoffUntil = now.Add(d)
+			c.log.Warn("node backed off: selected and silent", "peer", p, "attempts", n.misses, "seconds", d.Seconds())
+		}
+	}
+}
+
+// BackedOff returns how many nodes sit out selection at time now.
+func (c *Coordinator) BackedOff(now time.Time) int {
+	k := 0
+	for _, n := range c.nodes {
+		if now.Before(n.backoffUntil) {
+			k++
+		}
+	}
+	return k
+}
+
+// Live returns how many nodes could be selected at time now.
+func (c *Coordinator) Live(now time.Time) int { return len(c.live(now)) }
 
 func invert(m map[transport.PeerID]string) map[string]bool {
 	out := map[string]bool{}

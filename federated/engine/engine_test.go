@@ -174,6 +174,7 @@ type pureRun struct {
 	final   bool
 	err     error
 	reports []RoundReport
+	times   []time.Time // when each report came
 	// drop, if set, loses a message (from, to, type).
 	drop func(from, to transport.PeerID, typ string) bool
 	// until, if set, stops the run when it returns true.
@@ -193,6 +194,9 @@ func (r *pureRun) run(t *testing.T, maxSteps int) {
 		rd := r.c.Ready()
 		r.audit = append(r.audit, rd.Audit...)
 		r.reports = append(r.reports, rd.Reports...)
+		for range rd.Reports {
+			r.times = append(r.times, r.now)
+		}
 		for _, e := range rd.Messages {
 			q = append(q, flight{coord, e.To, e.Msg})
 		}
@@ -465,5 +469,39 @@ func TestRelabelledReleasesRefused(t *testing.T) {
 				t.Errorf("%s: refusal not in the node's audit entries", name)
 			}
 		}
+	}
+}
+
+// TestSilentMemberBackedOff: a member that says hello and never sends its
+// protocol messages makes its first attempts wait for the step deadline; once
+// backed off it no longer slows rounds beyond the grace period.
+func TestSilentMemberBackedOff(t *testing.T) {
+	r := pureFederation(t, "secagg", 3, 2, 8, DPConfig{})
+	silent := sortedKeys(r.nodes)[0]
+	r.drop = func(from, to transport.PeerID, typ string) bool {
+		return from == silent && strings.HasPrefix(typ, "secagg/")
+	}
+	start := r.now
+	r.run(t, 1000000)
+	if r.err != nil || !r.final || len(r.reports) != 8 {
+		t.Fatalf("err %v, final %v, %d reports", r.err, r.final, len(r.reports))
+	}
+	var gaps []time.Duration
+	prev := start
+	for _, at := range r.times {
+		gaps = append(gaps, at.Sub(prev))
+		prev = at
+	}
+	t.Logf("time per round: %v", gaps)
+	for i, g := range gaps {
+		switch {
+		case i < backoffAfter && g < DefaultStepTimeout:
+			t.Errorf("round %d took %v: the silent member should have cost a step deadline", i+1, g)
+		case i >= backoffAfter && g > DefaultGrace+time.Second:
+			t.Errorf("round %d took %v after the back-off, want at most the grace period %v", i+1, g, DefaultGrace)
+		}
+	}
+	if r.c.BackedOff(r.now) != 1 {
+		t.Errorf("%d nodes backed off, want 1", r.c.BackedOff(r.now))
 	}
 }
