@@ -21,6 +21,7 @@ import (
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/federated/strategy"
+	"github.com/consort-ml/consort/internal/ratelog"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
 	"github.com/consort-ml/consort/transport/p2p"
@@ -146,10 +147,13 @@ func newLogger(w io.Writer, level string, json bool) (*slog.Logger, error) {
 		return nil, usagef("--log-level: %v", err)
 	}
 	o := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewTextHandler(w, o)
 	if json {
-		return slog.New(slog.NewJSONHandler(w, o)), nil
+		h = slog.NewJSONHandler(w, o)
 	}
-	return slog.New(slog.NewTextHandler(w, o)), nil
+	// Warnings about peers are rate-limited per peer and message: a member
+	// sending garbage cannot fill the disk with log lines.
+	return slog.New(ratelog.New(h, ratelog.Options{})), nil
 }
 
 // serveMetrics serves the Prometheus registry on addr until ctx ends.
