@@ -1,6 +1,7 @@
 package federated
 
 import (
+	"github.com/consort-ml/consort/transport"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -9,6 +10,7 @@ import (
 type Metrics struct {
 	// Registry holds every metric below; serve it with promhttp.HandlerFor.
 	Registry *prometheus.Registry
+	labels   prometheus.Labels
 
 	RoundsCompleted prometheus.Counter
 	RoundsAborted   prometheus.Counter
@@ -34,6 +36,7 @@ func NewMetrics(role string) *Metrics {
 	l := prometheus.Labels{"role": role}
 	m := &Metrics{
 		Registry:        prometheus.NewRegistry(),
+		labels:          l,
 		RoundsCompleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "consort_rounds_completed_total", Help: "Training rounds completed.", ConstLabels: l}),
 		RoundsAborted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "consort_rounds_aborted_total", Help: "Attempts aborted without releasing an aggregate.", ConstLabels: l}),
 		Participants:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "consort_round_participants", Help: "Participants selected for the last round.", ConstLabels: l}),
@@ -69,4 +72,39 @@ func (m *Metrics) roundDone(r RoundReport) {
 	m.Accuracy.Set(r.Accuracy)
 	m.BytesUp.Add(float64(r.BytesUp))
 	m.RoundSeconds.Observe(r.Seconds)
+}
+
+// ExportTransport exports tr's counters with the metrics:
+// consort_transport_rejected_total{reason} (refused connections, streams and
+// messages) and consort_transport_bytes_total{direction}.
+func (m *Metrics) ExportTransport(tr transport.Transport) {
+	m.Registry.MustRegister(transportCollector{tr: tr, l: m.labels})
+}
+
+var (
+	rejectedDesc = func(l prometheus.Labels) *prometheus.Desc {
+		return prometheus.NewDesc("consort_transport_rejected_total", "Connections, streams and messages the transport refused or dropped, by reason.", []string{"reason"}, l)
+	}
+	bytesDesc = func(l prometheus.Labels) *prometheus.Desc {
+		return prometheus.NewDesc("consort_transport_bytes_total", "Frame bytes sent and received.", []string{"direction"}, l)
+	}
+)
+
+type transportCollector struct {
+	tr transport.Transport
+	l  prometheus.Labels
+}
+
+func (c transportCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- rejectedDesc(c.l)
+	ch <- bytesDesc(c.l)
+}
+
+func (c transportCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.tr.Stats()
+	for r, n := range st.Rejected {
+		ch <- prometheus.MustNewConstMetric(rejectedDesc(c.l), prometheus.CounterValue, float64(n), string(r))
+	}
+	ch <- prometheus.MustNewConstMetric(bytesDesc(c.l), prometheus.CounterValue, float64(st.Sent.Bytes), "sent")
+	ch <- prometheus.MustNewConstMetric(bytesDesc(c.l), prometheus.CounterValue, float64(st.Received.Bytes), "received")
 }

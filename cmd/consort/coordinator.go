@@ -58,6 +58,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer ps.host.Close()
 	log.Info("coordinator listening", "peer", ps.id.PeerID(), "addrs", strings.Join(ps.host.Addrs(), ","), "protocol", proto)
 	m := federated.NewMetrics("coordinator")
+	m.ExportTransport(ps.host)
 	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
 		return err
 	}

@@ -107,6 +107,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer alog.Close()
 	}
 	m := federated.NewMetrics("node")
+	m.ExportTransport(ps.host)
 	if err := serveMetrics(ctx, *metrics, m, log); err != nil {
 		return err
 	}
