@@ -97,6 +97,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 	keys := pubkeyFlag{}
 	fs.Var(keys, "pubkey", "pin the Ed25519 key of writer NAME (hex); repeatable. Without any, each log's own genesis key is used (integrity only)")
 	manifestPath := fs.String("manifest", "", "pin every member's key from this signed manifest (writers are named by peer ID)")
+	allowOpen := fs.Bool("allow-open", false, "accept a log that is neither closed nor checked against its signed head (its last entries could have been removed)")
 	logs, err := parseInterleaved(fs, args, stdout)
 	if err != nil {
 		return err
@@ -130,6 +131,11 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 			return err
 		}
 		rep, err := verifyOne(path, keys)
+		if err == nil && !rep.Closed && !rep.HeadChecked && !*allowOpen {
+			// Without a close entry or a signed head, deleting the last
+			// entries leaves a valid chain: refuse unless asked not to.
+			err = errors.New("neither closed nor checked against a signed head (its last entries may have been removed; --allow-open accepts it)")
+		}
 		if err != nil {
 			fmt.Fprintf(stdout, "%s: FAIL: %s\n", path, err)
 			failures = append(failures, fmt.Sprintf("%s: %s", path, err))
