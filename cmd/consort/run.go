@@ -135,8 +135,11 @@ func (ps *peerSetup) federation() engine.Federation {
 		Strategy: strategy.Config{Name: t.Strategy, Mu: float32(t.ProxMu), ServerLR: float32(t.ServerLR)},
 		DP:       engine.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
 		// Networked federations standardise features with the federation's
-		// statistics, released through the protection protocol.
-		Standardize: true,
+		// statistics, released through the protection protocol, except
+		// under differential privacy: those releases carry no noise, so a
+		// DP federation releases nothing but noised training aggregates
+		// (its features must come standardised, or be declared so).
+		Standardize: !(ps.m.DP.Clip > 0),
 	}
 }
 
