@@ -99,12 +99,22 @@ func TestManifestInitSignVerify(t *testing.T) {
 	if _, err := manifestCmd("verify", "--manifest", garbage); !errors.Is(err, manifest.ErrMalformed) {
 		t.Errorf("malformed: %v", err)
 	}
+	// init and sign refuse a past expiry; with their clock in 2000 they
+	// write and sign a manifest that has expired today.
 	expired := filepath.Join(dir, "expired.toml")
-	if _, err := manifestCmd("init", "--federation", "old", "--coordinator", cid, "--member", "n="+n1,
-		"--not-after", "2001-01-01T00:00:00Z", "--out", expired); err != nil {
+	oldArgs := []string{"--federation", "old", "--coordinator", cid, "--member", "n=" + n1, "--member", "s=" + n2,
+		"--features", "a", "--classes", "no,yes", "--not-after", "2001-01-01T00:00:00Z", "--out", expired}
+	if _, err := manifestCmd(append([]string{"init"}, oldArgs...)...); !errors.Is(err, manifest.ErrExpired) || !errors.Is(err, errUsage) {
+		t.Fatalf("init with a past expiry: %v", err)
+	}
+	y2k := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := runManifestInit(oldArgs, &bytes.Buffer{}, &bytes.Buffer{}, y2k); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := manifestCmd("sign", "--key", ckey, "--in", expired); err != nil {
+	if _, err := manifestCmd("sign", "--key", ckey, "--in", expired); !errors.Is(err, manifest.ErrExpired) {
+		t.Fatalf("sign of an expired manifest: %v", err)
+	}
+	if err := runManifestSign([]string{"--key", ckey, "--in", expired}, &bytes.Buffer{}, y2k); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := manifestCmd("verify", "--manifest", expired); !errors.Is(err, manifest.ErrExpired) {
@@ -145,7 +155,8 @@ func TestManifestUsageErrors(t *testing.T) {
 		}
 	}
 	// init to stdout.
-	out, err := manifestCmd("init", "--federation", "f", "--coordinator", "boss="+cid, "--member", "n="+n1)
+	_, n2 := keygen(t, dir, "n2")
+	out, err := manifestCmd("init", "--federation", "f", "--coordinator", "boss="+cid, "--member", "n="+n1, "--member", "m="+n2, "--dataset", "wine")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,16 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	seeds := [][]byte{good}
+	ext, err := os.ReadFile("testdata/signed-ext.toml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	seeds := [][]byte{good, ext}
+	for i := 0; i < len(ext); i += 131 {
+		m := bytes.Clone(ext)
+		m[i] ^= 0x20
+		seeds = append(seeds, m, ext[:i])
+	}
 	for _, cut := range []int{1, 50, 200, 400, len(good) / 2, len(good) - 1} {
 		seeds = append(seeds, good[:cut])
 	}
