@@ -111,7 +111,7 @@ func Load(name string, opts LoadOptions) (*Dataset, error) {
 	}
 	set, ok := bundled(name)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q (known: %s, csv:PATH)", ErrUnknownDataset, name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("%w: %q (known: %s, csv:PATH, idx:IMAGES,LABELS)", ErrUnknownDataset, name, strings.Join(Names(), ", "))
 	}
 	ds, err := set.load(name)
 	if err != nil {

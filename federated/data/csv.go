@@ -71,7 +71,8 @@ type LoadOptions struct {
 	// For the other sources only its Features apply (as Columns).
 	Schema *Schema
 	// LabelOptional lets [ReadTable] read a table without the label column
-	// (rows to score): [Table].Labels is then nil.
+	// (rows to score): [Table].Labels is then nil. A missing label cell
+	// is then read as "" instead of following the label's rule.
 	LabelOptional bool
 	// Keep names columns [ReadTable] passes through verbatim, unparsed
 	// (an id column for predictions). They are never features.
@@ -137,8 +138,11 @@ type Table struct {
 	// FeatureNames names the inputs (see [Schema.InputNames]).
 	FeatureNames []string
 	// Labels holds each row's label cell (trimmed), or is nil when the
-	// file has no label column (LoadOptions.LabelOptional).
+	// file has no label column (LoadOptions.LabelOptional). With
+	// LabelOptional a missing label is kept as "" (the row is still read).
 	Labels []string
+	// Lines holds each row's line number in the file (1-based).
+	Lines []int
 	// Kept holds, per column of LoadOptions.Keep, each row's cell.
 	Kept [][]string
 	// Dropped counts the rows dropped by a missing-value rule.
@@ -375,7 +379,9 @@ func ReadTable(r io.Reader, name string, opts LoadOptions) (*Table, error) {
 		var lab string
 		if labelCol >= 0 {
 			lab = strings.TrimSpace(rec[labelCol])
-			if isMissing(lab, tokens) {
+			if isMissing(lab, tokens) && opts.LabelOptional {
+				lab = ""
+			} else if isMissing(lab, tokens) {
 				if labelRule.Action != MissingDrop {
 					l, _ := cr.FieldPos(labelCol)
 					return nil, perr(l, labelCol+1, header[labelCol], "empty or missing label (declare a drop rule for the label to drop such rows)")
@@ -436,6 +442,7 @@ func ReadTable(r io.Reader, name string, opts LoadOptions) (*Table, error) {
 			continue
 		}
 		t.X = append(t.X, row...)
+		t.Lines = append(t.Lines, line)
 		if labelCol >= 0 {
 			t.Labels = append(t.Labels, lab)
 		}

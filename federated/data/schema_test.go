@@ -107,9 +107,13 @@ func TestReadTableLabelOptionalKeep(t *testing.T) {
 	if tab.Labels != nil || tab.Rows() != 5 || tab.Dropped != 1 || !slices.Equal(tab.Kept[0], []string{"p1", "p2", "p4", "p5", "p6"}) {
 		t.Fatalf("labels %v rows %d dropped %d kept %q", tab.Labels, tab.Rows(), tab.Dropped, tab.Kept)
 	}
-	// With the label column the labels come through as written.
+	if !slices.Equal(tab.Lines, []int{2, 3, 5, 6, 7}) {
+		t.Errorf("lines %v", tab.Lines)
+	}
+	// With the label column the labels come through as written, a missing
+	// one as "" (the row is kept: it is scored, not dropped).
 	tab, err = ReadTable(strings.NewReader(patients), "score.csv", opts)
-	if err != nil || !slices.Equal(tab.Labels, []string{"healthy", "sick", "sick", "healthy"}) {
+	if err != nil || !slices.Equal(tab.Labels, []string{"healthy", "sick", "sick", "healthy", ""}) {
 		t.Fatalf("labels %q, %v", tab.Labels, err)
 	}
 }

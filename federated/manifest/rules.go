@@ -1,11 +1,16 @@
 package manifest
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/model"
@@ -185,10 +190,13 @@ func (m *Manifest) validateModel() error {
 // omitted).
 func bundledShape(name string) bool { return slices.Contains(data.Names(), name) }
 
-// validateData checks the data section: names, the declared shape the
-// runtime needs, and the schema for tables that are not clean.
-func (m *Manifest) validateData() error {
-	d := m.Data
+func (m *Manifest) validateData() error { return m.Data.Validate() }
+
+// Validate checks the data section on its own (as [Manifest.Validate]
+// does): names, the declared shape the runtime needs (features and
+// classes, unless Dataset is bundled), and the schema for tables that are
+// not clean. Errors wrap [ErrMalformed].
+func (d Data) Validate() error {
 	if len(d.Dataset) > maxText || !validText(d.Dataset) || len(d.Label) > maxText || !validText(d.Label) {
 		return bad("data: dataset or label name")
 	}
@@ -275,3 +283,47 @@ func (d Data) InputWidth() int { return d.Schema().Width() }
 // InputNames returns the names of the model inputs (see
 // [data.Schema.InputNames]), nil when no features are listed.
 func (d Data) InputNames() []string { return d.Schema().InputNames() }
+
+// LoadData reads a [data] section from a TOML file: a whole manifest
+// (parsed and validated as by [Load]; it need not be signed) or a file
+// holding only a [data] table (validated by [Data.Validate]). It is how a
+// simulation or a scoring run reads a federation's data declaration
+// without joining it. Errors wrap [ErrMalformed] or are I/O errors.
+func LoadData(path string) (Data, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Data{}, fmt.Errorf("manifest: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return Data{}, fmt.Errorf("manifest: reading %s: %w", path, err)
+	}
+	if len(b) > MaxFileSize {
+		return Data{}, fmt.Errorf("%s: %w: %d bytes, limit %d", path, ErrMalformed, len(b), MaxFileSize)
+	}
+	var only struct {
+		Data Data `toml:"data"`
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&only)
+	if err != nil {
+		return Data{}, fmt.Errorf("%s: %w: %s", path, ErrMalformed, oneLine(err.Error()))
+	}
+	if md.IsDefined("federation") || md.IsDefined("members") {
+		m, err := Parse(b)
+		if err != nil {
+			return Data{}, fmt.Errorf("%s: %w", path, err)
+		}
+		return m.Data, nil
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return Data{}, fmt.Errorf("%s: %w: unknown key %q", path, ErrMalformed, und[0].String())
+	}
+	if !md.IsDefined("data") {
+		return Data{}, fmt.Errorf("%s: %w: no [data] section", path, ErrMalformed)
+	}
+	if err := only.Data.Validate(); err != nil {
+		return Data{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return only.Data, nil
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -284,5 +285,34 @@ func TestSummary(t *testing.T) {
 	m.DP = DP{}
 	if m.Summary().DP != nil {
 		t.Fatal("no DP reported as DP")
+	}
+}
+
+func TestLoadData(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	d, err := LoadData(write("only.toml", "[data]\nfeatures = [\"a\", \"c\"]\nlabel = \"y\"\nclasses = [\"0\", \"1\"]\n[[data.categorical]]\ncolumn = \"c\"\nvalues = [\"x\", \"z\"]\n"))
+	if err != nil || d.InputWidth() != 3 || d.Categorical[0].Values[1] != "z" {
+		t.Fatalf("data-only file: %+v, %v", d, err)
+	}
+	if d, err = LoadData("testdata/signed-ext.toml"); err != nil || !d.NoHeader {
+		t.Fatalf("manifest: %+v, %v", d, err)
+	}
+	for name, body := range map[string]string{
+		"typo.toml":            "[data]\nfeatures = [\"a\"]\nclasses = [\"0\", \"1\"]\nmissing_value = [\"?\"]\n",
+		"none.toml":            "# nothing\n",
+		"invalid.toml":         "[data]\nfeatures = [\"a\"]\nclasses = [\"0\"]\n",
+		"bad.toml":             "[data\n",
+		"broken-manifest.toml": "federation = \"x\"\n[data]\nfeatures = [\"a\"]\n",
+	} {
+		if _, err := LoadData(write(name, body)); !errors.Is(err, ErrMalformed) || !strings.HasPrefix(err.Error(), dir) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
