@@ -1,17 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/manifest"
+	"github.com/consort-ml/consort/internal/atomicfile"
 )
 
 const dataSynopsis = "data export|check [flags] (run 'consort data <subcommand> -h')"
@@ -161,37 +162,13 @@ func runDataCheck(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// writeFileAtomic writes a file through a temporary file in the same
-// directory, fsynced, renamed over path, and fsyncs the directory: a crash
-// leaves the old file or the new one, never a torn one.
+// writeFileAtomic renders a file in memory and writes it with
+// atomicfile.Write: a crash leaves the old file or the new one, never a
+// torn one.
 func writeFileAtomic(path string, mode os.FileMode, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, buf.Bytes(), mode)
 }
