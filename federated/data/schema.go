@@ -189,6 +189,13 @@ func (s *Schema) Validate() error {
 	if width > MaxColumns {
 		return bad("%d model inputs after one-hot encoding, at most %d", width, MaxColumns)
 	}
+	inputs := make(map[string]bool, width)
+	for _, n := range s.InputNames() {
+		if inputs[n] {
+			return bad("model input %q arises twice (a feature is named like a one-hot input)", n)
+		}
+		inputs[n] = true
+	}
 	ruleFor := make(map[string]bool, len(s.Missing))
 	for _, r := range s.Missing {
 		what := "the default missing-value rule"

@@ -186,6 +186,7 @@ func TestSchemaValidate(t *testing.T) {
 		}, "label cannot be imputed"},
 		{"default-impute-categorical", func(s *Schema) { s.Missing[0] = MissingRule{Action: MissingImpute, Value: "0"} }, `vocabulary of categorical column "region"`},
 		{"value-without-impute", func(s *Schema) { s.Missing[0].Value = "3" }, "a value goes with action"},
+		{"input-name-clash", func(s *Schema) { s.Features = append(s.Features, "smoker=yes") }, `model input "smoker=yes" arises twice`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -225,9 +225,16 @@ func (d Data) Validate() error {
 			}
 		}
 	}
-	for _, r := range append(slices.Clip(d.Missing), MissingRule{Column: strings.Join(d.MissingValues, "")}) {
-		if len(r.Column) > maxText || !validText(r.Column) || len(r.Action) > maxText || !validText(r.Action) || len(r.Value) > maxText || !validText(r.Value) {
-			return bad("data: a missing-value rule or marker is too long or not printable")
+	for _, r := range d.Missing {
+		for _, v := range []string{r.Column, r.Action, r.Value} {
+			if len(v) > maxText || !validText(v) {
+				return bad("data: a missing-value rule is too long or not printable")
+			}
+		}
+	}
+	for _, v := range d.MissingValues {
+		if !validText(v) {
+			return bad("data: a missing-value marker is not printable")
 		}
 	}
 	bundled := bundledShape(d.Dataset)
@@ -299,31 +306,42 @@ func LoadData(path string) (Data, error) {
 	if err != nil {
 		return Data{}, fmt.Errorf("manifest: reading %s: %w", path, err)
 	}
+	d, err := ParseData(b)
+	if err != nil {
+		return Data{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+// ParseData is [LoadData] on bytes: a whole manifest or a TOML file
+// holding only a [data] table. Unknown keys are refused; errors wrap
+// [ErrMalformed].
+func ParseData(b []byte) (Data, error) {
 	if len(b) > MaxFileSize {
-		return Data{}, fmt.Errorf("%s: %w: %d bytes, limit %d", path, ErrMalformed, len(b), MaxFileSize)
+		return Data{}, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(b), MaxFileSize)
 	}
 	var only struct {
 		Data Data `toml:"data"`
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&only)
 	if err != nil {
-		return Data{}, fmt.Errorf("%s: %w: %s", path, ErrMalformed, oneLine(err.Error()))
+		return Data{}, fmt.Errorf("%w: %s", ErrMalformed, oneLine(err.Error()))
 	}
 	if md.IsDefined("federation") || md.IsDefined("members") {
 		m, err := Parse(b)
 		if err != nil {
-			return Data{}, fmt.Errorf("%s: %w", path, err)
+			return Data{}, err
 		}
 		return m.Data, nil
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return Data{}, fmt.Errorf("%s: %w: unknown key %q", path, ErrMalformed, und[0].String())
+		return Data{}, fmt.Errorf("%w: unknown key %q", ErrMalformed, und[0].String())
 	}
 	if !md.IsDefined("data") {
-		return Data{}, fmt.Errorf("%s: %w: no [data] section", path, ErrMalformed)
+		return Data{}, fmt.Errorf("%w: no [data] section", ErrMalformed)
 	}
 	if err := only.Data.Validate(); err != nil {
-		return Data{}, fmt.Errorf("%s: %w", path, err)
+		return Data{}, err
 	}
 	return only.Data, nil
 }
