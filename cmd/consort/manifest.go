@@ -35,11 +35,28 @@ func runManifest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "verify":
 		return runManifestVerify(args[1:], stdout, time.Now())
 	case "-h", "--help", "help":
-		fmt.Fprintf(stdout, "usage: consort %s\n", synopsis)
+		fmt.Fprintf(stdout, "usage: consort %s\n%s", synopsis, manifestHelp)
 		return errHelp
 	}
 	return usagef("unknown subcommand %q (want init, sign or verify)", args[0])
 }
+
+const manifestHelp = `
+subcommands:
+  init    write an unsigned manifest: members, protocols, threshold, model, data, DP
+  sign    check a manifest and sign it with the coordinator's key
+  verify  check structure, signature and expiry; print a summary (--json for programs)
+
+Every rule the coordinator and the nodes apply is checked by all three, so a
+manifest that verifies is one the federation runs.
+
+examples:
+  consort manifest init --federation hospitals --coordinator coord=12D3KooW... \
+      --member north=12D3KooW... --member south=12D3KooW... \
+      --features age,bmi --label readmitted --classes no,yes --out federation.toml
+  consort manifest sign --key coord.key --in federation.toml
+  consort manifest verify --manifest federation.toml --member 12D3KooW... --json
+`
 
 // listFlag collects a repeated flag.
 type listFlag []string
