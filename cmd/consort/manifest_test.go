@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +165,41 @@ func TestManifestUsageErrors(t *testing.T) {
 	}
 	if m, err := manifest.Parse([]byte(out)); err != nil || m.Coordinator().Name != "boss" {
 		t.Fatalf("init to stdout: %v\n%s", err, out)
+	}
+}
+
+// TestManifestInitRefusesOversizedMHE: a federation larger than mhe's
+// parameter sets can serve is refused at init, with the reason, in one
+// line and exit status 2 (secagg alone accepts it).
+func TestManifestInitRefusesOversizedMHE(t *testing.T) {
+	peer := func(i int) string {
+		var seed [32]byte
+		binary.LittleEndian.PutUint64(seed[:], uint64(i))
+		id, err := identity.Generate(rand.NewChaCha8(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(id.PeerID())
+	}
+	n := manifest.MHEMaxNodes() + 1
+	args := []string{"manifest", "init", "--federation", "big", "--coordinator", peer(1 << 30), "--dataset", "digits", "--protocols", "secagg,mhe"}
+	for i := range n {
+		args = append(args, "--member", "n"+strconv.Itoa(i)+"="+peer(i))
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	want := "consort manifest: manifest: malformed: protocol mhe cannot serve " + strconv.Itoa(n) +
+		" nodes: the noise budget of its largest parameter set covers " + strconv.Itoa(n-1) + " parties (allow secagg only, or split the federation)\n"
+	if code != 2 || errb.String() != want {
+		t.Fatalf("exit %d, stderr %q, want 2, %q", code, errb.String(), want)
+	}
+	args[9] = "secagg"
+	if args[8] != "--protocols" {
+		t.Fatal("argument layout changed")
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), args, &out, &errb); code != 0 || !strings.Contains(errb.String(), "min_participants 206 of 257 nodes") {
+		t.Fatalf("secagg alone: exit %d, stderr %q", code, errb.String())
 	}
 }

@@ -89,7 +89,8 @@ func runPredict(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		if names := mf.FeatureNames; len(names) > 0 && !slices.Equal(names, schema.InputNames()) && !slices.Equal(names, schema.Features) {
 			return usagef("the [data] section of %s does not describe this model's inputs", *manifestPath)
 		}
-	} else if slices.ContainsFunc(mf.FeatureNames, func(n string) bool { return strings.Contains(n, "=") }) {
+	} else if slices.ContainsFunc(mf.FeatureNames, func(n string) bool { return strings.Contains(n, "=") }) ||
+		len(mf.FeatureNames) > 0 && len(mf.FeatureNames) != mf.Features {
 		return usagef("the model takes one-hot encoded columns: give --manifest with the federation's [data] section")
 	}
 	lab := *label
