@@ -159,7 +159,7 @@ func (t *Table) Rows() int { return t.rows }
 //
 // The label's distinct values, sorted (numerically when all are numbers,
 // else as strings), become the class ids 0..K-1, and ClassNames keeps
-// them (a federation fixes the order with [manifest] classes instead).
+// them (a federation fixes the order with its manifest's classes instead).
 func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 	opts.LabelOptional = false
 	opts.Keep = nil
