@@ -61,6 +61,7 @@ func commands() []command {
 		{"bench", "run benchmarks and print ratios to measured limits", runBench},
 		{"audit", "verify signed, hash-chained audit logs", runAudit},
 		{"predict", "apply a trained model file to a CSV file", runPredict},
+		{"data", "export a bundled data set as CSV, check a team's file against a manifest", runData},
 	}
 }
 
