@@ -145,6 +145,11 @@ func RunCoordinator(ctx context.Context, c *engine.Coordinator, tr transport.Tra
 		for _, e := range rd.Messages {
 			out.send(e.To, e.Msg)
 		}
+		if io.Metrics != nil {
+			now := clock.Now()
+			io.Metrics.LiveNodes.Set(float64(c.Live(now)))
+			io.Metrics.BackedOff.Set(float64(c.BackedOff(now)))
+		}
 		for i := range rd.Reports {
 			if io.Progress != nil {
 				io.Progress(&rd.Reports[i])

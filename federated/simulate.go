@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -87,6 +88,12 @@ type SimConfig struct {
 	// Bound clips each coordinate of a weighted update to [-Bound, Bound]
 	// before protection (default engine.DefaultBound).
 	Bound float32
+	// Standardize standardises features as a networked federation does:
+	// two statistics attempts release the federation's means and variances
+	// through the protocol, and every node standardises with them. Without
+	// it the data set is standardised centrally (fitted on the training set)
+	// before it is split.
+	Standardize bool
 	// Centralized also trains the centralised baseline: the same model on all
 	// training data pooled, for the same total number of epochs.
 	Centralized bool
@@ -99,11 +106,14 @@ type SimConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultThreshold is a simulation's default threshold for n parties:
-// floor(n/2) + 1, the smallest that the malicious-server model of secure
-// aggregation allows with the complete graph (a majority), for every protocol
-// so that their results compare.
-func DefaultThreshold(n int) int { return n/2 + 1 }
+// DefaultThreshold is a simulation's default threshold for n parties,
+// floor(n/3) + 1 and at least 2 (at most n), for every protocol so that their
+// results compare: coalitions of up to a third learn nothing from an
+// honest-but-curious aggregator, and a round that aborts after some parties
+// revealed their contribution leaves enough others to retry on the same
+// model (n - t + 1 >= t). Federations facing a malicious coordinator need a
+// majority with secagg's complete graph (see package mpc/secagg).
+func DefaultThreshold(n int) int { return min(n, max(2, n/3+1)) }
 
 func (c SimConfig) resolved() SimConfig {
 	if c.FederationID == "" {
@@ -235,8 +245,10 @@ func Prepare(c SimConfig) (*Prepared, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := data.Standardize(train, test); err != nil {
-			return nil, err
+		if !c.Standardize {
+			if _, err := data.Standardize(train, test); err != nil {
+				return nil, err
+			}
 		}
 	}
 	part, err := data.ParsePartition(c.Partition)
@@ -289,6 +301,10 @@ func simRand(seed uint64, label string, i int) *rand.ChaCha8 {
 	return rand.NewChaCha8([32]byte(h.Sum(nil)))
 }
 
+// SimNodeRand is party i's private randomness in a simulation with seed s
+// (deterministic: insecure outside simulations and tests).
+func SimNodeRand(s uint64, i int) io.Reader { return simRand(s, "node", i) }
+
 // NodeSeed is party p's local-shuffling seed in a simulation with seed s.
 func NodeSeed(s uint64, p int) uint64 { return s ^ uint64(p)*0x9e3779b97f4a7c15 }
 
@@ -340,6 +356,7 @@ type simulation struct {
 	history []RoundReport
 	uploads int64 // participants summed over the released rounds
 	bytesUp int64
+	stdTest *data.Dataset // the test set standardised like the nodes' data
 }
 
 func newSimulation(cfg SimConfig, prep *Prepared) (*simulation, error) {
@@ -354,7 +371,7 @@ func newSimulation(cfg SimConfig, prep *Prepared) (*simulation, error) {
 	fed := engine.Federation{
 		ID: cfg.FederationID, Nodes: nodes, Threshold: cfg.Threshold, Protocol: cfg.Protocol,
 		Rounds: cfg.Rounds, Model: cfg.ModelSpec(prep.Train.Classes), Features: prep.Train.Features, Classes: prep.Train.Classes,
-		Train: cfg.Train, Strategy: cfg.Strategy, Bound: cfg.Bound, DP: cfg.DP,
+		Train: cfg.Train, Strategy: cfg.Strategy, Bound: cfg.Bound, DP: cfg.DP, Standardize: cfg.Standardize,
 		MHEParamSet: cfg.MHEParamSet, MHEInsecureTestParams: cfg.MHEInsecureTestParams,
 	}
 	if err := fed.Validate(); err != nil {
@@ -423,7 +440,7 @@ func (s *simulation) run(ctx context.Context, observe func(RoundReport)) (*model
 		}
 		nd, err := engine.NewNode(engine.NodeConfig{
 			Federation: s.fed, Self: s.fed.Nodes[i], Coordinator: coordID, Signer: s.ids[i].Signer(),
-			Train: s.prep.Train.Subset(s.prep.Parts[i]), Seed: NodeSeed(cfg.Seed, i), Rand: simRand(cfg.Seed, "node", i), Logger: log,
+			Train: s.prep.Train.Subset(s.prep.Parts[i]), Seed: NodeSeed(cfg.Seed, i), Rand: SimNodeRand(cfg.Seed, i), Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: party %d: %w", ErrBadConfig, i, err)
@@ -460,9 +477,8 @@ func (s *simulation) run(ctx context.Context, observe func(RoundReport)) (*model
 
 // report evaluates the global model after a round on the pooled test set.
 func (s *simulation) report(r *RoundReport, observe func(RoundReport)) {
-	if g, err := model.New(s.fed.Model, s.fed.Features, s.fed.Classes, 0); err == nil {
-		copy(g.Params(), s.coord.Params())
-		r.Loss, r.Accuracy = model.Evaluate(g, s.prep.Test.X, s.prep.Test.Y)
+	if g, err := s.coord.ModelFile().Model(); err == nil {
+		r.Loss, r.Accuracy = model.Evaluate(g, s.testSet().X, s.testSet().Y)
 	}
 	if !r.Aborted {
 		s.uploads += int64(r.Participants)
@@ -475,6 +491,31 @@ func (s *simulation) report(r *RoundReport, observe func(RoundReport)) {
 	}
 }
 
+// testSet returns the test set as the model sees it: standardised with the
+// federation's released statistics when the nodes standardise.
+func (s *simulation) testSet() *data.Dataset {
+	mf := s.coord.ModelFile()
+	if !s.cfg.Standardize || mf.Std == nil {
+		return s.prep.Test
+	}
+	if s.stdTest == nil {
+		t := s.prep.Test.Subset(seqInts(s.prep.Test.Len()))
+		if err := (&data.Scaler{Mean: mf.Mean, Std: mf.Std}).Transform(t); err != nil {
+			return s.prep.Test
+		}
+		s.stdTest = t
+	}
+	return s.stdTest
+}
+
+func seqInts(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
 func (s *simulation) summarise(res *SimResult, final *model.File) {
 	res.History = s.history
 	res.AbortedRounds = s.coord.AbortedAttempts()
@@ -483,7 +524,7 @@ func (s *simulation) summarise(res *SimResult, final *model.File) {
 		res.FinalAccuracy, res.FinalLoss = s.history[n-1].Accuracy, s.history[n-1].Loss
 		res.Epsilon = s.history[n-1].Epsilon
 	} else if g, err := final.Model(); err == nil {
-		res.FinalLoss, res.FinalAccuracy = model.Evaluate(g, s.prep.Test.X, s.prep.Test.Y)
+		res.FinalLoss, res.FinalAccuracy = model.Evaluate(g, s.testSet().X, s.testSet().Y)
 	}
 	if s.uploads > 0 {
 		res.BytesUpPerNode = float64(s.bytesUp) / float64(s.uploads)

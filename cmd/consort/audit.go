@@ -131,6 +131,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 	fs.Var(keys, "pubkey", "pin the Ed25519 key of writer NAME (hex); repeatable. Without any, each log's own genesis key is used (integrity only)")
 	manifestPath := fs.String("manifest", "", "pin every member's key from this signed manifest (writers are named by peer ID)")
 	jsonOut := fs.Bool("json", false, "print one JSON object (ok, logs, cross_check, findings) instead of text")
+	allowOpen := fs.Bool("allow-open", false, "accept a log that is neither closed nor checked against its signed head (its last entries could have been removed)")
 	logs, err := parseInterleaved(fs, args, stdout)
 	if err != nil {
 		return err
@@ -159,7 +160,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 	if *jsonOut {
 		text = io.Discard
 	}
-	verr := verifyLogs(ctx, logs, keys, text, &res)
+	verr := verifyLogs(ctx, logs, keys, *allowOpen, text, &res)
 	res.OK = verr == nil
 	if *jsonOut {
 		if err := writeJSON(stdout, res); err != nil {
@@ -171,7 +172,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 
 // verifyLogs verifies every log, then cross-checks the node logs against
 // the coordinator's, printing text lines on w and filling res.
-func verifyLogs(ctx context.Context, logs []string, keys pubkeyFlag, w io.Writer, res *auditResult) error {
+func verifyLogs(ctx context.Context, logs []string, keys pubkeyFlag, allowOpen bool, w io.Writer, res *auditResult) error {
 	var (
 		reports      []audit.Report
 		paths        []string
@@ -183,6 +184,11 @@ func verifyLogs(ctx context.Context, logs []string, keys pubkeyFlag, w io.Writer
 			return err
 		}
 		rep, err := verifyOne(path, keys)
+		if err == nil && !rep.Closed && !rep.HeadChecked && !allowOpen {
+			// Without a close entry or a signed head, deleting the last
+			// entries leaves a valid chain: refuse unless asked not to.
+			err = errors.New("neither closed nor checked against a signed head (its last entries may have been removed; --allow-open accepts it)")
+		}
 		lr := auditLogResult{Path: path, OK: err == nil, Actor: rep.Actor, Role: rep.Role, Entries: len(rep.Entries),
 			Pinned: rep.Pinned, HeadChecked: rep.HeadChecked, HeadLag: rep.HeadLag, Closed: rep.Closed}
 		if err != nil {

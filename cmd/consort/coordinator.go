@@ -84,6 +84,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer ps.host.Close()
 	log.Info("coordinator listening", "peer", ps.id.PeerID(), "addrs", strings.Join(ps.host.Addrs(), ","), "protocol", proto)
+	m.ExportTransport(ps.host)
 	alog, err := openAudit(*auditPath, *state, ps, "coordinator")
 	if err != nil {
 		return err

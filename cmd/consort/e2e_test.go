@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"regexp"
@@ -25,6 +26,9 @@ func TestE2E(t *testing.T) {
 	bin := e2eBuild(t)
 	for _, protocol := range []string{"secagg", "mhe"} {
 		t.Run("train/"+protocol, func(t *testing.T) { e2eTrain(t, bin, protocol) })
+	}
+	for _, protocol := range federated.ProtocolNames() {
+		t.Run("digest/"+protocol, func(t *testing.T) { e2eDigestMatchesSimulation(t, bin, protocol) })
 	}
 	t.Run("kill-node/threshold=2-of-3", func(t *testing.T) { e2eKillNodeRecovers(t, bin) })
 	t.Run("kill-node/threshold=3-of-3", func(t *testing.T) { e2eKillNodeAborts(t, bin) })
@@ -69,6 +73,47 @@ func e2eWatch(t *testing.T, coord *e2eProc, nodes []*e2eProc, timeout time.Durat
 // set; each node shuffles with its own seed where the simulation seeds per
 // party; and stochastic rounding of the updates draws fresh randomness.
 const e2eTolerance = 0.035
+
+// e2eDigestMatchesSimulation: the same federation as separate processes over
+// libp2p and as consort's simulation (the same engine over transport/mem)
+// yields the same model, bit for bit: same split and partition, initial
+// model, node seeds and node randomness (the simulation's streams, passed
+// with the test-only --insecure-test-rand), and standardisation through the
+// protocol on both sides.
+func e2eDigestMatchesSimulation(t *testing.T, bin, protocol string) {
+	const rounds = 3
+	t.Setenv("CONSORT_INSECURE_TEST", "1")
+	f := e2eNewFed(t, bin, e2eOptions{protocols: protocol, rounds: rounds, threshold: 2, model: "logistic"})
+	coord := f.coordinator("--protocol", protocol, "--step-timeout", "5s")
+	var nodes []*e2eProc
+	for i, name := range e2eTeams {
+		nodes = append(nodes, f.node(name, "--test-fraction", "0",
+			"--seed", strconv.FormatUint(federated.NodeSeed(e2eSeed, i), 10),
+			"--insecure-test-rand", fmt.Sprintf("%d:%d", e2eSeed, i)))
+	}
+	e2eWatch(t, coord, nodes, 90*time.Second)
+	coord.waitExit0(t, time.Second)
+	for _, n := range nodes {
+		n.waitExit0(t, 10*time.Second)
+	}
+	cm := e2eReadModel(t, f.state("coord")+"/model.consort")
+	for _, name := range e2eTeams {
+		if nm := e2eReadModel(t, f.state(name)+"/model.consort"); e2eDigest(nm.Params) != e2eDigest(cm.Params) {
+			t.Errorf("node %s's final model differs from the coordinator's", name)
+		}
+	}
+	sc := f.sim
+	sc.Protocol, sc.Rounds, sc.Standardize = protocol, rounds, true
+	sim, err := federated.Simulate(context.Background(), sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := e2eDigest(cm.Params)
+	t.Logf("%s: libp2p processes %.16s, simulation %.16s (accuracy %.4f)", protocol, got, sim.ModelDigest, sim.FinalAccuracy)
+	if got != sim.ModelDigest {
+		t.Errorf("%s: the networked model %.16s differs from the simulation's %.16s", protocol, got, sim.ModelDigest)
+	}
+}
 
 // e2eTrain runs a federation of three nodes for five rounds with protocol and
 // compares the final model with federated.Simulate of the same data and seed.

@@ -104,19 +104,3 @@ func printGroupHelp(w io.Writer, synopsis string, subs []subcommand, examples []
 	fmt.Fprintf(w, "\nRun 'consort %s <subcommand> --help' for its flags.\n", group)
 	printExamples(w, examples)
 }
-
-// printManifestHelp is 'consort manifest --help' (kept here, with the other
-// help plumbing, so that manifest.go holds only the manifest logic).
-func printManifestHelp(w io.Writer) {
-	printGroupHelp(w, "manifest init|sign|verify [flags]", []subcommand{
-		{"init", "write an unsigned manifest: members, data schema, model, training, protocols, DP budget"},
-		{"sign", "sign a manifest with the coordinator's key (in place or to --out)"},
-		{"verify", "check a manifest's signature and expiry, and optionally that a peer is a member"},
-	}, []string{
-		"consort manifest init --federation clinic-study --coordinator coord=12D3KooW... \\",
-		"    --member team-a=12D3KooW... --member team-b=12D3KooW... --addr coord=/ip4/203.0.113.7/tcp/4001 \\",
-		"    --features age,bmi,glucose --label outcome --classes no,yes --rounds 30 --out manifest.toml",
-		"consort manifest sign --key coordinator.key --in manifest.toml",
-		"consort manifest verify --manifest manifest.toml --member 12D3KooW...",
-	})
-}

@@ -62,6 +62,7 @@ func commands() []command {
 		{"bench", "run benchmarks and print ratios to measured limits", runBench},
 		{"audit", "verify signed, hash-chained audit logs", runAudit},
 		{"predict", "apply a trained model file to a CSV file", runPredict},
+		{"data", "export a bundled data set as CSV, check a team's file against a manifest", runData},
 		{"plot", "render a run's metrics.csv as PNG charts", runPlot},
 		{"version", "print the version, VCS revision and Go version", runVersion},
 	}

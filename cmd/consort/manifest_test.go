@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,12 +102,22 @@ func TestManifestInitSignVerify(t *testing.T) {
 	if _, err := manifestCmd("verify", "--manifest", garbage); !errors.Is(err, manifest.ErrMalformed) {
 		t.Errorf("malformed: %v", err)
 	}
+	// init and sign refuse a past expiry; with their clock in 2000 they
+	// write and sign a manifest that has expired today.
 	expired := filepath.Join(dir, "expired.toml")
-	if _, err := manifestCmd("init", "--federation", "old", "--coordinator", cid, "--member", "n="+n1,
-		"--not-after", "2001-01-01T00:00:00Z", "--out", expired); err != nil {
+	oldArgs := []string{"--federation", "old", "--coordinator", cid, "--member", "n=" + n1, "--member", "s=" + n2,
+		"--features", "a", "--classes", "no,yes", "--not-after", "2001-01-01T00:00:00Z", "--out", expired}
+	if _, err := manifestCmd(append([]string{"init"}, oldArgs...)...); !errors.Is(err, manifest.ErrExpired) || !errors.Is(err, errUsage) {
+		t.Fatalf("init with a past expiry: %v", err)
+	}
+	y2k := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := runManifestInit(oldArgs, &bytes.Buffer{}, &bytes.Buffer{}, y2k); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := manifestCmd("sign", "--key", ckey, "--in", expired); err != nil {
+	if _, err := manifestCmd("sign", "--key", ckey, "--in", expired); !errors.Is(err, manifest.ErrExpired) {
+		t.Fatalf("sign of an expired manifest: %v", err)
+	}
+	if err := runManifestSign([]string{"--key", ckey, "--in", expired}, &bytes.Buffer{}, y2k); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := manifestCmd("verify", "--manifest", expired); !errors.Is(err, manifest.ErrExpired) {
@@ -145,11 +158,48 @@ func TestManifestUsageErrors(t *testing.T) {
 		}
 	}
 	// init to stdout.
-	out, err := manifestCmd("init", "--federation", "f", "--coordinator", "boss="+cid, "--member", "n="+n1)
+	_, n2 := keygen(t, dir, "n2")
+	out, err := manifestCmd("init", "--federation", "f", "--coordinator", "boss="+cid, "--member", "n="+n1, "--member", "m="+n2, "--dataset", "wine")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m, err := manifest.Parse([]byte(out)); err != nil || m.Coordinator().Name != "boss" {
 		t.Fatalf("init to stdout: %v\n%s", err, out)
+	}
+}
+
+// TestManifestInitRefusesOversizedMHE: a federation larger than mhe's
+// parameter sets can serve is refused at init, with the reason, in one
+// line and exit status 2 (secagg alone accepts it).
+func TestManifestInitRefusesOversizedMHE(t *testing.T) {
+	peer := func(i int) string {
+		var seed [32]byte
+		binary.LittleEndian.PutUint64(seed[:], uint64(i))
+		id, err := identity.Generate(rand.NewChaCha8(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(id.PeerID())
+	}
+	n := manifest.MHEMaxNodes() + 1
+	args := []string{"manifest", "init", "--federation", "big", "--coordinator", peer(1 << 30), "--dataset", "digits", "--protocols", "secagg,mhe"}
+	for i := range n {
+		args = append(args, "--member", "n"+strconv.Itoa(i)+"="+peer(i))
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	want := "consort manifest: manifest: malformed: protocol mhe cannot serve " + strconv.Itoa(n) +
+		" nodes: the noise budget of its largest parameter set covers " + strconv.Itoa(n-1) + " parties (allow secagg only, or split the federation)\n"
+	if code != 2 || errb.String() != want {
+		t.Fatalf("exit %d, stderr %q, want 2, %q", code, errb.String(), want)
+	}
+	args[9] = "secagg"
+	if args[8] != "--protocols" {
+		t.Fatal("argument layout changed")
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), args, &out, &errb); code != 0 || !strings.Contains(errb.String(), "min_participants 206 of 257 nodes") {
+		t.Fatalf("secagg alone: exit %d, stderr %q", code, errb.String())
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +41,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	auditPath := fs.String("audit", "", "signed, hash-chained audit log (default: STATE/audit.log when --state is set)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logJSON := fs.Bool("log-json", false, "structured logs as JSON lines")
+	testRand := fs.String("insecure-test-rand", "", "INSECURE, tests only (needs CONSORT_INSECURE_TEST=1): SEED:INDEX draws the node's keys, masks and noise like simulated party INDEX of a simulation with SEED")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -114,13 +118,18 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if alog != nil {
 		defer alog.Close()
 	}
+	m.ExportTransport(ps.host)
+	rnd, err := nodeRand(*testRand, log)
+	if err != nil {
+		return err
+	}
 	nodeState, mheKey, err := federated.LoadNodeFiles(*state)
 	if err != nil {
 		return usageError(err)
 	}
 	n, err := engine.NewNode(engine.NodeConfig{
 		Federation: ps.federation(), Purpose: ps.m.Purpose, Self: ps.id.PeerID(), Coordinator: transport.PeerID(coordinator.PeerID),
-		Signer: ps.id.Signer(), Train: train, Test: test, Seed: *seed, Rand: rand.Reader, Policy: pol,
+		Signer: ps.id.Signer(), Train: train, Test: test, Seed: *seed, Rand: rnd, Policy: pol,
 		State: nodeState, MHEKey: mheKey, Label: lab, Logger: log,
 	})
 	if err != nil {
@@ -160,4 +169,25 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, "no --state: the final model was not written")
 	}
 	return nil
+}
+
+// nodeRand returns the node's source of private randomness: crypto/rand,
+// or, for tests that compare a networked run with its simulation bit for
+// bit, the simulation's deterministic stream (refused unless
+// CONSORT_INSECURE_TEST=1).
+func nodeRand(spec string, log *slog.Logger) (io.Reader, error) {
+	if spec == "" {
+		return rand.Reader, nil
+	}
+	if os.Getenv("CONSORT_INSECURE_TEST") != "1" {
+		return nil, usagef("--insecure-test-rand makes every key and mask predictable; it needs CONSORT_INSECURE_TEST=1")
+	}
+	seedS, idxS, ok := strings.Cut(spec, ":")
+	seed, err1 := strconv.ParseUint(seedS, 10, 64)
+	idx, err2 := strconv.Atoi(idxS)
+	if !ok || err1 != nil || err2 != nil || idx < 0 {
+		return nil, usagef("--insecure-test-rand: want SEED:INDEX")
+	}
+	log.Warn("INSECURE: deterministic node randomness for tests")
+	return federated.SimNodeRand(seed, idx), nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/federated/strategy"
+	"github.com/consort-ml/consort/internal/ratelog"
 	"github.com/consort-ml/consort/internal/statedir"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
@@ -137,8 +138,11 @@ func (ps *peerSetup) federation() engine.Federation {
 		Strategy: strategy.Config{Name: t.Strategy, Mu: float32(t.ProxMu), ServerLR: float32(t.ServerLR)},
 		DP:       engine.DPConfig{Clip: ps.m.DP.Clip, NoiseMultiplier: ps.m.DP.NoiseMultiplier, Delta: ps.m.DP.Delta, EpsilonBudget: ps.m.DP.Epsilon},
 		// Networked federations standardise features with the federation's
-		// statistics, released through the protection protocol.
-		Standardize: true,
+		// statistics, released through the protection protocol, except
+		// under differential privacy: those releases carry no noise, so a
+		// DP federation releases nothing but noised training aggregates
+		// (its features must come standardised, or be declared so).
+		Standardize: !(ps.m.DP.Clip > 0),
 	}
 }
 
@@ -149,10 +153,13 @@ func newLogger(w io.Writer, level string, json bool) (*slog.Logger, error) {
 		return nil, usagef("--log-level: %v", err)
 	}
 	o := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewTextHandler(w, o)
 	if json {
-		return slog.New(slog.NewJSONHandler(w, o)), nil
+		h = slog.NewJSONHandler(w, o)
 	}
-	return slog.New(slog.NewTextHandler(w, o)), nil
+	// Warnings about peers are rate-limited per peer and message: a member
+	// sending garbage cannot fill the disk with log lines.
+	return slog.New(ratelog.New(h, ratelog.Options{})), nil
 }
 
 // serveMetrics serves the Prometheus registry on addr until ctx ends.

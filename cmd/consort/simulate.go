@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/consort-ml/consort/federated"
+	"github.com/consort-ml/consort/federated/data"
+	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
 )
 
@@ -19,12 +24,14 @@ type simFlags struct {
 	modelName, hidden              string
 	lr, momentum, wd, mu, serverLR float64
 	jsonOut, noCentral             bool
+	schema                         string
 }
 
 func bindSimFlags(fs *flag.FlagSet, f *simFlags) {
 	c := &f.cfg
-	fs.StringVar(&c.Dataset, "dataset", "", "data set: breast-cancer, digits, wine, mnist or csv:PATH (required)")
-	fs.StringVar(&c.Label, "label", "", "label column of a csv: data set")
+	fs.StringVar(&c.Dataset, "dataset", "", "data set: breast-cancer, digits, wine, mnist (found through $"+data.MNISTDirEnv+" or the GoMNIST module), csv:PATH, or idx:IMAGES,LABELS (IDX files such as Fashion-MNIST) (required)")
+	fs.StringVar(&c.Label, "label", "", "label column of a csv: data set (default with --schema: the schema's)")
+	fs.StringVar(&f.schema, "schema", "", "a manifest, or a TOML file with a [data] section, declaring how a csv: file is read: categorical columns, missing values, no header")
 	fs.IntVar(&c.Parties, "parties", 3, "number of simulated teams")
 	fs.IntVar(&c.Rounds, "rounds", 20, "federated rounds")
 	fs.StringVar(&c.Protocol, "protocol", "plain", "aggregation protocol: "+strings.Join(protocolNames(), ", ")+" (plain is INSECURE: the aggregator sees every update)")
@@ -57,8 +64,11 @@ func (f *simFlags) config() (federated.SimConfig, error) {
 	if c.Dataset == "" {
 		return c, usagef("--dataset is required (breast-cancer, digits, wine, mnist or csv:PATH)")
 	}
-	if strings.HasPrefix(c.Dataset, "csv:") && c.Label == "" {
+	if strings.HasPrefix(c.Dataset, "csv:") && c.Label == "" && f.schema == "" {
 		return c, usagef("--label is required with a csv: data set")
+	}
+	if f.schema != "" && !strings.HasPrefix(c.Dataset, "csv:") {
+		return c, usagef("--schema applies to csv: data sets")
 	}
 	c.Train.LR, c.Train.Momentum, c.Train.WeightDecay = float32(f.lr), float32(f.momentum), float32(f.wd)
 	c.Strategy.Mu, c.Strategy.ServerLR = float32(f.mu), float32(f.serverLR)
@@ -100,12 +110,20 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	name := cfg.Dataset
+	if f.schema != "" {
+		cleanup, err := applySchema(&cfg, f.schema, stdout, f.jsonOut)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+	}
 	var observe func(federated.RoundReport)
 	if !f.jsonOut {
 		if cfg.Protocol == "plain" {
 			fmt.Fprintf(stdout, "WARNING: protocol %q is insecure: the aggregator sees every update\n", cfg.Protocol)
 		}
-		fmt.Fprintf(stdout, "simulating %d parties on %s, %d rounds, protocol %s\n", cfg.Parties, cfg.Dataset, cfg.Rounds, cfg.Protocol)
+		fmt.Fprintf(stdout, "simulating %d parties on %s, %d rounds, protocol %s\n", cfg.Parties, name, cfg.Rounds, cfg.Protocol)
 		observe = func(r federated.RoundReport) {
 			status := ""
 			if r.Aborted {
@@ -121,8 +139,13 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	res, err := federated.Simulate(ctx, cfg, observe)
 	if err != nil {
+		// A data set that cannot be named or found is the user's input too.
+		if errors.Is(err, data.ErrInvalidArgument) || errors.Is(err, data.ErrUnknownDataset) || errors.Is(err, os.ErrNotExist) {
+			return usageError(err)
+		}
 		return classify(err)
 	}
+	res.Dataset = name
 	if res.Stopped != "" {
 		fmt.Fprintf(stderr, "consort simulate: %s\n", res.Stopped)
 	}
@@ -145,4 +168,56 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "  time                  %.1fs\n", res.Seconds)
 	return nil
+}
+
+// applySchema reads the csv: data set of cfg as the [data] section of
+// schemaPath declares (one-hot categorical columns, missing-value rules, no
+// header) and points cfg at an encoded copy in a private temporary
+// directory, which the returned function removes. federated.Prepare loads
+// data sets by name (data.Load(cfg.Dataset, {Label})); until SimConfig
+// carries a data.Schema, the encoded copy is how the declared reading
+// reaches it, exactly (data.WriteCSV round-trips float32).
+func applySchema(cfg *federated.SimConfig, schemaPath string, stdout io.Writer, quiet bool) (func(), error) {
+	d, err := manifest.LoadData(schemaPath)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	s := d.Schema()
+	switch {
+	case cfg.Label != "" && s.Label != "" && cfg.Label != s.Label:
+		return nil, usagef("--label %q differs from the schema's label %q", cfg.Label, s.Label)
+	case s.Label == "":
+		s.Label = cfg.Label
+	}
+	if s.Label == "" {
+		return nil, usagef("--label is required (the schema names no label column)")
+	}
+	path := strings.TrimPrefix(cfg.Dataset, "csv:")
+	ds, err := data.LoadCSV(path, data.LoadOptions{Schema: s})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	if !quiet {
+		fmt.Fprintf(stdout, "read %s as declared in %s: %d rows (%d dropped by missing-value rules), %d model inputs\n",
+			path, schemaPath, ds.Len(), ds.Dropped, ds.Features)
+	}
+	dir, err := os.MkdirTemp("", "consort-simulate-")
+	if err != nil {
+		return nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	enc := filepath.Join(dir, "encoded.csv")
+	f, err := os.OpenFile(enc, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		err = data.WriteCSV(f, ds, s.Label)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	cfg.Dataset, cfg.Label = "csv:"+enc, s.Label
+	return cleanup, nil
 }

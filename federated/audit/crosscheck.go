@@ -52,7 +52,11 @@ func short(d string) string {
 //     a refusal of that round;
 //   - for contributors whose logs are not given, a missing or invalid
 //     detached countersignature in the coordinator's log (checked with keys,
-//     by actor name; a contributor without a key is reported as unverifiable).
+//     by actor name; a contributor without a key is reported as unverifiable);
+//   - a node whose last countersigned aggregate is not in the coordinator's
+//     log with the same digest (the coordinator's log was cut short or the
+//     aggregate substituted), or whose final model version differs from the
+//     coordinator's last one.
 //
 // Only the verified prefix of each log is used (Report.Entries), so run
 // [Verify] first and treat its errors separately. An empty result means the
@@ -99,6 +103,7 @@ func CrossCheck(coordinator Report, nodes []Report, keys map[string]ed25519.Publ
 			}
 		}
 	}
+	out = append(out, checkLast(coordinator, nodes)...)
 	for _, e := range coordinator.Entries {
 		if e.Kind != KindAggregate {
 			continue
@@ -124,6 +129,42 @@ func CrossCheck(coordinator Report, nodes []Report, keys map[string]ed25519.Publ
 				out = append(out, Finding{coord, e.Round, int64(d.Seq),
 					fmt.Sprintf("countersignature of %s does not verify", c)})
 			}
+		}
+	}
+	return out
+}
+
+// checkLast compares each node's last countersigned aggregate and final
+// model version with the coordinator's log.
+func checkLast(coordinator Report, nodes []Report) []Finding {
+	aggs := map[uint64]string{}
+	lastModel := ""
+	for _, e := range coordinator.Entries {
+		switch e.Kind {
+		case KindAggregate:
+			aggs[e.Round] = e.Digest
+		case KindModelVersion:
+			lastModel = e.Digest
+		}
+	}
+	var out []Finding
+	for _, n := range nodes {
+		var cs, mv *Entry
+		for i := range n.Entries {
+			switch e := &n.Entries[i]; e.Kind {
+			case KindCountersign:
+				cs = e
+			case KindModelVersion:
+				mv = e
+			}
+		}
+		if cs != nil && aggs[cs.Round] != cs.Digest {
+			out = append(out, Finding{n.Actor, cs.Round, int64(cs.Seq),
+				fmt.Sprintf("last countersigned aggregate %s is not in %s's log (cut short or substituted)", short(cs.Digest), coordinator.Actor)})
+		}
+		if mv != nil && lastModel != "" && mv.Digest != lastModel {
+			out = append(out, Finding{n.Actor, mv.Round, int64(mv.Seq),
+				fmt.Sprintf("final model %s differs from %s's last model version %s", short(mv.Digest), coordinator.Actor, short(lastModel))})
 		}
 	}
 	return out

@@ -177,3 +177,39 @@ func TestCrossCheck(t *testing.T) {
 		}
 	})
 }
+
+// TestCrossCheckCoordinatorLogCutShort: the coordinator's log loses its last
+// aggregate (its last entries and head deleted): the nodes' last
+// countersignatures betray it.
+func TestCrossCheckCoordinatorLogCutShort(t *testing.T) {
+	coord, nodes, keys := runFederation(t, fedScript{})
+	if f := CrossCheck(coord, nodes, keys); len(f) != 0 {
+		t.Fatalf("intact logs: %v", f)
+	}
+	last := -1
+	for i, e := range coord.Entries {
+		if e.Kind == KindAggregate {
+			last = i
+		}
+	}
+	coord.Entries = coord.Entries[:last]
+	found := 0
+	for _, f := range CrossCheck(coord, nodes, keys) {
+		if strings.Contains(f.String(), "cut short or substituted") {
+			found++
+		}
+	}
+	if found != 3 {
+		t.Fatalf("%d of 3 nodes flagged the missing aggregate", found)
+	}
+	// A final model version that differs from the coordinator's.
+	coord.Entries = append(coord.Entries, Entry{Kind: KindModelVersion, Digest: Digest([]byte("model A"))})
+	nodes[0].Entries = append(nodes[0].Entries, Entry{Kind: KindModelVersion, Digest: Digest([]byte("model B"))})
+	ok := false
+	for _, f := range CrossCheck(coord, nodes, keys) {
+		ok = ok || strings.Contains(f.String(), "final model")
+	}
+	if !ok {
+		t.Fatal("a differing final model version was not reported")
+	}
+}

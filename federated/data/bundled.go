@@ -39,7 +39,8 @@ func bundled(name string) (bundledSet, bool) {
 	return bundledSet{}, false
 }
 
-// Names returns the data set names [Load] accepts besides "csv:PATH".
+// Names returns the data set names [Load] accepts besides "csv:PATH" and
+// "idx:IMAGES,LABELS".
 func Names() []string { return []string{"breast-cancer", "digits", "wine", "mnist"} }
 
 // Load loads a data set by name:
@@ -51,7 +52,10 @@ func Names() []string { return []string{"breast-cancer", "digits", "wine", "mnis
 //     pixel counts 0..16), 1797 x 64, 10 classes;
 //   - "mnist": the 70000 MNIST images (training set first, then test set);
 //     use [LoadSplit] or [LoadMNIST] to keep the official split;
-//   - "csv:PATH": the user's own table, read by [LoadCSV] with opts.Label.
+//   - "csv:PATH": the user's own table, read by [LoadCSV] with opts.Label
+//     (and opts.Schema);
+//   - "idx:IMAGES,LABELS": a pair of IDX files in the MNIST layout (for
+//     example Fashion-MNIST), read by [LoadIDX].
 //
 // The first three are embedded in the binary, so they load anywhere. Values
 // are as published (not standardised; see [Standardize]). opts.Columns
@@ -65,6 +69,29 @@ func Load(name string, opts LoadOptions) (*Dataset, error) {
 	}
 	if opts.Label != "" {
 		return nil, fmt.Errorf("%w: a label column applies to csv:PATH data sets only", ErrInvalidArgument)
+	}
+	if opts.Schema != nil {
+		s := *opts.Schema
+		if s.Label != "" || s.NoHeader || len(s.Categorical) > 0 || len(s.Missing) > 0 {
+			return nil, fmt.Errorf("%w: a schema's label, header, categorical and missing-value rules apply to csv:PATH data sets only", ErrInvalidArgument)
+		}
+		if len(opts.Columns) == 0 {
+			opts.Columns = s.Features
+		}
+	}
+	if spec, ok := strings.CutPrefix(name, "idx:"); ok {
+		images, labels, ok := strings.Cut(spec, ",")
+		if !ok || images == "" || labels == "" || strings.Contains(labels, ",") {
+			return nil, fmt.Errorf("%w: idx: needs two file paths without commas (idx:IMAGES,LABELS)", ErrInvalidArgument)
+		}
+		ds, err := LoadIDX(images, labels)
+		if err != nil {
+			return nil, err
+		}
+		if len(opts.Columns) > 0 {
+			return ds.SelectColumns(opts.Columns)
+		}
+		return ds, nil
 	}
 	if name == "mnist" {
 		train, test, err := LoadMNIST(opts)
@@ -84,7 +111,7 @@ func Load(name string, opts LoadOptions) (*Dataset, error) {
 	}
 	set, ok := bundled(name)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q (known: %s, csv:PATH)", ErrUnknownDataset, name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("%w: %q (known: %s, csv:PATH, idx:IMAGES,LABELS)", ErrUnknownDataset, name, strings.Join(Names(), ", "))
 	}
 	ds, err := set.load(name)
 	if err != nil {

@@ -54,18 +54,56 @@ func (e *ParseError) Error() string {
 // Unwrap returns [ErrBadData].
 func (e *ParseError) Unwrap() error { return ErrBadData }
 
-// LoadOptions controls [Load], [LoadSplit], [LoadCSV] and [LoadMNIST].
-// The zero value loads a bundled set or MNIST with all its features.
+// LoadOptions controls [Load], [LoadSplit], [LoadCSV], [ReadTable] and
+// [LoadMNIST]. The zero value loads a bundled set or MNIST with all its
+// features.
 type LoadOptions struct {
-	// Label names the label column of a CSV file (required for csv:PATH).
+	// Label names the label column of a CSV file (required for csv:PATH
+	// unless Schema names it).
 	Label string
 	// Columns, when not empty, lists the feature columns to read, in this
 	// order. Other columns of a CSV file are not parsed at all (data
 	// minimisation: a node reads only what the federation declared).
 	Columns []string
+	// Schema, when not nil, declares how a CSV file is read: label,
+	// features, categorical columns, missing-value rules, a missing header
+	// (see [Schema]). Label and Columns, when also set, must agree with it.
+	// For the other sources only its Features apply (as Columns).
+	Schema *Schema
+	// LabelOptional lets [ReadTable] read a table without the label column
+	// (rows to score): [Table].Labels is then nil. A missing label cell
+	// is then read as "" instead of following the label's rule.
+	LabelOptional bool
+	// Keep names columns [ReadTable] passes through verbatim, unparsed
+	// (an id column for predictions). They are never features.
+	Keep []string
 	// MNISTDir is a directory holding the four MNIST IDX files (gzip or
 	// raw). Empty: see [LocateMNIST].
 	MNISTDir string
+}
+
+// schema merges Label and Columns into a copy of Schema and validates it.
+func (o LoadOptions) schema() (Schema, error) {
+	var s Schema
+	if o.Schema != nil {
+		s = *o.Schema
+	}
+	switch {
+	case s.Label == "":
+		s.Label = o.Label
+	case o.Label != "" && o.Label != s.Label:
+		return s, fmt.Errorf("%w: label column %q given, the schema declares %q", ErrInvalidArgument, o.Label, s.Label)
+	}
+	switch {
+	case len(s.Features) == 0:
+		s.Features = o.Columns
+	case len(o.Columns) > 0 && !slices.Equal(o.Columns, s.Features):
+		return s, fmt.Errorf("%w: feature columns given differ from the schema's", ErrInvalidArgument)
+	}
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
+	return s, nil
 }
 
 // LoadCSV reads the CSV file at path; see [ReadCSV].
@@ -78,44 +116,155 @@ func LoadCSV(path string, opts LoadOptions) (*Dataset, error) {
 	return ReadCSV(f, path, opts)
 }
 
-// ReadCSV reads a table with a header row from r; name is used in errors
-// and as the data set name ("csv:" + name).
+// LoadTable reads the CSV file at path; see [ReadTable].
+func LoadTable(path string, opts LoadOptions) (*Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	return ReadTable(f, path, opts)
+}
+
+// Table is a CSV table read by [ReadTable]: encoded features, and the
+// label and pass-through cells as they appear in the file.
+type Table struct {
+	// Name is "csv:" + the file name.
+	Name string
+	// X holds Rows() x Features encoded feature values, row-major.
+	X []float32
+	// Features is the number of model inputs (after one-hot encoding).
+	Features int
+	// FeatureNames names the inputs (see [Schema.InputNames]).
+	FeatureNames []string
+	// Labels holds each row's label cell (trimmed), or is nil when the
+	// file has no label column (LoadOptions.LabelOptional). With
+	// LabelOptional a missing label is kept as "" (the row is still read).
+	Labels []string
+	// Lines holds each row's line number in the file (1-based).
+	Lines []int
+	// Kept holds, per column of LoadOptions.Keep, each row's cell.
+	Kept [][]string
+	// Dropped counts the rows dropped by a missing-value rule.
+	Dropped int
+	rows    int
+}
+
+// Rows returns the number of rows read (dropped rows excluded).
+func (t *Table) Rows() int { return t.rows }
+
+// ReadCSV reads a labelled table from r; name is used in errors and as the
+// data set name ("csv:" + name). See [ReadTable] for the format, the
+// schema and the errors; the label column is required here.
 //
-// The column opts.Label holds the class labels: numbers or arbitrary
-// strings. Its distinct values, sorted (numerically when all are numbers,
-// else as strings), become the class ids 0..K-1, and ClassNames keeps them.
-// Feature columns are opts.Columns, or every other column; their cells must
-// be finite numbers (surrounding spaces are ignored). Empty lines are
-// skipped, quoted fields follow RFC 4180, a UTF-8 byte order mark is
-// ignored.
-//
-// Every problem is a [*ParseError] naming file, line and column: an empty
-// file, a header-only file, an unknown label or feature column, a row with
-// the wrong number of columns, an empty, non-numeric, NaN or infinite cell
-// (or one beyond the float32 range), malformed quoting.
+// The label's distinct values, sorted (numerically when all are numbers,
+// else as strings), become the class ids 0..K-1, and ClassNames keeps
+// them (a federation fixes the order with its manifest's classes instead).
 func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
+	opts.LabelOptional = false
+	opts.Keep = nil
+	t, err := ReadTable(r, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	classNames, y := classIDs(t.Labels)
+	return &Dataset{
+		Name:         t.Name,
+		X:            t.X,
+		Y:            y,
+		Features:     t.Features,
+		Classes:      len(classNames),
+		FeatureNames: t.FeatureNames,
+		ClassNames:   classNames,
+		Dropped:      t.Dropped,
+	}, nil
+}
+
+// column is a resolved feature column of a table.
+type column struct {
+	pos    int // 0-based position in the file
+	name   string
+	cat    *Categorical
+	index  map[string]int // category -> indicator
+	rule   MissingRule
+	impute []float32 // the encoded constant of MissingImpute
+}
+
+// ReadTable reads a table from r as the schema in opts declares; name is
+// used in errors.
+//
+// The first row names the columns, unless the schema says NoHeader and
+// names them itself; a first row of numbers only is refused as a header
+// (the file is probably headerless), and a declared headerless file whose
+// first row repeats the declared names is refused too. Feature columns are
+// the schema's (or every column but the label and Keep); a numeric cell
+// must be a finite number (surrounding spaces are ignored), a categorical
+// cell one of its column's declared values, encoded one-hot (an unknown
+// value is refused or encoded as zeros, as declared). A cell equal to a
+// missing-value marker (empty, NA, NaN, ...) follows the column's rule:
+// refused, row dropped, or imputed with the declared constant. Other
+// columns are never parsed. Empty lines are skipped, quoted fields follow
+// RFC 4180, a UTF-8 byte order mark is ignored.
+//
+// Every problem is a [*ParseError] naming file, line and column, never the
+// cell's value: an empty file, a header-only file, an unknown label or
+// feature column, a row with the wrong number of columns, a bad or missing
+// cell, malformed quoting. A schema that is invalid on its own wraps
+// [ErrInvalidArgument].
+func ReadTable(r io.Reader, name string, opts LoadOptions) (*Table, error) {
+	sc, err := opts.schema()
+	if err != nil {
+		return nil, err
+	}
 	perr := func(line, col int, colName, format string, args ...any) error {
 		return &ParseError{File: name, Line: line, Column: col, ColumnName: colName, Reason: fmt.Sprintf(format, args...)}
 	}
+	tokens := sc.missingTokens()
 	cr := csv.NewReader(bufio.NewReader(r))
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 
 	rec, err := cr.Read()
 	if err == io.EOF {
+		if sc.NoHeader {
+			return nil, perr(0, 0, "", "empty file, want data rows")
+		}
 		return nil, perr(0, 0, "", "empty file, want a header row")
 	}
 	if err != nil {
 		return nil, csvReadError(name, err)
 	}
-	header := make([]string, len(rec))
+	first := make([]string, len(rec))
 	for i, h := range rec {
 		if i == 0 {
 			h = strings.TrimPrefix(h, "\uFEFF")
 		}
-		header[i] = strings.TrimSpace(h)
+		first[i] = strings.TrimSpace(h)
 	}
-	if opts.Label == "" {
+	var header []string
+	pending := false // the first record is a data row
+	if sc.NoHeader {
+		header = sc.Columns
+		if slices.Equal(first, header) {
+			return nil, perr(1, 0, "", "the first row repeats the declared column names: the file has a header row (remove no_header)")
+		}
+		pending = true
+	} else {
+		header = first
+		// A row of numbers (and missing-value markers) is data, not names.
+		numbers, other := 0, 0
+		for _, h := range header {
+			if _, reason := parseCell(h); reason == "" {
+				numbers++
+			} else if !isMissing(h, tokens) {
+				other++
+			}
+		}
+		if numbers > 0 && other == 0 {
+			return nil, perr(1, 0, "", "the first row holds only numbers, not column names: a header row is expected (for a file without one, declare no_header and its columns)")
+		}
+	}
+	if sc.Label == "" && !opts.LabelOptional {
 		return nil, perr(1, 0, "", "no label column given (LoadOptions.Label, --label)")
 	}
 	pos := make(map[string]int, len(header))
@@ -125,55 +274,95 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 		}
 		pos[h] = i
 	}
-	labelCol, ok := pos[opts.Label]
-	if !ok {
-		return nil, perr(1, 0, "", "no label column %q; columns are %s", opts.Label, listNames(header, 12))
+	labelCol, ok := pos[sc.Label]
+	if !ok || sc.Label == "" {
+		if !opts.LabelOptional {
+			return nil, perr(1, 0, "", "no label column %q; columns are %s", sc.Label, listNames(header, 12))
+		}
+		labelCol = -1
 	}
-	var cols []int
-	if len(opts.Columns) > 0 {
-		for _, c := range opts.Columns {
-			i, ok := pos[c]
+	keep := make([]int, len(opts.Keep))
+	for k, c := range opts.Keep {
+		i, ok := pos[c]
+		switch {
+		case !ok:
+			return nil, perr(1, 0, "", "no column %q to pass through; columns are %s", c, listNames(header, 12))
+		case slices.Contains(sc.Features, c):
+			return nil, perr(1, i+1, c, "a pass-through column cannot be a feature")
+		}
+		keep[k] = i
+	}
+	var cols []column
+	addCol := func(i int) {
+		c := column{pos: i, name: header[i], cat: sc.categorical(header[i]), rule: sc.rule(header[i])}
+		if c.cat != nil {
+			c.index = make(map[string]int, len(c.cat.Values))
+			for j, v := range c.cat.Values {
+				c.index[v] = j
+			}
+		}
+		if c.rule.Action == MissingImpute {
+			if c.cat != nil {
+				c.impute = make([]float32, len(c.cat.Values))
+				c.impute[c.index[c.rule.Value]] = 1
+			} else {
+				v, _ := parseCell(c.rule.Value)
+				c.impute = []float32{v}
+			}
+		}
+		cols = append(cols, c)
+	}
+	if len(sc.Features) > 0 {
+		for _, f := range sc.Features {
+			i, ok := pos[f]
 			switch {
 			case !ok:
-				return nil, perr(1, 0, "", "no feature column %q; columns are %s", c, listNames(header, 12))
+				return nil, perr(1, 0, "", "no feature column %q; columns are %s", f, listNames(header, 12))
 			case i == labelCol:
-				return nil, perr(1, i+1, c, "the label column cannot be a feature")
-			case slices.Contains(cols, i):
-				return nil, perr(1, i+1, c, "feature column selected twice")
+				return nil, perr(1, i+1, f, "the label column cannot be a feature")
+			case slices.ContainsFunc(cols, func(c column) bool { return c.pos == i }):
+				return nil, perr(1, i+1, f, "feature column selected twice")
 			}
-			cols = append(cols, i)
+			addCol(i)
 		}
 	} else {
 		for i, h := range header {
-			if i == labelCol {
+			if i == labelCol || slices.Contains(keep, i) {
 				continue
 			}
 			if h == "" {
 				return nil, perr(1, i+1, "", "column has no name; name it or list the feature columns (LoadOptions.Columns)")
 			}
-			cols = append(cols, i)
+			addCol(i)
 		}
 	}
 	if len(cols) == 0 {
-		return nil, perr(1, 0, "", "no feature columns besides the label column %q", opts.Label)
+		return nil, perr(1, 0, "", "no feature columns besides the label column %q", sc.Label)
 	}
-	featureNames := make([]string, len(cols))
-	for k, c := range cols {
-		featureNames[k] = header[c]
+	t := &Table{Name: "csv:" + name, Kept: make([][]string, len(keep))}
+	for _, c := range cols {
+		if c.cat != nil {
+			for _, v := range c.cat.Values {
+				t.FeatureNames = append(t.FeatureNames, c.name+"="+v)
+			}
+		} else {
+			t.FeatureNames = append(t.FeatureNames, c.name)
+		}
 	}
-
-	var (
-		x      []float32
-		labels []string
-	)
+	t.Features = len(t.FeatureNames)
+	labelRule := sc.rule(sc.Label)
+	row := make([]float32, t.Features)
 	for {
-		rec, err = cr.Read()
-		if err == io.EOF {
-			break
+		if !pending {
+			rec, err = cr.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, csvReadError(name, err)
+			}
 		}
-		if err != nil {
-			return nil, csvReadError(name, err)
-		}
+		pending = false
 		line, _ := cr.FieldPos(0)
 		if len(rec) != len(header) {
 			col := len(rec) + 1
@@ -181,36 +370,97 @@ func ReadCSV(r io.Reader, name string, opts LoadOptions) (*Dataset, error) {
 			if len(rec) > len(header) {
 				col, what = len(header)+1, "extra"
 			}
+			if sc.NoHeader {
+				return nil, perr(line, col, "", "%d columns, %d declared (%s column)", len(rec), len(header), what)
+			}
 			return nil, perr(line, col, "", "%d columns, header has %d (%s column)", len(rec), len(header), what)
 		}
-		for _, c := range cols {
-			v, reason := parseCell(rec[c])
-			if reason != "" {
-				l, _ := cr.FieldPos(c)
-				return nil, perr(l, c+1, header[c], "%s", reason)
+		drop := false
+		var lab string
+		if labelCol >= 0 {
+			lab = strings.TrimSpace(rec[labelCol])
+			if isMissing(lab, tokens) && opts.LabelOptional {
+				lab = ""
+			} else if isMissing(lab, tokens) {
+				if labelRule.Action != MissingDrop {
+					l, _ := cr.FieldPos(labelCol)
+					return nil, perr(l, labelCol+1, header[labelCol], "empty or missing label (declare a drop rule for the label to drop such rows)")
+				}
+				drop = true
 			}
-			x = append(x, v)
 		}
-		lab := strings.TrimSpace(rec[labelCol])
-		if lab == "" {
-			l, _ := cr.FieldPos(labelCol)
-			return nil, perr(l, labelCol+1, header[labelCol], "empty label")
+		k := 0
+		for _, c := range cols {
+			if drop {
+				break
+			}
+			w := 1
+			if c.cat != nil {
+				w = len(c.cat.Values)
+			}
+			cell := rec[c.pos]
+			if isMissing(cell, tokens) {
+				switch c.rule.Action {
+				case MissingDrop:
+					drop = true
+				case MissingImpute:
+					copy(row[k:k+w], c.impute)
+				default:
+					l, _ := cr.FieldPos(c.pos)
+					what := "missing value"
+					if strings.TrimSpace(cell) == "" {
+						what = "empty cell (missing value)"
+					}
+					return nil, perr(l, c.pos+1, c.name, "%s and no missing-value rule declared for the column", what)
+				}
+				k += w
+				continue
+			}
+			if c.cat != nil {
+				clear(row[k : k+w])
+				j, ok := c.index[strings.TrimSpace(cell)]
+				switch {
+				case ok:
+					row[k+j] = 1
+				case c.cat.Unknown != UnknownZero:
+					l, _ := cr.FieldPos(c.pos)
+					return nil, perr(l, c.pos+1, c.name, "category not in the declared vocabulary of %d values (declare it, or unknown = %q)", len(c.cat.Values), UnknownZero)
+				}
+				k += w
+				continue
+			}
+			v, reason := parseCell(cell)
+			if reason != "" {
+				l, _ := cr.FieldPos(c.pos)
+				return nil, perr(l, c.pos+1, c.name, "%s", reason)
+			}
+			row[k] = v
+			k++
 		}
-		labels = append(labels, lab)
+		if drop {
+			t.Dropped++
+			continue
+		}
+		t.X = append(t.X, row...)
+		t.Lines = append(t.Lines, line)
+		if labelCol >= 0 {
+			t.Labels = append(t.Labels, lab)
+		}
+		for j, i := range keep {
+			t.Kept[j] = append(t.Kept[j], rec[i])
+		}
+		t.rows++
 	}
-	if len(labels) == 0 {
+	if t.rows == 0 {
+		if t.Dropped > 0 {
+			return nil, perr(0, 0, "", "no data rows left: all %d dropped by the missing-value rules", t.Dropped)
+		}
+		if sc.NoHeader {
+			return nil, perr(0, 0, "", "no data rows")
+		}
 		return nil, perr(0, 0, "", "no data rows after the header")
 	}
-	classNames, y := classIDs(labels)
-	return &Dataset{
-		Name:         "csv:" + name,
-		X:            x,
-		Y:            y,
-		Features:     len(cols),
-		Classes:      len(classNames),
-		FeatureNames: featureNames,
-		ClassNames:   classNames,
-	}, nil
+	return t, nil
 }
 
 // parseCell parses one numeric cell; a non-empty reason means rejected.

@@ -45,6 +45,9 @@ type Dataset struct {
 	// ClassNames maps a class id to the label it stands for in the source
 	// (for a CSV file: the distinct label values in sorted order).
 	ClassNames []string
+	// Dropped counts the rows a loader dropped by a declared missing-value
+	// rule (see [Schema]); 0 for other sources. Subsets do not carry it.
+	Dropped int
 }
 
 // Len returns the number of examples.

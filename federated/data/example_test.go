@@ -89,3 +89,43 @@ func ExampleParsePartition() {
 	// quantity 1
 	// data: invalid argument: partition "dirichlet": want dirichlet:ALPHA, e.g. dirichlet:0.5
 }
+
+// Read a table that is not clean as a federation declares it: a
+// categorical column one-hot encoded, a missing value imputed, a row with
+// a missing label dropped. Errors would name the line and column only.
+func ExampleReadCSV_schema() {
+	table := "age,smoker,outcome\n" +
+		"50,no,healthy\n" +
+		"NA,yes,sick\n" +
+		"61,yes,\n"
+	ds, err := data.ReadCSV(strings.NewReader(table), "team.csv", data.LoadOptions{Schema: &data.Schema{
+		Label:       "outcome",
+		Features:    []string{"age", "smoker"},
+		Categorical: []data.Categorical{{Column: "smoker", Values: []string{"no", "yes"}}},
+		Missing: []data.MissingRule{
+			{Column: "age", Action: data.MissingImpute, Value: "40"},
+			{Column: "outcome", Action: data.MissingDrop},
+		},
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(ds.FeatureNames)
+	for i := range ds.Len() {
+		fmt.Println(ds.Row(i), ds.ClassNames[ds.Y[i]])
+	}
+	fmt.Println("dropped", ds.Dropped)
+
+	_, err = data.ReadCSV(strings.NewReader("age,smoker,outcome\n50,cigar,sick\n"), "team.csv", data.LoadOptions{Schema: &data.Schema{
+		Label: "outcome", Features: []string{"age", "smoker"},
+		Categorical: []data.Categorical{{Column: "smoker", Values: []string{"no", "yes"}}},
+	}})
+	fmt.Println(err)
+	// Output:
+	// [age smoker=no smoker=yes]
+	// [50 1 0] healthy
+	// [40 0 1] sick
+	// dropped 1
+	// data: bad data: team.csv: line 2, column 2 ("smoker"): category not in the declared vocabulary of 2 values (declare it, or unknown = "zero")
+}

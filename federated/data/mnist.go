@@ -242,6 +242,63 @@ func loadIDXPair(dir, name, imagesBase, labelsBase string) (*Dataset, error) {
 	return ds, nil
 }
 
+// LoadIDX reads a data set from an IDX images file (n x d1 x ... , unsigned
+// bytes scaled to [0, 1]) and an IDX labels file (n class ids), each gzip
+// or raw: the layout of MNIST and of look-alikes such as Fashion-MNIST or
+// KMNIST. The data set is named "idx:" + the images file's base name; its
+// classes are 0..max label, named by their numbers; features of 28x28
+// images are named "pixel_R_C", others "x0", "x1", .... Errors name the
+// file and wrap [ErrBadData].
+func LoadIDX(imagesPath, labelsPath string) (*Dataset, error) {
+	labels, err := ReadIDXFile(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	lb := filepath.Base(labelsPath)
+	if len(labels.Dims) != 1 {
+		return nil, fmt.Errorf("%w: %s: labels must have 1 dimension, have %d", ErrBadData, lb, len(labels.Dims))
+	}
+	images, err := ReadIDXFile(imagesPath)
+	if err != nil {
+		return nil, err
+	}
+	ib := filepath.Base(imagesPath)
+	if len(images.Dims) < 2 {
+		return nil, fmt.Errorf("%w: %s: images must have at least 2 dimensions (count x size), have %d", ErrBadData, ib, len(images.Dims))
+	}
+	n := images.Dims[0]
+	if n != labels.Dims[0] {
+		return nil, fmt.Errorf("%w: %s has %d images but %s has %d labels", ErrBadData, ib, n, lb, labels.Dims[0])
+	}
+	d := len(images.Data) / n
+	ds := &Dataset{
+		Name:     "idx:" + ib,
+		X:        make([]float32, len(images.Data)),
+		Y:        make([]int, n),
+		Features: d,
+	}
+	if len(images.Dims) == 3 {
+		ds.FeatureNames = pixelNames(images.Dims[1], images.Dims[2])
+	} else {
+		ds.FeatureNames = make([]string, d)
+		for i := range ds.FeatureNames {
+			ds.FeatureNames[i] = "x" + strconv.Itoa(i)
+		}
+	}
+	for i, p := range images.Data {
+		ds.X[i] = float32(p) / 255
+	}
+	for i, l := range labels.Data {
+		ds.Y[i] = int(l)
+		ds.Classes = max(ds.Classes, int(l)+1)
+	}
+	if ds.Classes < 2 {
+		return nil, fmt.Errorf("%w: %s: labels hold a single class", ErrBadData, lb)
+	}
+	ds.ClassNames = digitNames(ds.Classes)
+	return ds, nil
+}
+
 // pixelNames names the pixels of a rows x cols image "pixel_R_C".
 func pixelNames(rows, cols int) []string {
 	names := make([]string, 0, rows*cols)

@@ -50,6 +50,11 @@ var (
 	// ErrRefused marks attempts that could not proceed because participants
 	// refused them (their policies or the manifest forbid the round).
 	ErrRefused = errors.New("engine: round refused by nodes")
+	// ErrStalled marks a federation that cannot go on: too many nodes have
+	// revealed their contribution to the current global model in attempts
+	// that aborted, and a node never contributes twice to aggregates on one
+	// model version.
+	ErrStalled = errors.New("engine: federation stalled")
 	// ErrCheckpoint marks a checkpoint that cannot be resumed.
 	ErrCheckpoint = errors.New("engine: checkpoint")
 )
@@ -162,7 +167,22 @@ type nodeInfo struct {
 	examples uint64
 	features uint32
 	mheReady bool
+	// misses counts the attempts in a row the node was selected for and
+	// neither contributed to nor refused; from backoffAfter misses on it is
+	// left out of selection until backoffUntil.
+	misses       int
+	backoffUntil time.Time
 }
+
+// Back-off of members that keep failing to contribute: after backoffAfter
+// silent attempts in a row a node sits out for backoffBase, doubling with
+// every further miss up to backoffMax, so one member that says hello and never
+// sends keys cannot make every round wait for its step deadline.
+const (
+	backoffAfter = 2
+	backoffBase  = 30 * time.Second
+	backoffMax   = 30 * time.Minute
+)
 
 // Coordinator is the coordinator's pure state machine: participant
 // selection, attempts and retries, the protection plan, DP accounting and the
@@ -193,9 +213,10 @@ type Coordinator struct {
 	metrics    *metricsWait
 	lastWait   time.Time
 	aborts     int // training attempts aborted
-	// exhausted holds the nodes that refused the current training round
+	// exhausted holds the nodes that refused the current global model
 	// because their contribution to it may already have entered an
-	// aggregate (an attempt that aborted after they revealed).
+	// aggregate (an attempt that aborted after they revealed); they are
+	// left out until the model changes.
 	exhausted map[transport.PeerID]bool
 	stopped   string // why training ended early
 	rd        Ready
@@ -594,7 +615,7 @@ func (c *Coordinator) live(now time.Time) []transport.PeerID {
 	needKeys := c.mhe != nil && c.ck.MHEReady
 	var out []transport.PeerID
 	for id, n := range c.nodes {
-		if needKeys && !n.mheReady {
+		if (needKeys && !n.mheReady) || now.Before(n.backoffUntil) {
 			continue
 		}
 		if now.Sub(n.lastSeen) <= c.cfg.LiveWindow && n.examples > 0 && int(n.features) == c.fed.Features {
@@ -661,8 +682,9 @@ func (c *Coordinator) next(now time.Time) bool {
 	live := c.live(now)
 	if rs.Phase == trainpb.Phase_PHASE_TRAIN && len(c.exhausted) > 0 {
 		live = slices.DeleteFunc(live, func(p transport.PeerID) bool { return c.exhausted[p] })
-		if len(live) < need && len(live)+len(c.exhausted) >= need {
-			c.skipRound(now)
+		if len(live) < need && len(c.fed.Nodes)-len(c.exhausted) < need {
+			c.fail(fmt.Errorf("%w: %d nodes already revealed their contribution to the model of round %d in attempts that aborted; fewer than min_participants (%d) remain",
+				ErrStalled, len(c.exhausted), c.ck.Round+1, need))
 			return true
 		}
 	}
@@ -791,6 +813,7 @@ func (c *Coordinator) checkAttempt(now time.Time) bool {
 		c.refusedRow = 0
 	}
 	c.att = nil
+	c.noteMisses(now, a)
 	if abort != nil {
 		c.aborted(now, a, abort)
 		return true
@@ -799,6 +822,40 @@ func (c *Coordinator) checkAttempt(now time.Time) bool {
 	c.released(now, a, agg)
 	return true
 }
+
+// noteMisses updates the back-off of the attempt's participants.
+func (c *Coordinator) noteMisses(now time.Time, a *attempt) {
+	for i, p := range a.plan.Peers {
+		n := c.nodes[p]
+		if n == nil {
+			continue
+		}
+		if a.contributed[i+1] || a.refused[p] != "" || a.plan.Setup() {
+			n.misses = 0
+			continue
+		}
+		n.misses++
+		if n.misses >= backoffAfter {
+			d := min(backoffBase<<(n.misses-backoffAfter), backoffMax)
+			n.backoffUntil = now.Add(d)
+			c.log.Warn("node backed off: selected and silent", "peer", p, "attempts", n.misses, "seconds", d.Seconds())
+		}
+	}
+}
+
+// BackedOff returns how many nodes sit out selection at time now.
+func (c *Coordinator) BackedOff(now time.Time) int {
+	k := 0
+	for _, n := range c.nodes {
+		if now.Before(n.backoffUntil) {
+			k++
+		}
+	}
+	return k
+}
+
+// Live returns how many nodes could be selected at time now.
+func (c *Coordinator) Live(now time.Time) int { return len(c.live(now)) }
 
 func invert(m map[transport.PeerID]string) map[string]bool {
 	out := map[string]bool{}
@@ -925,26 +982,6 @@ func (c *Coordinator) trained(now time.Time, a *attempt, sum []float32, contribu
 	}
 	c.metrics, c.state, c.until = w, cMetrics, now.Add(min(c.cfg.StepTimeout, c.cfg.MetricsWait))
 	c.log.Info("round released", "round", k, "contributors", len(contributors))
-}
-
-// skipRound gives up the current training round: too many nodes may
-// already have revealed their contribution to it in attempts that aborted,
-// so no attempt over the same model can gather enough contributors. The
-// model is unchanged and no aggregate is released; training goes on with the
-// next round.
-func (c *Coordinator) skipRound(now time.Time) {
-	k := c.ck.Round + 1
-	c.log.Warn("round skipped: too many nodes already revealed their contribution to it in aborted attempts", "round", k, "exhausted", len(c.exhausted))
-	rep := RoundReport{Round: k, Rounds: c.fed.Rounds, Aborted: true, Accuracy: -1, Loss: -1}
-	if c.budget != nil {
-		rep.Epsilon = c.budget.Epsilon()
-	}
-	c.ck.Round = k
-	c.ck.History = append(c.ck.History, rep)
-	c.exhausted, c.refusedRow = nil, 0
-	c.checkpoint()
-	c.rd.Reports = append(c.rd.Reports, rep)
-	_ = now
 }
 
 // endMetrics closes the metrics window of the last round.

@@ -86,7 +86,7 @@ func TestPlanLongFederationID(t *testing.T) {
 // federation's threshold (the first release fixed this in the network copy
 // only; the simulation's let a sparse graph lower it).
 func TestPlanShareThresholdNeverBelowFederation(t *testing.T) {
-	for _, tc := range []struct{ n, threshold int }{{50, 30}, {50, 26}, {100, 51}, {60, 59}} {
+	for _, tc := range []struct{ n, threshold int }{{50, 30}, {50, 17}, {100, 51}, {60, 59}} {
 		ids := testIdentities(t, tc.n)
 		cfg, err := secaggConfig("f", 1, tc.n, tc.threshold, 10, 32, pubkeys(ids))
 		if err != nil {
@@ -174,8 +174,11 @@ type pureRun struct {
 	final   bool
 	err     error
 	reports []RoundReport
+	times   []time.Time // when each report came
 	// drop, if set, loses a message (from, to, type).
 	drop func(from, to transport.PeerID, typ string) bool
+	// until, if set, stops the run when it returns true.
+	until func() bool
 }
 
 type flight struct {
@@ -191,6 +194,9 @@ func (r *pureRun) run(t *testing.T, maxSteps int) {
 		rd := r.c.Ready()
 		r.audit = append(r.audit, rd.Audit...)
 		r.reports = append(r.reports, rd.Reports...)
+		for range rd.Reports {
+			r.times = append(r.times, r.now)
+		}
 		for _, e := range rd.Messages {
 			q = append(q, flight{coord, e.To, e.Msg})
 		}
@@ -215,7 +221,7 @@ func (r *pureRun) run(t *testing.T, maxSteps int) {
 		r.nodes[id].Tick(r.now)
 	}
 	collect()
-	for step := 0; step < maxSteps && !r.final && r.err == nil; step++ {
+	for step := 0; step < maxSteps && !r.final && r.err == nil && (r.until == nil || !r.until()); step++ {
 		if len(q) == 0 {
 			// Nothing in flight: time passes to the next deadline.
 			next := r.c.Deadline()
@@ -252,7 +258,7 @@ func sortedKeys[V any](m map[transport.PeerID]V) []transport.PeerID {
 }
 
 // pureFederation builds a coordinator and n nodes on the breast-cancer set.
-func pureFederation(t *testing.T, protocol string, n, threshold, rounds int, dp DPConfig) *pureRun {
+func pureFederation(t *testing.T, protocol string, n, threshold, rounds int, dp DPConfig, edit ...func(*Federation)) *pureRun {
 	t.Helper()
 	ds, err := data.Load("breast-cancer", data.LoadOptions{})
 	if err != nil {
@@ -268,6 +274,9 @@ func pureFederation(t *testing.T, protocol string, n, threshold, rounds int, dp 
 	ids := testIdentities(t, n)
 	fed := Federation{ID: "pure", Nodes: peers(ids), Threshold: threshold, Protocol: protocol, Rounds: rounds,
 		Model: model.Spec{Kind: "logistic"}, Features: ds.Features, Classes: 2, DP: dp, MHEInsecureTestParams: true}
+	for _, e := range edit {
+		e(&fed)
+	}
 	c, err := NewCoordinator(CoordinatorConfig{Federation: fed, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -406,4 +415,93 @@ func FuzzNodeRoundStart(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRelabelledReleasesRefused: a coordinator that relabels releases gets
+// nothing more. After a federation released its statistics and round 1, every
+// node refuses the statistics again under a new round label, round 2 on the
+// model round 1 was computed on (the differencing pair), and round 1 again on
+// another model; each refusal is typed and audited.
+func TestRelabelledReleasesRefused(t *testing.T) {
+	r := pureFederation(t, "secagg", 3, 2, 1, DPConfig{}, func(f *Federation) { f.Standardize = true; f.Rounds = 3 })
+	r.until = func() bool { return len(r.reports) == 1 } // round 1 released, rounds 2 and 3 to come
+	r.run(t, 200000)
+	if r.err != nil || len(r.reports) != 1 {
+		t.Fatalf("err %v, %d rounds", r.err, len(r.reports))
+	}
+	ps := sortedKeys(r.nodes)
+	params := func(v float32) []byte {
+		p := make([]float32, 31)
+		for i := range p {
+			p[i] = v
+		}
+		return f32bytes(p)
+	}
+	// The model round 1 was computed on is the coordinator's initial one.
+	c0, err := NewCoordinator(CoordinatorConfig{Federation: r.c.fed, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	round1Model := f32bytes(c0.Params())
+	ck := r.c.ModelFile()
+	for name, rs := range map[string]*trainpb.RoundStart{
+		"statistics relabelled as round 1": {Round: 1, Phase: trainpb.Phase_PHASE_STATS_MEAN, Dim: 30, Bound: statsBound},
+		"round 2 on round 1's model":       {Round: 2, Phase: trainpb.Phase_PHASE_TRAIN, Dim: 31, Bound: DefaultBound, Params: round1Model, Mean: f32bytes(ck.Mean), Std: f32bytes(ck.Std)},
+		"round 1 on another model":         {Round: 1, Phase: trainpb.Phase_PHASE_TRAIN, Dim: 31, Bound: DefaultBound, Params: params(0.5), Mean: f32bytes(ck.Mean), Std: f32bytes(ck.Std)},
+	} {
+		rs.Attempt, rs.Protocol, rs.Participants, rs.Threshold, rs.TotalExamples = 1000, "secagg", names(ps), 2, 1<<20
+		b, _ := proto.Marshal(rs)
+		for _, p := range ps {
+			nd := r.nodes[p]
+			nd.attempt = 0 // a fresh attempt number for each case
+			nd.Step(r.now, transport.Incoming{From: "coordinator", Message: transport.Message{Type: typeRoundStart, Round: 1000, Payload: b}})
+			rd := nd.Ready()
+			var rf trainpb.Refusal
+			if len(rd.Messages) != 1 || rd.Messages[0].Type != typeRefusal || proto.Unmarshal(rd.Messages[0].Payload, &rf) != nil || rf.Code != string(RefuseRepeat) {
+				t.Errorf("%s: node answered %d messages (%v), want one repeat refusal", name, len(rd.Messages), &rf)
+				continue
+			}
+			audited := false
+			for _, e := range rd.Audit {
+				audited = audited || (e.Kind == audit.KindRefusal && e.Reason == string(RefuseRepeat))
+			}
+			if !audited {
+				t.Errorf("%s: refusal not in the node's audit entries", name)
+			}
+		}
+	}
+}
+
+// TestSilentMemberBackedOff: a member that says hello and never sends its
+// protocol messages makes its first attempts wait for the step deadline; once
+// backed off it no longer slows rounds beyond the grace period.
+func TestSilentMemberBackedOff(t *testing.T) {
+	r := pureFederation(t, "secagg", 3, 2, 8, DPConfig{})
+	silent := sortedKeys(r.nodes)[0]
+	r.drop = func(from, to transport.PeerID, typ string) bool {
+		return from == silent && strings.HasPrefix(typ, "secagg/")
+	}
+	start := r.now
+	r.run(t, 1000000)
+	if r.err != nil || !r.final || len(r.reports) != 8 {
+		t.Fatalf("err %v, final %v, %d reports", r.err, r.final, len(r.reports))
+	}
+	var gaps []time.Duration
+	prev := start
+	for _, at := range r.times {
+		gaps = append(gaps, at.Sub(prev))
+		prev = at
+	}
+	t.Logf("time per round: %v", gaps)
+	for i, g := range gaps {
+		switch {
+		case i < backoffAfter && g < DefaultStepTimeout:
+			t.Errorf("round %d took %v: the silent member should have cost a step deadline", i+1, g)
+		case i >= backoffAfter && g > DefaultGrace+time.Second:
+			t.Errorf("round %d took %v after the back-off, want at most the grace period %v", i+1, g, DefaultGrace)
+		}
+	}
+	if r.c.BackedOff(r.now) != 1 {
+		t.Errorf("%d nodes backed off, want 1", r.c.BackedOff(r.now))
+	}
 }

@@ -72,8 +72,13 @@ type NodeConfig struct {
 // coordinator can never obtain two aggregates of the same contribution, and
 // its own count of training rounds for its policy.
 type NodeState struct {
-	Released   []string `json:"released,omitempty"`
-	PastRounds int      `json:"past_rounds"`
+	// Released lists the contents this node's contribution may have
+	// entered an aggregate for (see releaseKeys).
+	Released []string `json:"released,omitempty"`
+	// LastRound is the last training round it revealed a contribution to:
+	// training rounds it releases are strictly increasing.
+	LastRound  int `json:"last_round,omitempty"`
+	PastRounds int `json:"past_rounds"`
 }
 
 // NodeEvent tells a driver's display what the node did.
@@ -280,8 +285,34 @@ func (n *Node) onRoundStart(in transport.Incoming) {
 	n.sendProtocol(outs)
 }
 
-// releaseKey names the content of a release.
-func releaseKey(rs *trainpb.RoundStart) string { return fmt.Sprintf("%s/%d", rs.Phase, rs.Round) }
+// releaseKeys name what a release is about, by content rather than by the
+// coordinator's labels: a training release by the global model version it is
+// computed on (its digest) and by its round, a statistics release by its
+// phase alone (one per phase per federation). A node never releases twice for
+// any of its keys, so a coordinator that relabels cannot obtain two
+// aggregates of the same contribution over different participant sets.
+func releaseKeys(rs *trainpb.RoundStart) []string {
+	if rs.Phase == trainpb.Phase_PHASE_TRAIN {
+		return []string{"model/" + audit.Digest(rs.Params), fmt.Sprintf("round/%d", rs.Round)}
+	}
+	return []string{"phase/" + rs.Phase.String()}
+}
+
+// released reports why the node must not release for rs ("" when it may).
+func (n *Node) released(rs *trainpb.RoundStart) string {
+	for _, k := range releaseKeys(rs) {
+		if slices.Contains(n.state.Released, k) {
+			if strings.HasPrefix(k, "model/") {
+				return "this node already released a contribution computed on this global model version"
+			}
+			return fmt.Sprintf("this node's contribution to %s round %d was already released", rs.Phase, rs.Round)
+		}
+	}
+	if rs.Phase == trainpb.Phase_PHASE_TRAIN && int(rs.Round) <= n.state.LastRound {
+		return fmt.Sprintf("round %d is not after round %d, the last this node released", rs.Round, n.state.LastRound)
+	}
+	return ""
+}
 
 // begin checks an attempt against the node's manifest and policy, computes
 // the node's contribution and starts the protocol client.
@@ -301,8 +332,10 @@ func (n *Node) begin(rs *trainpb.RoundStart) ([]mpc.Message, error) {
 	if err := n.checkPolicy(pl, rs); err != nil {
 		return nil, err
 	}
-	if rs.Protocol != "plain" && !pl.Setup() && slices.Contains(n.state.Released, releaseKey(rs)) {
-		return nil, &Refusal{Code: RefuseRepeat, Detail: fmt.Sprintf("this node's contribution to %s round %d was already released", rs.Phase, rs.Round)}
+	if rs.Protocol != "plain" && !pl.Setup() {
+		if why := n.released(rs); why != "" {
+			return nil, &Refusal{Code: RefuseRepeat, Detail: why}
+		}
 	}
 	sec := secrets{self: self, signer: n.cfg.Signer, rand: n.cfg.Rand, mhe: n.mhe}
 	if !pl.Setup() {
@@ -564,13 +597,14 @@ func (n *Node) sendProtocol(outs []mpc.Message) {
 // markReleased records that this node's contribution to rs can enter a
 // released aggregate; the state is persisted before anything else is sent.
 func (n *Node) markReleased(rs *trainpb.RoundStart) {
-	key := releaseKey(rs)
-	if slices.Contains(n.state.Released, key) {
+	keys := releaseKeys(rs)
+	if slices.Contains(n.state.Released, keys[0]) {
 		return
 	}
-	n.state.Released = append(n.state.Released, key)
+	n.state.Released = append(n.state.Released, keys...)
 	if rs.Phase == trainpb.Phase_PHASE_TRAIN {
 		n.state.PastRounds++
+		n.state.LastRound = max(n.state.LastRound, int(rs.Round))
 	}
 	b, err := json.Marshal(n.state)
 	if err != nil {

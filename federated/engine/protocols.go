@@ -86,7 +86,7 @@ type secrets struct {
 func newServer(pl *Plan, s secrets) (mpc.Server, error) {
 	switch pl.Protocol {
 	case "plain":
-		return &plainServer{pl: pl, acc: make([]float64, pl.Dim), got: make([]bool, pl.Parties()+1)}, nil
+		return &plainServer{pl: pl, acc: make([]int64, pl.Dim), got: make([]bool, pl.Parties()+1)}, nil
 	case "secagg":
 		params, err := secagg.NewParams(*pl.SecAgg)
 		if err != nil {
@@ -124,7 +124,7 @@ const plainKind = "update"
 
 type plainServer struct {
 	pl      *Plan
-	acc     []float64
+	acc     []int64
 	got     []bool
 	count   int
 	st      mpc.Status
@@ -146,16 +146,16 @@ func (s *plainServer) Step(m mpc.Message) ([]mpc.Message, error) {
 	if len(m.Data) != 4*s.pl.Dim {
 		return nil, fmt.Errorf("%w: update of %d bytes, want %d", mpc.ErrMalformed, len(m.Data), 4*s.pl.Dim)
 	}
-	vals := make([]float32, s.pl.Dim)
+	vals := make([]int64, s.pl.Dim)
 	for i := range vals {
 		v := math.Float32frombits(binary.LittleEndian.Uint32(m.Data[4*i:]))
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return nil, fmt.Errorf("%w: non-finite update value", mpc.ErrMalformed)
 		}
-		vals[i] = min(max(v, -s.pl.Bound), s.pl.Bound)
+		vals[i] = int64(math.Round(math.Ldexp(float64(min(max(v, -s.pl.Bound), s.pl.Bound)), int(s.pl.Frac))))
 	}
 	for i, v := range vals {
-		s.acc[i] += float64(v)
+		s.acc[i] += v
 	}
 	s.got[m.From] = true
 	s.count++
@@ -189,7 +189,7 @@ func (s *plainServer) Result() (mpc.Aggregate, bool) {
 	if !s.st.Done {
 		return mpc.Aggregate{}, false
 	}
-	return mpc.Aggregate{Contributors: s.contrib, Floats: s.acc}, true
+	return mpc.Aggregate{Contributors: s.contrib, Ints: s.acc, Frac: s.pl.Frac}, true
 }
 
 type plainClient struct {

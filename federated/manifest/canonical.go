@@ -55,7 +55,59 @@ func (m *Manifest) Canonical() []byte {
 	e.float("dp.noise_multiplier", m.DP.NoiseMultiplier)
 	e.float("dp.epsilon", m.DP.Epsilon)
 	e.float("dp.delta", m.DP.Delta)
+	m.canonicalExtensions(&e)
 	return e.b
+}
+
+// canonicalExtensions appends the fields added after the first release of
+// the v1 encoding, in this fixed order and each only when it is set (not
+// its zero value): a manifest that uses none of them encodes exactly as
+// before, so signatures made before they existed still verify. Each is
+// tagged by its name, and the names are distinct and in a fixed order, so
+// the encoding stays injective.
+func (m *Manifest) canonicalExtensions(e *enc) {
+	d := m.Data
+	if d.NoHeader {
+		e.int("data.no_header", 1)
+	}
+	if len(d.Columns) > 0 {
+		e.strs("data.columns", d.Columns)
+	}
+	if len(d.MissingValues) > 0 {
+		e.strs("data.missing_values", d.MissingValues)
+	}
+	if len(d.Categorical) > 0 {
+		e.name("data.categorical")
+		e.count(len(d.Categorical))
+		for _, c := range d.Categorical {
+			e.str("column", c.Column)
+			e.strs("values", c.Values)
+			e.str("unknown", c.Unknown)
+		}
+	}
+	if len(d.Missing) > 0 {
+		e.name("data.missing")
+		e.count(len(d.Missing))
+		for _, r := range d.Missing {
+			e.str("column", r.Column)
+			e.str("action", r.Action)
+			e.str("value", r.Value)
+		}
+	}
+	if len(m.Model.Tensors) > 0 {
+		e.name("model.tensors")
+		e.count(len(m.Model.Tensors))
+		for _, t := range m.Model.Tensors {
+			e.bytes(t.Name)
+			e.count(len(t.Shape))
+			for _, s := range t.Shape {
+				e.b = binary.BigEndian.AppendUint64(e.b, uint64(int64(s)))
+			}
+		}
+	}
+	if m.Model.InitialWeightsSHA256 != "" {
+		e.str("model.initial_weights_sha256", m.Model.InitialWeightsSHA256)
+	}
 }
 
 type enc struct{ b []byte }

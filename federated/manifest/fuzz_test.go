@@ -16,7 +16,16 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	seeds := [][]byte{good}
+	ext, err := os.ReadFile("testdata/signed-ext.toml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	seeds := [][]byte{good, ext}
+	for i := 0; i < len(ext); i += 131 {
+		m := bytes.Clone(ext)
+		m[i] ^= 0x20
+		seeds = append(seeds, m, ext[:i])
+	}
 	for _, cut := range []int{1, 50, 200, 400, len(good) / 2, len(good) - 1} {
 		seeds = append(seeds, good[:cut])
 	}
@@ -55,5 +64,46 @@ func FuzzParse(f *testing.F) {
 		}
 		// Verification must not panic either.
 		_ = m.Verify(time.Now())
+	})
+}
+
+// FuzzParseData: a [data] section (from a manifest or a data-only file)
+// becomes a schema applied to a team's rows. No panic, every error is
+// ErrMalformed, and an accepted section yields a schema that validates.
+func FuzzParseData(f *testing.F) {
+	ext, err := os.ReadFile("testdata/signed-ext.toml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	only := []byte("[data]\nfeatures = [\"a\", \"c\"]\nlabel = \"y\"\nclasses = [\"0\", \"1\"]\nmissing_values = [\"\", \"?\"]\n" +
+		"[[data.categorical]]\ncolumn = \"c\"\nvalues = [\"x\", \"z\"]\nunknown = \"zero\"\n" +
+		"[[data.missing]]\naction = \"impute\"\nvalue = \"0\"\n[[data.missing]]\ncolumn = \"c\"\naction = \"drop\"\n")
+	seeds := [][]byte{ext, only}
+	for i := 0; i < len(only); i += 7 {
+		m := bytes.Clone(only)
+		m[i] ^= 0x01
+		seeds = append(seeds, m, only[:i])
+	}
+	if len(seeds) == 0 {
+		f.Fatal("empty seed corpus")
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := ParseData(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		s := d.Schema()
+		if err := s.Validate(); err != nil {
+			t.Fatalf("accepted section gives an invalid schema: %v", err)
+		}
+		if len(d.Features) > 0 && s.Width() != len(s.InputNames()) {
+			t.Fatalf("width %d, %d input names", s.Width(), len(s.InputNames()))
+		}
 	})
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/BurntSushi/toml"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
 )
@@ -85,10 +84,36 @@ type Member struct {
 
 // Model is the model every node trains.
 type Model struct {
-	// Kind is logistic, softmax or mlp.
+	// Kind is logistic, softmax or mlp (built in), or external: a team's
+	// own trainer whose tensors Tensors declares.
 	Kind string `toml:"kind"`
 	// Hidden lists an MLP's hidden widths, input side first.
 	Hidden []int `toml:"hidden,omitempty"`
+	// Tensors is the model layout an external trainer must return, in
+	// order (required with kind external, refused with the built-in kinds,
+	// which define their own layout).
+	Tensors []Tensor `toml:"tensors,omitempty"`
+	// InitialWeightsSHA256 is the lowercase hex SHA-256 of the initial
+	// weights file the coordinator sends in the first round; every node
+	// checks it (optional; kind external only).
+	InitialWeightsSHA256 string `toml:"initial_weights_sha256,omitempty"`
+}
+
+// Tensor is one named tensor of an external trainer's model.
+type Tensor struct {
+	// Name is the tensor's name (as in a PyTorch state_dict).
+	Name string `toml:"name"`
+	// Shape lists the dimensions, outermost first (empty: a scalar).
+	Shape []int `toml:"shape"`
+}
+
+// Elements returns the number of values of the tensor.
+func (t Tensor) Elements() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
 }
 
 // Training holds the hyper-parameters of the federation's rounds.
@@ -118,6 +143,35 @@ type Data struct {
 	// Classes lists the label values in class order, so class i means the
 	// same value at every node whatever labels a node's own file contains.
 	Classes []string `toml:"classes,omitempty"`
+	// NoHeader says the nodes' files have no header row; Columns then
+	// names their columns in file order.
+	NoHeader bool     `toml:"no_header,omitempty"`
+	Columns  []string `toml:"columns,omitempty"`
+	// MissingValues lists the cell contents read as missing (any case;
+	// empty: an empty cell, NA, N/A, NaN, null).
+	MissingValues []string `toml:"missing_values,omitempty"`
+	// Categorical declares the one-hot encoded feature columns.
+	Categorical []Categorical `toml:"categorical,omitempty"`
+	// Missing declares what a missing value becomes: one rule without a
+	// column (the default) and rules for single columns.
+	Missing []MissingRule `toml:"missing,omitempty"`
+}
+
+// Categorical declares a categorical feature column and its vocabulary.
+type Categorical struct {
+	Column string   `toml:"column"`
+	Values []string `toml:"values"`
+	// Unknown is "error" (default) or "zero" (all-zero indicators).
+	Unknown string `toml:"unknown,omitempty"`
+}
+
+// MissingRule says what a missing value in Column (empty: any feature
+// column without its own rule) becomes: Action "error" (default), "drop"
+// (the row) or "impute" (Value, a number or a category).
+type MissingRule struct {
+	Column string `toml:"column,omitempty"`
+	Action string `toml:"action"`
+	Value  string `toml:"value,omitempty"`
 }
 
 // DP holds the differential-privacy settings.
@@ -225,7 +279,11 @@ func oneLine(s string) string {
 	return s
 }
 
-// Validate checks the manifest's structure (not its signature or expiry).
+// Validate checks everything about the manifest but its signature and
+// expiry: the structure, and every rule the runtime would otherwise apply
+// later (see the package documentation, "Validation"). It is the one place
+// these rules live: [Parse], [Manifest.Sign], [Manifest.Verify] and
+// [Manifest.ValidateAt] call it.
 func (m *Manifest) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
@@ -296,6 +354,8 @@ func (m *Manifest) Validate() error {
 	if m.Threshold < 1 || m.Threshold > m.MinParticipants {
 		return bad("threshold %d not in [1, min_participants %d]", m.Threshold, m.MinParticipants)
 	}
+	// The protocol rules (member counts, thresholds) need the protocol
+	// list, checked below in validateProtection.
 	if len(m.Protocols) == 0 {
 		return bad("no protocols")
 	}
@@ -311,8 +371,11 @@ func (m *Manifest) Validate() error {
 		}
 		seen[p] = true
 	}
-	if err := (model.Spec{Kind: m.Model.Kind, Hidden: m.Model.Hidden}).Validate(); err != nil {
-		return bad("model: %v", err)
+	if err := m.validateModel(); err != nil {
+		return err
+	}
+	if err := m.validateProtection(nodes); err != nil {
+		return err
 	}
 	t := m.Training
 	if t.Rounds < 1 || t.LocalEpochs < 1 || t.BatchSize < 1 || t.Rounds > 1<<20 || t.LocalEpochs > 1<<20 || t.BatchSize > 1<<24 {
@@ -331,28 +394,8 @@ func (m *Manifest) Validate() error {
 			return bad("training: prox_mu and server_lr must be finite and non-negative")
 		}
 	}
-	if len(m.Data.Dataset) > maxText || !validText(m.Data.Dataset) || len(m.Data.Label) > maxText || !validText(m.Data.Label) {
-		return bad("data: dataset or label name")
-	}
-	if len(m.Data.Features) > maxFeatures {
-		return bad("data: %d features, at most %d", len(m.Data.Features), maxFeatures)
-	}
-	cols := map[string]bool{}
-	for _, f := range m.Data.Features {
-		if f == "" || len(f) > maxText || !validText(f) || cols[f] || f == m.Data.Label {
-			return bad("data: feature %q empty, repeated or equal to the label", f)
-		}
-		cols[f] = true
-	}
-	if len(m.Data.Classes) > maxFeatures {
-		return bad("data: %d classes, at most %d", len(m.Data.Classes), maxFeatures)
-	}
-	classes := map[string]bool{}
-	for _, c := range m.Data.Classes {
-		if c == "" || len(c) > maxText || !validText(c) || classes[c] {
-			return bad("data: class %q empty or repeated", c)
-		}
-		classes[c] = true
+	if err := m.validateData(); err != nil {
+		return err
 	}
 	d := m.DP
 	for _, v := range []float64{d.Clip, d.NoiseMultiplier, d.Epsilon} {
@@ -512,10 +555,7 @@ func (m *Manifest) Verify(now time.Time) error {
 	if err := identity.Verify(transport.PeerID(c.PeerID), m.Canonical(), sig); err != nil {
 		return fmt.Errorf("%w: the signature does not match the manifest's contents", ErrBadSignature)
 	}
-	if !now.Before(m.NotAfter) {
-		return fmt.Errorf("%w: not_after %s", ErrExpired, m.NotAfter.UTC().Format(time.RFC3339))
-	}
-	return nil
+	return m.checkExpiry(now)
 }
 
 // VerifyMember verifies the manifest and checks that id is listed.
@@ -577,11 +617,12 @@ func (m *Manifest) WriteFile(path string) error {
 }
 
 // Template returns an unsigned manifest with the given members and
-// defaults for everything else: secagg only, every node required
-// (min_participants = nodes), threshold ceil(2n/3) but at least 2 (when
-// there are 2 nodes or more), a logistic model trained 10 rounds of 1
-// local epoch (learning rate 0.1, batch 32, FedAvg), no DP. Edit it, then
-// Sign.
+// defaults for everything else: secagg only, threshold
+// [DefaultThreshold] (ceil(2n/3), at least 2), min_participants
+// [DefaultMinParticipants] (max(threshold, ceil(0.8 n))), a logistic
+// model trained 10 rounds of 1 local epoch (learning rate 0.1, batch 32,
+// FedAvg), no DP and no data section. Fill in the data section (features
+// and classes, or a bundled dataset), edit the rest, then Sign.
 func Template(federation string, members []Member, notAfter time.Time) *Manifest {
 	m := &Manifest{
 		Version:    Version,
@@ -593,7 +634,7 @@ func Template(federation string, members []Member, notAfter time.Time) *Manifest
 		Training:   Training{Rounds: 10, LocalEpochs: 1, LearningRate: 0.1, BatchSize: 32, Strategy: "fedavg"},
 	}
 	n := len(m.Nodes())
-	m.MinParticipants = n
-	m.Threshold = min(n, max(2, (2*n+2)/3))
+	m.Threshold = DefaultThreshold(n)
+	m.MinParticipants = DefaultMinParticipants(n, m.Threshold)
 	return m
 }

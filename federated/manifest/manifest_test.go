@@ -114,6 +114,11 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 // either fails here. Regenerate with go test -run KnownAnswer -update
 // only for an intended format change (and bump Version).
 func TestKnownAnswer(t *testing.T) {
+	t.Run("v1", func(t *testing.T) { testKnownAnswer(t, sample, "signed.toml") })
+	t.Run("extensions", func(t *testing.T) { testKnownAnswer(t, sampleExt, "signed-ext.toml") })
+}
+
+func testKnownAnswer(t *testing.T, sample func(testing.TB) (*Manifest, *identity.Identity, *identity.Identity), file string) {
 	m, coord, _ := sample(t)
 	if err := m.Sign(coord); err != nil {
 		t.Fatal(err)
@@ -122,7 +127,7 @@ func TestKnownAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "signed.toml")
+	golden := filepath.Join("testdata", file)
 	if *update {
 		if err := os.WriteFile(golden, b, 0o644); err != nil {
 			t.Fatal(err)
@@ -182,6 +187,11 @@ func mutateLeaves(t *testing.T, v reflect.Value, path string, f func(path string
 		v.SetInt(old + 1)
 		f(path)
 		v.SetInt(old)
+	case reflect.Bool:
+		old := v.Bool()
+		v.SetBool(!old)
+		f(path)
+		v.SetBool(old)
 	case reflect.Float64:
 		old := v.Float()
 		v.SetFloat(old + 0.5)
@@ -196,6 +206,11 @@ func mutateLeaves(t *testing.T, v reflect.Value, path string, f func(path string
 // manifest in turn (found by reflection, so new fields are covered): each
 // change must alter the canonical bytes and fail verification.
 func TestTamperingAnyFieldBreaksVerification(t *testing.T) {
+	t.Run("v1", func(t *testing.T) { testTampering(t, sample) })
+	t.Run("extensions", func(t *testing.T) { testTampering(t, sampleExt) })
+}
+
+func testTampering(t *testing.T, sample func(testing.TB) (*Manifest, *identity.Identity, *identity.Identity)) {
 	m, coord, _ := sample(t)
 	if err := m.Sign(coord); err != nil {
 		t.Fatal(err)
@@ -235,7 +250,7 @@ func TestTamperTOMLText(t *testing.T) {
 	m.Sign(coord)
 	b, _ := m.Marshal()
 	for _, r := range [][2]string{
-		{"threshold = 2", "threshold = 1"},
+		{"threshold = 2", "threshold = 3"},
 		{"epsilon = 8.0", "epsilon = 80.0"},
 		{`name = "east"`, `name = "west"`},
 		{"2099-01-02T03:04:05Z", "2099-01-02T03:04:06Z"},
@@ -386,6 +401,10 @@ func TestTemplate(t *testing.T) {
 		members = append(members, Member{Name: "n" + string(rune('1'+i)), PeerID: string(id.PeerID()), Role: RoleNode})
 	}
 	m := Template("fed", members, time.Now().Add(time.Hour))
+	if err := m.Validate(); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "features are required") {
+		t.Fatalf("template without data: %v", err)
+	}
+	m.Data = Data{Features: []string{"a"}, Label: "y", Classes: []string{"0", "1"}}
 	if err := m.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -31,10 +31,11 @@ func layer(pkg string) string {
 // allowed lists, for each layer, the layers of this module it may import.
 // Imports within one layer (federated -> federated/data) are always allowed.
 var allowed = map[string][]string{
-	"cmd":                 {"federated", "mpc", "transport", "kernels", "bench", "internal/atomicfile", "internal/statedir"},
+	"cmd":                 {"federated", "mpc", "transport", "kernels", "bench", "internal/atomicfile", "internal/ratelog", "internal/statedir"},
 	"federated":           {"mpc", "transport", "kernels", "internal/atomicfile"},
 	"bench":               {"federated", "mpc", "transport", "kernels", "internal/atomicfile"},
 	"internal/atomicfile": {}, // the standard library only
+	"internal/ratelog":    {}, // the standard library only
 	"internal/statedir":   {}, // a leaf: file locking only, usable by any command
 	"examples":            {"federated", "mpc", "transport", "kernels"},
 	"mpc":                 {"kernels"}, // never transport: protocols are transport-agnostic state machines

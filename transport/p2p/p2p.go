@@ -801,8 +801,9 @@ func (x *Host) serve(s network.Stream, p transport.Protocol) {
 		status, reason = wire.Status_STATUS_WRONG_FEDERATION, transport.RejectFederation
 	case hello.Sender != string(remote):
 		status, reason = wire.Status_STATUS_SENDER_MISMATCH, transport.RejectSender
-	case len(hello.ManifestDigest) > 0 && len(x.cfg.ManifestDigest) > 0 &&
-		subtle.ConstantTimeCompare(hello.ManifestDigest, x.cfg.ManifestDigest) != 1:
+	case len(x.cfg.ManifestDigest) > 0 && subtle.ConstantTimeCompare(hello.ManifestDigest, x.cfg.ManifestDigest) != 1:
+		// A host bound to a manifest requires the same digest in every
+		// hello: one without a digest is refused too.
 		status, reason = wire.Status_STATUS_MANIFEST_MISMATCH, transport.RejectManifest
 	case !x.cfg.AllowList.AllowProtocol(remote, p.Name):
 		status, reason = wire.Status_STATUS_PROTOCOL_REFUSED, transport.RejectProtocol

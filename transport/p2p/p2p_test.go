@@ -623,6 +623,31 @@ func TestManifestDigestMismatch(t *testing.T) {
 	}
 }
 
+// TestHelloWithoutManifestDigest: a host bound to a manifest refuses a
+// hello that carries no manifest digest at all.
+func TestHelloWithoutManifestDigest(t *testing.T) {
+	a, b := newIdentity(t), newIdentity(t)
+	allow := StaticAllowList{a.PeerID(): {"*"}, b.PeerID(): {"*"}}
+	ha, err := New(Config{Identity: a, FederationID: testFed, Types: testTypes(t), AllowList: allow,
+		ManifestDigest: bytes.Repeat([]byte{1}, 32), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ha.Close()
+	hb, err := New(Config{Identity: b, FederationID: testFed, Types: testTypes(t), AllowList: allow, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Close()
+	hb.AddPeer(ha.Self(), ha.Addrs()...)
+	if err := hb.Send(ctxT(t, 5*time.Second), ha.Self(), transport.Message{Type: "control/ping"}); !errors.Is(err, transport.ErrRefused) {
+		t.Fatalf("send without a manifest digest: %v", err)
+	}
+	if got := ha.Stats().Rejected[transport.RejectManifest]; got != 1 {
+		t.Fatalf("manifest rejections %d, want 1", got)
+	}
+}
+
 // TestPeerWithoutProtocol: a peer that does not serve a protocol is
 // reported as ErrProtocol at once, not retried as a connection failure.
 func TestPeerWithoutProtocol(t *testing.T) {
