@@ -17,6 +17,13 @@ import (
 
 const dataSynopsis = "data export|check [flags] (run 'consort data <subcommand> -h')"
 
+// dataExamples are the examples of 'consort data --help' and 'data check --help'.
+var dataExamples = []string{
+	"consort data export wine --out wine.csv",
+	"consort data check --manifest manifest.toml --data team-a.csv",
+	"consort data check --manifest manifest.toml --data team-a.csv --json",
+}
+
 // runData implements "consort data export|check".
 func runData(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -29,6 +36,7 @@ func runData(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDataCheck(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprintf(stdout, "usage: consort %s\n\n  export  write a bundled data set as a CSV file\n  check   read a team's CSV file as a manifest's [data] section declares, and report what the node would train on\n", dataSynopsis)
+		printExamples(stdout, dataExamples)
 		return errHelp
 	}
 	return usagef("unknown subcommand %q (want export or check)", args[0])
@@ -103,7 +111,7 @@ type checkJSON struct {
 }
 
 func runDataCheck(args []string, stdout io.Writer) error {
-	fs := newFlagSet("data check", "data check --manifest FILE --data FILE [--label COLUMN] [--json]")
+	fs := newFlagSet("data check", "data check --manifest FILE --data FILE [--label COLUMN] [--json]", dataExamples[1:]...)
 	mpath := fs.String("manifest", "", "a manifest, or a TOML file with only a [data] section, declaring how the file is read (required)")
 	dpath := fs.String("data", "", "the team's CSV file (required)")
 	label := fs.String("label", "", "label column (default: the manifest's)")

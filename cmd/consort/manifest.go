@@ -358,7 +358,9 @@ func runManifestInit(args []string, stdout, stderr io.Writer, now time.Time) err
 }
 
 func runManifestSign(args []string, stdout io.Writer, now time.Time) error {
-	fs := newFlagSet("manifest sign", "manifest sign --key KEYFILE --in MANIFEST [--out FILE]")
+	fs := newFlagSet("manifest sign", "manifest sign --key KEYFILE --in MANIFEST [--out FILE]",
+		"consort manifest sign --key coord.key --in federation.toml",
+		"consort manifest sign --key coord.key --in draft.toml --out federation.toml")
 	key := fs.String("key", "", "the coordinator's identity key file (required)")
 	in := fs.String("in", "", "manifest to sign (required)")
 	out := fs.String("out", "", "where to write the signed manifest (default: --in, replaced atomically)")
@@ -401,7 +403,9 @@ type verifyJSON struct {
 }
 
 func runManifestVerify(args []string, stdout io.Writer, now time.Time) error {
-	fs := newFlagSet("manifest verify", "manifest verify --manifest FILE [--member PEERID] [--json]")
+	fs := newFlagSet("manifest verify", "manifest verify --manifest FILE [--member PEERID] [--json]",
+		"consort manifest verify --manifest federation.toml",
+		"consort manifest verify --manifest federation.toml --member 12D3KooW... --json")
 	path := fs.String("manifest", "", "manifest to verify (required)")
 	member := fs.String("member", "", "also require this peer ID to be a member")
 	jsonOut := fs.Bool("json", false, "print the summary as one JSON object")
