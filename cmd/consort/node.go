@@ -62,7 +62,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--label is required (the manifest names no label column)")
 	}
 	// Data minimisation: only the columns the manifest declares are read.
-	ds, err := data.LoadCSV(*dataPath, data.LoadOptions{Label: lab, Columns: ps.m.Data.Features})
+	schema := ps.m.Data.Schema()
+	schema.Label = lab
+	ds, err := data.LoadCSV(*dataPath, data.LoadOptions{Schema: schema})
 	if err != nil {
 		return usageError(err)
 	}
