@@ -182,9 +182,9 @@ func (s *SetupNode) header(kind Kind, to uint16) header {
 	return header{kind: kind, from: s.id, to: to, fed: s.cfg.FederationID}
 }
 
-// Start draws the node's keys and returns its announcement (one message per
+// start draws the node's keys and returns its announcement (one message per
 // other node, sharing one Data) and its public-key share for the aggregator.
-func (s *SetupNode) Start() ([]Message, error) {
+func (s *SetupNode) start() ([]Message, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -323,11 +323,11 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 	return out, s.maybeFinish()
 }
 
-// Step handles one message addressed to the node and returns the messages
+// step handles one message addressed to the node and returns the messages
 // to send. A message that is malformed or breaks the protocol is rejected
 // with an error wrapping mpc.ErrMalformed or mpc.ErrProtocol; a failed key
 // agreement or share decryption aborts the setup (*mpc.AbortError).
-func (s *SetupNode) Step(m Message) ([]Message, error) {
+func (s *SetupNode) step(m Message) ([]Message, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -382,7 +382,7 @@ func (s *SetupNode) onAnnounce(from uint16, body []byte) ([]Message, error) {
 		return nil, malformed("announcement of %d bytes, want %d", len(body), want)
 	}
 	if s.peers[from-1] != nil {
-		return nil, violation("second announcement from party %d", from)
+		return nil, unexpected("second announcement from party %d", from)
 	}
 	pub := body[:dhSize]
 	if s.cfg.Identities != nil && !ed25519.Verify(s.cfg.Identities[from-1], s.announceDigest(from, pub), body[dhSize:]) {
@@ -405,10 +405,10 @@ func (s *SetupNode) onShare(from uint16, data []byte) ([]Message, error) {
 		return nil, malformed("Shamir share of %d bytes, want %d", len(data)-hl, s.p.shareBodySize())
 	}
 	if s.got[from-1] {
-		return nil, violation("second Shamir share from party %d", from)
+		return nil, unexpected("second Shamir share from party %d", from)
 	}
 	if _, dup := s.pending[from]; dup {
-		return nil, violation("second Shamir share from party %d", from)
+		return nil, unexpected("second Shamir share from party %d", from)
 	}
 	if !s.sent {
 		// We cannot open it before we have our own key and the sender's
@@ -461,7 +461,7 @@ func (s *SetupNode) onPublicKey(from uint16, body []byte) ([]Message, error) {
 		return nil, violation("public key from party %d", from)
 	}
 	if s.havePK {
-		return nil, violation("second public key")
+		return nil, unexpected("second public key")
 	}
 	pk0 := s.p.rlwe.RingQP().NewPoly()
 	if err := s.p.readPolyQP(pk0, body); err != nil {
@@ -520,6 +520,7 @@ type SetupAggregator struct {
 	nGot int
 	pk0  ringqp.Poly
 	done bool
+	err  error // set by Advance before the key is formed
 }
 
 // NewSetupAggregator returns the aggregator's setup state machine.
@@ -536,9 +537,9 @@ func NewSetupAggregator(cfg SetupConfig) (*SetupAggregator, error) {
 	}, nil
 }
 
-// Step handles a public-key share. When all n shares are in it returns the
+// step handles a public-key share. When all n shares are in it returns the
 // collective public key, one message per node (sharing one Data).
-func (a *SetupAggregator) Step(m Message) ([]Message, error) {
+func (a *SetupAggregator) step(m Message) ([]Message, error) {
 	h, body, err := parseHeader(m.Data)
 	if err != nil {
 		return nil, err
@@ -557,7 +558,7 @@ func (a *SetupAggregator) Step(m Message) ([]Message, error) {
 	case h.from == 0 || int(h.from) > a.cfg.Parties:
 		return nil, violation("key share from unknown party %d", h.from)
 	case a.got[h.from-1]:
-		return nil, violation("second key share from party %d", h.from)
+		return nil, unexpected("second key share from party %d", h.from)
 	}
 	if err := a.p.readPolyQP(a.tmp.Value, body); err != nil {
 		return nil, err
