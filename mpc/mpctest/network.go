@@ -54,7 +54,9 @@ type Config struct {
 	// of one of these kinds and at most its MaxSize, as a transport would
 	// enforce.
 	Kinds []mpc.Kind
-	// Observe, when set, sees every message just before it is delivered.
+	// Observe, when set, sees every message that arrives, just before its
+	// receiver handles it; also one whose receiver has dropped and ignores
+	// it (a transcript of what the network carried).
 	Observe func(mpc.Message)
 	// MaxDeliveries bounds the number of deliveries (default 1 000 000).
 	MaxDeliveries int
@@ -70,7 +72,8 @@ type Report struct {
 	Sent, Received []int
 	// Dropped marks, by party id, the participants that dropped.
 	Dropped []bool
-	// Delivered, Lost, Duplicated and Late count messages.
+	// Delivered counts the messages handed to a live receiver; Lost,
+	// Duplicated and Late count what the network did to sent messages.
 	Delivered, Lost, Duplicated, Late int
 	// Unexpected counts deliveries that the receiver ignored with an
 	// error wrapping mpc.ErrUnexpected; Rejected those it refused with any
@@ -284,15 +287,15 @@ func (w *network) send(from int, out []mpc.Message) error {
 // deliver hands one message to its receiver, unless the receiver dropped.
 func (w *network) deliver(m mpc.Message) error {
 	to := m.To
+	if w.cfg.Observe != nil {
+		w.cfg.Observe(m)
+	}
 	if w.rep.Dropped[to] {
 		return nil
 	}
 	if k, ok := w.drops[to]; ok && k == m.Kind {
 		w.rep.Dropped[to] = true
 		return nil
-	}
-	if w.cfg.Observe != nil {
-		w.cfg.Observe(m)
 	}
 	w.rep.Delivered++
 	w.rep.Received[to] += len(m.Data)

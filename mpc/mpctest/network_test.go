@@ -255,6 +255,16 @@ func TestObserveAndRejected(t *testing.T) {
 	if rep.Rejected != 1 || !rep.Status[0].Done || !slices.Equal(s.got, []int{1, 3}) || len(seen) != rep.Delivered {
 		t.Fatalf("report %+v got %v seen %v", rep, s.got, seen)
 	}
+	// A message to a dropped party is seen but not delivered.
+	s, cs, _ = ping(3, 2)
+	seen = nil
+	rep, err = Run(Config{Drops: []Drop{{Party: 2, Kind: "ping"}}, Observe: func(m mpc.Message) { seen = append(seen, m.Kind) }}, s, cs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != rep.Delivered+1 || !slices.Equal(seen[:3], []string{"ping", "ping", "ping"}) {
+		t.Fatalf("report %+v got %v seen %v", rep, s.got, seen)
+	}
 }
 
 func TestContract(t *testing.T) {
