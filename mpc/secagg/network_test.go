@@ -1,8 +1,13 @@
 package secagg
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -219,5 +224,57 @@ func TestKindChecked(t *testing.T) {
 		if k.MaxSize < p.headerSize() || k.MaxSize > p.MaxMessageSize() {
 			t.Fatalf("kind %+v", k)
 		}
+	}
+}
+
+// TestKnownAnswersOverMPCTest replays the known-answer vectors over
+// mpctest's first-in first-out network, with the drop points as mpctest
+// drops: every delivered message and the outcome match the pinned
+// transcripts of the package's own simulator, message for message.
+func TestKnownAnswersOverMPCTest(t *testing.T) {
+	for _, v := range katVectors {
+		t.Run(v.name, func(t *testing.T) {
+			var net mpctest.Config
+			for i, d := range v.drop {
+				switch d {
+				case dropNone:
+				case dropBeforeAdvert:
+					net.Drops = append(net.Drops, mpctest.Drop{Party: i + 1})
+				default:
+					net.Drops = append(net.Drops, mpctest.Drop{Party: i + 1, Kind: dropStep[d].String()})
+				}
+			}
+			var delivered []Message
+			net.Observe = func(m Message) { delivered = append(delivered, m) }
+			srv, _, _, _, _ := runNetwork(t, v.n, v.dim, v.bits, v.thr, v.deg, v.seed, net)
+			p := srv.p
+			var b strings.Builder
+			fmt.Fprintf(&b, "vector %s parties=%d dim=%d bits=%d threshold=%d degree=%d seed=%d\n",
+				v.name, v.n, v.dim, v.bits, v.thr, p.Degree(), v.seed)
+			fmt.Fprintf(&b, "drops %v\n", v.drop)
+			for i, m := range delivered {
+				h := sha256.Sum256(m.Data)
+				fmt.Fprintf(&b, "msg %d %s %d->%d len=%d sha256=%s\n", i, m.Kind, m.From, m.To, len(m.Data), hex.EncodeToString(h[:]))
+			}
+			if res, ok := srv.Server.Result(); ok {
+				var sum []byte
+				for _, x := range res.Sum32 {
+					sum = binary.LittleEndian.AppendUint32(sum, x)
+				}
+				for _, x := range res.Sum64 {
+					sum = binary.LittleEndian.AppendUint64(sum, x)
+				}
+				fmt.Fprintf(&b, "contributors %v\nsum %s\n", res.Contributors, hex.EncodeToString(sum))
+			} else {
+				fmt.Fprintf(&b, "aborted %v\n", srv.Err())
+			}
+			want, err := os.ReadFile(filepath.Join("testdata", v.name+".txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != string(want) {
+				t.Fatalf("transcript over mpctest differs from testdata/%s.txt:\n%s", v.name, b.String())
+			}
+		})
 	}
 }
