@@ -20,8 +20,8 @@ var (
 // Kinds lists the round's message kinds (the Step names) with their size
 // limits, for the transport registry.
 func (p *Params) Kinds() []mpc.Kind {
-	out := make([]mpc.Kind, 0, StepAbort)
-	for s := StepAdvertiseKeys; s <= StepAbort; s++ {
+	out := make([]mpc.Kind, 0, len(stepNames)-1)
+	for s := StepAdvertiseKeys; int(s) < len(stepNames); s++ {
 		count := p.k + 1 // share lists: at most the neighbours and the party itself
 		if s == StepKeyList {
 			count = p.n
