@@ -255,9 +255,10 @@
 // The same state machines implement the protocol contract of package mpc,
 // so a driver runs them like any other protocol: [SetupNode] and [Node]
 // (built with [NewNodeClient], whose Start uploads the update) are
-// mpc.Clients, [SetupAggregator] and [AggregatorParty] ([NewAggregatorParty],
-// whose Advance closes the uploads or gives up on the silent decryptors) are
-// mpc.Servers. Every message carries Kind = its [Kind]'s name, Step refuses a
+// mpc.Clients, [SetupAggregatorParty] ([NewSetupAggregatorParty], whose
+// Advance aborts a setup without every key share) and [AggregatorParty]
+// ([NewAggregatorParty], whose Advance closes the uploads or gives up on the
+// silent decryptors) are mpc.Servers. Every message carries Kind = its [Kind]'s name, Step refuses a
 // Kind that contradicts the bytes, and a late or repeated message is ignored
 // with an error wrapping mpc.ErrUnexpected. [SetupConfig.Kinds] and
 // [RoundKinds] list the kinds with their exact sizes. A node's Revealed

@@ -46,7 +46,7 @@ func runSetup(t testing.TB, cfg SetupConfig) *federation {
 // runSetupCapture is runSetup that shows every delivered message to capture.
 func runSetupCapture(t testing.TB, cfg SetupConfig, capture func(Message)) *federation {
 	t.Helper()
-	agg, err := NewSetupAggregator(cfg)
+	agg, err := NewSetupAggregatorParty(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

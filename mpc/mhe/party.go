@@ -9,14 +9,15 @@ import (
 )
 
 // The protocol contract of package mpc: *SetupNode and *Node are
-// mpc.Clients, *SetupAggregator and *AggregatorParty (an *Aggregator with
-// the contract's Advance and Result) mpc.Servers. Every message a party
+// mpc.Clients, *SetupAggregatorParty and *AggregatorParty (a
+// *SetupAggregator or an *Aggregator with the contract's Kinds, Advance and
+// Result) mpc.Servers. Every message a party
 // returns carries Kind = its Kind's name; Step refuses a message whose Kind
 // names another kind than its Data.
 
 var (
 	_ mpc.Client = (*SetupNode)(nil)
-	_ mpc.Server = (*SetupAggregator)(nil)
+	_ mpc.Server = (*SetupAggregatorParty)(nil)
 	_ mpc.Client = (*Node)(nil)
 	_ mpc.Server = (*AggregatorParty)(nil)
 )
@@ -127,27 +128,43 @@ func (s *SetupNode) Status() mpc.Status { return mpc.Status{Done: s.km != nil, E
 // Revealed is always false: the setup involves no node's input.
 func (s *SetupNode) Revealed() bool { return false }
 
-// Start returns no message: the aggregator waits for the key shares.
-func (a *SetupAggregator) Start() ([]Message, error) { return nil, a.err }
+// SetupAggregatorParty is a [SetupAggregator] seen through the mpc.Server
+// contract: the same state machine, whose messages carry their Kind, whose
+// Advance is the driver's deadline and whose Result is an [mpc.Aggregate].
+type SetupAggregatorParty struct {
+	*SetupAggregator
+	err error // set by Advance before the key is formed
+}
 
-// Step handles a public-key share. When all n shares are in it returns the
-// collective public key, one message per node (sharing one Data). A
-// repeated share is ignored with an error wrapping mpc.ErrUnexpected.
-func (a *SetupAggregator) Step(m Message) ([]Message, error) {
+// NewSetupAggregatorParty returns the aggregator's setup as an mpc.Server.
+func NewSetupAggregatorParty(cfg SetupConfig) (*SetupAggregatorParty, error) {
+	a, err := NewSetupAggregator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &SetupAggregatorParty{SetupAggregator: a}, nil
+}
+
+// Start returns no message: the aggregator waits for the key shares.
+func (a *SetupAggregatorParty) Start() ([]Message, error) { return nil, a.err }
+
+// Step handles a public-key share (see [SetupAggregator.Step]); a repeated
+// share is ignored with an error wrapping mpc.ErrUnexpected.
+func (a *SetupAggregatorParty) Step(m Message) ([]Message, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
 	if err := checkKind(m); err != nil {
 		return nil, err
 	}
-	out, err := a.step(m)
+	out, err := a.SetupAggregator.Step(m)
 	return withKinds(out), err
 }
 
 // Advance aborts the setup (an *mpc.AbortError wrapping
 // mpc.ErrTooFewParties) unless the public key has been formed: the
 // collective key needs every node's share.
-func (a *SetupAggregator) Advance() ([]Message, error) {
+func (a *SetupAggregatorParty) Advance() ([]Message, error) {
 	if a.done || a.err != nil {
 		return nil, a.err
 	}
@@ -157,12 +174,12 @@ func (a *SetupAggregator) Advance() ([]Message, error) {
 }
 
 // Status reports Done once the public key has been formed and sent.
-func (a *SetupAggregator) Status() mpc.Status { return mpc.Status{Done: a.done, Err: a.err} }
+func (a *SetupAggregatorParty) Status() mpc.Status { return mpc.Status{Done: a.done, Err: a.err} }
 
 // Result returns, once the public key is sent, an aggregate without values
 // whose Contributors are every node (the collective key sums all their
 // shares); [SetupAggregator.PublicKeyDigest] identifies the key.
-func (a *SetupAggregator) Result() (mpc.Aggregate, bool) {
+func (a *SetupAggregatorParty) Result() (mpc.Aggregate, bool) {
 	if !a.done {
 		return mpc.Aggregate{}, false
 	}

@@ -461,7 +461,7 @@ func (s *SetupNode) onPublicKey(from uint16, body []byte) ([]Message, error) {
 		return nil, violation("public key from party %d", from)
 	}
 	if s.havePK {
-		return nil, unexpected("second public key")
+		return nil, violation("second public key")
 	}
 	pk0 := s.p.rlwe.RingQP().NewPoly()
 	if err := s.p.readPolyQP(pk0, body); err != nil {
@@ -520,7 +520,6 @@ type SetupAggregator struct {
 	nGot int
 	pk0  ringqp.Poly
 	done bool
-	err  error // set by Advance before the key is formed
 }
 
 // NewSetupAggregator returns the aggregator's setup state machine.
@@ -537,9 +536,9 @@ func NewSetupAggregator(cfg SetupConfig) (*SetupAggregator, error) {
 	}, nil
 }
 
-// step handles a public-key share. When all n shares are in it returns the
+// Step handles a public-key share. When all n shares are in it returns the
 // collective public key, one message per node (sharing one Data).
-func (a *SetupAggregator) step(m Message) ([]Message, error) {
+func (a *SetupAggregator) Step(m Message) ([]Message, error) {
 	h, body, err := parseHeader(m.Data)
 	if err != nil {
 		return nil, err
