@@ -229,6 +229,23 @@
 // and draws its randomness from AES-CTR, which pays for most of that extra
 // work. The one-time setup takes 0.1 s for 3 nodes and 0.4 s for 10 (N14).
 //
+// # The mpc contract
+//
+// The same state machines implement the protocol contract of package mpc,
+// so a driver runs them like any other protocol: [SetupNode] and [Node]
+// (built with [NewNodeClient], whose Start uploads the update) are
+// mpc.Clients, [SetupAggregatorParty] ([NewSetupAggregatorParty], whose
+// Advance aborts a setup without every key share) and [AggregatorParty]
+// ([NewAggregatorParty], whose Advance closes the uploads or gives up on the
+// silent decryptors) are mpc.Servers. Every message carries Kind = its
+// [Kind]'s name, Step refuses a Kind that contradicts the bytes, and a late
+// or repeated message is ignored with an error wrapping mpc.ErrUnexpected.
+// [SetupConfig.Kinds] and [RoundKinds] list the kinds with their exact
+// sizes. A node's Revealed reports a decryption share sent (or a result
+// received that includes it). With the aggregator as the recipient a round
+// node never learns that the round is over: its Status stays pending and the
+// driver ends it.
+//
 // # Usage
 //
 // Setup (every node, and the aggregator, over any transport):
@@ -251,18 +268,4 @@
 //	a, _ := mhe.NewAggregator(cfg, rc)
 //	out, err := a.Step(msg)          // ciphertexts and shares; CloseUploads and Dropped on deadlines
 //	res, ok := a.Result()            // res.Sum, res.Contributors
-//
-// The same state machines implement the protocol contract of package mpc,
-// so a driver runs them like any other protocol: [SetupNode] and [Node]
-// (built with [NewNodeClient], whose Start uploads the update) are
-// mpc.Clients, [SetupAggregatorParty] ([NewSetupAggregatorParty], whose
-// Advance aborts a setup without every key share) and [AggregatorParty]
-// ([NewAggregatorParty], whose Advance closes the uploads or gives up on the
-// silent decryptors) are mpc.Servers. Every message carries Kind = its [Kind]'s name, Step refuses a
-// Kind that contradicts the bytes, and a late or repeated message is ignored
-// with an error wrapping mpc.ErrUnexpected. [SetupConfig.Kinds] and
-// [RoundKinds] list the kinds with their exact sizes. A node's Revealed
-// reports a decryption share sent. With the aggregator as the recipient a
-// round node never learns that the round is over: its Status stays pending
-// and the driver ends it.
 package mhe
