@@ -58,7 +58,7 @@ func runSetupCapture(t testing.TB, cfg SetupConfig, capture func(Message)) *fede
 		}
 		parties[i] = nodes[i]
 	}
-	rep, err := mpctest.Run(mpctest.Config{Observe: capture, Kinds: cfg.Kinds()}, agg, parties...)
+	rep, err := mpctest.Run(mpctest.Config{Observe: capture}, agg, parties...)
 	if err != nil {
 		t.Fatal(err)
 	}
