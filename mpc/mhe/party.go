@@ -1,6 +1,7 @@
 package mhe
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"slices"
@@ -57,7 +58,7 @@ func (c SetupConfig) headerSize() int { return headerFixed + len(c.FederationID)
 // transport registry.
 func (c SetupConfig) Kinds() []mpc.Kind {
 	h, p := c.headerSize(), c.Params.p
-	ann := dhSize
+	ann := announceSigned - ed25519.SignatureSize
 	if c.Identities != nil {
 		ann = announceSigned
 	}
