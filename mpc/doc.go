@@ -97,7 +97,7 @@
 //
 // # Usage
 //
-//	var srv mpc.Server = ...              // plain.NewServer, secagg.NewServerParty, mhe.NewAggregatorParty, mhe.NewSetupAggregator
+//	var srv mpc.Server = ...              // plain.NewServer, secagg.NewServerParty, mhe.NewAggregatorParty, mhe.NewSetupAggregatorParty
 //	out, err := srv.Step(msg)
 //	var abort *mpc.AbortError
 //	if errors.As(err, &abort) {
