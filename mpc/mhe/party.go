@@ -231,10 +231,15 @@ func (nd *Node) Upload(update []float32) ([]Message, error) {
 // wraps mpc.ErrUnexpected) or, when the nodes are the recipients, the
 // re-encrypted result. A request for an aggregate of fewer than the minimum
 // number of contributors, or with a malformed decryption set, aborts the
-// node's round: it would reveal too much.
+// node's round: it would reveal too much. Once the result has arrived every
+// message is ignored (mpc.ErrUnexpected).
 func (nd *Node) Step(m Message) ([]Message, error) {
 	if nd.err != nil {
 		return nil, nd.err
+	}
+	if nd.result != nil {
+		// Done: a stale decryption request is not answered.
+		return nil, unexpected("message for a round whose result has arrived")
 	}
 	if err := checkKind(m); err != nil {
 		return nil, err

@@ -24,6 +24,8 @@
 //     that does not exist, one without a Kind and, when [Config.Kinds] holds
 //     the protocol's registry, one of an unknown kind or over its size limit,
 //     so every protocol test also checks the sizes drivers give transports.
+//     It also refuses a party that returns messages from Step after its
+//     Status was final, or whose abort error changes.
 //   - Errors from Step are the receiver's business: an abort is its outcome,
 //     mpc.ErrUnexpected and rejections are counted ([Report.Unexpected],
 //     [Report.Rejected]) and the run goes on, as a driver would. An error from

@@ -14,7 +14,8 @@ var (
 	// ErrContract marks a party that broke the protocol contract: a message
 	// without a Kind, of a kind or size the Config's registry does not
 	// allow, with a From other than its sender, to a party that does not
-	// exist, or an error from Start or Advance that is not an abort.
+	// exist, messages from a party that had ended, an abort error that
+	// changed, or an error from Start or Advance that is not an abort.
 	ErrContract = errors.New("mpctest: contract violation")
 	// ErrStalled marks a run whose server is neither done nor aborted while
 	// nothing is in flight and further deadlines change nothing.
@@ -183,6 +184,7 @@ func (w *network) run() error {
 			continue
 		}
 		// Nothing in flight and the server still waits: its deadline.
+		// (A final server is never advanced; see checkFinal for Step.)
 		w.rep.Deadlines++
 		out, err := w.parties[mpc.ServerID].Advance()
 		if err := w.check(mpc.ServerID, "advance", err); err != nil {
@@ -201,6 +203,21 @@ func (w *network) run() error {
 		}
 		w.release()
 	}
+}
+
+// checkFinal enforces the contract for a party whose status was final
+// before a call: it returns no messages, and once aborted it returns the
+// same error.
+func (w *network) checkFinal(id int, call string, before mpc.Status, out []mpc.Message, err error) error {
+	switch {
+	case !before.Done && before.Err == nil:
+		return nil
+	case len(out) > 0:
+		return fmt.Errorf("%w: party %d returned %d messages from %s after it ended", ErrContract, id, len(out), call)
+	case before.Err != nil && err != before.Err:
+		return fmt.Errorf("%w: party %d aborted with %v but %s returned %v", ErrContract, id, before.Err, call, err)
+	}
+	return nil
 }
 
 // check classifies an error from Start or Advance: an abort is the
@@ -299,7 +316,11 @@ func (w *network) deliver(m mpc.Message) error {
 	}
 	w.rep.Delivered++
 	w.rep.Received[to] += len(m.Data)
+	before := w.parties[to].Status()
 	out, err := w.parties[to].Step(m)
+	if err := w.checkFinal(to, "step", before, out, err); err != nil {
+		return err
+	}
 	var ae *mpc.AbortError
 	switch {
 	case err == nil, errors.As(err, &ae):

@@ -31,7 +31,10 @@ func (s *pingServer) Start() ([]mpc.Message, error) {
 
 func (s *pingServer) Step(m mpc.Message) ([]mpc.Message, error) {
 	*s.trace = append(*s.trace, fmt.Sprintf("%d>%d:%s", m.From, m.To, m.Kind))
-	if s.done || s.err != nil {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.done {
 		return nil, fmt.Errorf("%w: late", mpc.ErrUnexpected)
 	}
 	if m.Kind != "pong" || len(m.Data) != 1 || int(m.Data[0]) != m.From {
@@ -232,13 +235,13 @@ func TestLossDupLate(t *testing.T) {
 		t.Fatalf("sent %d lost %d dup %d received %d", sent, rep.Lost, rep.Duplicated, recv)
 	}
 	// Every message late: the pings arrive after the first deadline, which
-	// aborts the round, and the pongs after it are ignored as unexpected.
+	// aborts the round, and the pongs after it get the server's abort.
 	s2, cs2, trace := ping(2, 1)
 	rep2, err := Run(Config{Seed: 1, Late: 1}, s2, cs2...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep2.Deadlines != 1 || rep2.Unexpected != 2 || !errors.Is(rep2.Status[0].Err, mpc.ErrTooFewParties) ||
+	if rep2.Deadlines != 1 || rep2.Unexpected != 0 || rep2.Delivered != 4 || !errors.Is(rep2.Status[0].Err, mpc.ErrTooFewParties) ||
 		!slices.Equal(*trace, []string{"0>1:ping", "0>2:ping", "1>0:pong", "2>0:pong"}) {
 		t.Fatalf("late messages: %+v %v", rep2, *trace)
 	}
@@ -289,10 +292,24 @@ func TestContract(t *testing.T) {
 			}
 		})
 	}
-	s, cs, _ := ping(3, 2)
+	// A client that answers a second ping after it is done.
+	s, cs, _ := ping(2, 2)
+	chatty := &chattyClient{pingClient{id: 2, trace: new([]string)}}
+	if _, err := Run(Config{Dup: 1}, s, cs[0], chatty); !errors.Is(err, ErrContract) {
+		t.Fatalf("messages after the end: %v", err)
+	}
+	s, cs, _ = ping(3, 2)
 	if _, err := Run(Config{Drops: []Drop{{Party: 4}}}, s, cs...); !errors.Is(err, ErrContract) {
 		t.Fatalf("drop of a party that does not exist: %v", err)
 	}
+}
+
+// chattyClient answers every ping, even once it is done.
+type chattyClient struct{ pingClient }
+
+func (c *chattyClient) Step(m mpc.Message) ([]mpc.Message, error) {
+	c.done = true // done after its first answer, and answers again
+	return []mpc.Message{{From: c.id, To: 0, Kind: "pong", Data: []byte{byte(c.id)}}}, nil
 }
 
 // stuck is a server that never finishes.
