@@ -41,11 +41,11 @@
 //
 // Every [Message] names its Kind (the protocol step, for example
 // "masked-input"), so a driver maps it to a transport message type with its
-// own size limit; each protocol lists its kinds and their sizes for an
-// instance (plain.Config.Kinds, secagg.Params.Kinds, mhe.SetupConfig.Kinds,
-// mhe.RoundKinds). A receiving party refuses a message whose Kind
-// contradicts its bytes. An empty Kind is not checked, for the drivers that
-// predate the contract.
+// own size limit. plain.Config.Kinds and secagg.Params.Kinds list an
+// instance's kinds with their sizes (mhe's message layouts are being
+// reworked; until they settle its registry is the engine's bounds). A
+// receiving party refuses a message whose Kind contradicts its bytes. An
+// empty Kind is not checked, for the drivers that predate the contract.
 //
 // Decisions: the protocols' clients ignore Advance (a client never decides
 // that a round is over; the server or the driver's round end does); a

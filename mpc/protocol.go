@@ -95,8 +95,8 @@ type Server interface {
 }
 
 // Kind describes one message kind of a protocol for the transport registry.
-// Each protocol lists its kinds for an instance: plain.Config.Kinds,
-// secagg.Params.Kinds, mhe.SetupConfig.Kinds and mhe.RoundKinds.
+// A protocol lists its kinds for an instance (plain.Config.Kinds,
+// secagg.Params.Kinds).
 type Kind struct {
 	// Name is the kind's name (Message.Kind).
 	Name string

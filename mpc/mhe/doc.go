@@ -188,8 +188,7 @@
 // silent decryptors) are mpc.Servers. Every message carries Kind = its
 // [Kind]'s name, Step refuses a Kind that contradicts the bytes, and a late
 // or repeated message is ignored with an error wrapping mpc.ErrUnexpected.
-// [SetupConfig.Kinds] and [RoundKinds] list the kinds with their exact
-// sizes. A node's Revealed reports a decryption share sent (or a result
+// A node's Revealed reports a decryption share sent (or a result
 // received that includes it). With the aggregator as the recipient a round
 // node never learns that the round is over: its Status stays pending and the
 // driver ends it.

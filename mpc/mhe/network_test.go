@@ -26,7 +26,6 @@ func setupNetwork(t *testing.T, cfg SetupConfig, net mpctest.Config) (*SetupAggr
 		}
 		parties[i] = nodes[i]
 	}
-	net.Kinds = cfg.Kinds()
 	rep, err := mpctest.Run(net, agg, parties...)
 	if err != nil {
 		t.Fatal(err)
@@ -121,9 +120,6 @@ func roundNetwork(t *testing.T, f *federation, rc RoundConfig, in map[int][]floa
 			t.Fatal(err)
 		}
 		parties[i] = nodes[i]
-	}
-	if net.Kinds, err = RoundKinds(f.cfg, rc); err != nil {
-		t.Fatal(err)
 	}
 	rep, err := mpctest.Run(net, agg, parties...)
 	if err != nil {

@@ -1,7 +1,6 @@
 package mhe
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"io"
 	"slices"
@@ -11,7 +10,7 @@ import (
 
 // The protocol contract of package mpc: *SetupNode and *Node are
 // mpc.Clients, *SetupAggregatorParty and *AggregatorParty (a
-// *SetupAggregator or an *Aggregator with the contract's Kinds, Advance and
+// *SetupAggregator or an *Aggregator with the contract's Advance and
 // Result) mpc.Servers. Every message a party
 // returns carries Kind = its Kind's name; Step refuses a message whose Kind
 // names another kind than its Data.
@@ -50,50 +49,6 @@ func checkKind(m Message) error {
 		return violation("a %q message carries %v", m.Kind, k)
 	}
 	return nil
-}
-
-func (c SetupConfig) headerSize() int { return headerFixed + len(c.FederationID) }
-
-// Kinds lists the setup's message kinds with their exact sizes, for the
-// transport registry.
-func (c SetupConfig) Kinds() []mpc.Kind {
-	h, p := c.headerSize(), c.Params.p
-	ann := announceSigned - ed25519.SignatureSize
-	if c.Identities != nil {
-		ann = announceSigned
-	}
-	return []mpc.Kind{
-		{Name: KindAnnounce.String(), MaxSize: h + ann},
-		{Name: KindKeyShare.String(), MaxSize: h + p.qpBytes()},
-		{Name: KindShamirShare.String(), MaxSize: h + p.shareBodySize()},
-		{Name: KindPublicKey.String(), MaxSize: h + p.qpBytes()},
-	}
-}
-
-// RoundKinds lists a round's message kinds with their largest sizes, for
-// the transport registry.
-func RoundKinds(cfg SetupConfig, rc RoundConfig) ([]mpc.Kind, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	q, _, err := rc.check(cfg.FederationID, cfg.Parties, cfg.Threshold)
-	if err != nil {
-		return nil, err
-	}
-	h, p := headerFixed+len(rc.FederationID), cfg.Params.p
-	chunks := cfg.Params.Ciphertexts(rc.Dim, q.bits)
-	ids := 2 + 2*len(rc.Participants)
-	per := 1
-	out := []mpc.Kind{
-		{Name: KindCiphertext.String(), MaxSize: h + chunks*2*p.qBytes},
-		{Name: KindDecryptRequest.String(), MaxSize: h + ids + 2 + 2*cfg.Threshold + chunks*p.qBytes},
-	}
-	if cfg.Recipient == RecipientNodes {
-		per = 2
-		out = append(out, mpc.Kind{Name: KindResult.String(), MaxSize: h + ids + chunks*2*p.qBytes})
-	}
-	out = append(out, mpc.Kind{Name: KindDecryptShare.String(), MaxSize: h + chunks*per*p.qBytes})
-	return out, nil
 }
 
 // Start draws the node's keys and returns its announcement (one message per
