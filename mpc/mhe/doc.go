@@ -177,6 +177,22 @@
 // twice the smoothing parameter of 2^k Z. The generator is ChaCha8 keyed from
 // the node's injected reader.
 //
+// # The mpc contract
+//
+// The same state machines implement the protocol contract of package mpc,
+// so a driver runs them like any other protocol: [SetupNode] and [Node]
+// (built with [NewNodeClient], whose Start uploads the update) are
+// mpc.Clients, [SetupAggregatorParty] ([NewSetupAggregatorParty], whose
+// Advance aborts a setup without every key share) and [AggregatorParty]
+// ([NewAggregatorParty], whose Advance closes the uploads or gives up on the
+// silent decryptors) are mpc.Servers. Every message carries Kind = its
+// [Kind]'s name, Step refuses a Kind that contradicts the bytes, and a late
+// or repeated message is ignored with an error wrapping mpc.ErrUnexpected.
+// A node's Revealed reports a decryption share sent (or a result
+// received that includes it). With the aggregator as the recipient a round
+// node never learns that the round is over: its Status stays pending and the
+// driver ends it.
+//
 // # Randomness
 //
 // Every random choice of a party comes from its injected io.Reader: a setup

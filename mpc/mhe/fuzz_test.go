@@ -47,7 +47,8 @@ func addSeeds(f *testing.F, valid ...[]byte) {
 // classified reports whether err is one of the documented failure classes.
 func classified(err error) bool {
 	var abort *mpc.AbortError
-	return errors.Is(err, mpc.ErrMalformed) || errors.Is(err, mpc.ErrProtocol) || errors.As(err, &abort) || errors.Is(err, ErrState)
+	return errors.Is(err, mpc.ErrMalformed) || errors.Is(err, mpc.ErrProtocol) || errors.Is(err, mpc.ErrUnexpected) ||
+		errors.As(err, &abort) || errors.Is(err, ErrState)
 }
 
 // fuzzFixture is a completed small federation with captured messages.

@@ -230,6 +230,7 @@ type Node struct {
 	points []multiparty.ShamirPublicPoint
 
 	uploaded bool
+	input    []float32 // the update Start uploads (NewNodeClient)
 	answered map[uint32]bool
 	rsk      *rlwe.SecretKey
 	rpk      *rlwe.PublicKey
@@ -289,10 +290,10 @@ func (nd *Node) header(kind Kind, attempt uint32) header {
 	return header{kind: kind, from: nd.km.id, to: 0, round: nd.rc.Round, attempt: attempt, fed: nd.rc.FederationID}
 }
 
-// Upload quantises and encrypts the update under the collective public key
+// upload quantises and encrypts the update under the collective public key
 // and returns the ciphertext message for the aggregator. It can be called
 // once.
-func (nd *Node) Upload(update []float32) ([]Message, error) {
+func (nd *Node) upload(update []float32) ([]Message, error) {
 	if nd.err != nil {
 		return nil, nd.err
 	}
@@ -323,12 +324,12 @@ func (nd *Node) Upload(update []float32) ([]Message, error) {
 	return []Message{{From: int(nd.km.id), To: 0, Data: data}}, nil
 }
 
-// Step handles a message from the aggregator: a decryption request (answered
+// step handles a message from the aggregator: a decryption request (answered
 // with the node's decryption share, once per attempt) or, when the nodes are
 // the recipients, the re-encrypted result. A request for an aggregate of
 // fewer than the minimum number of contributors, or with a malformed
 // decryption set, aborts the node's round: it would reveal too much.
-func (nd *Node) Step(m Message) ([]Message, error) {
+func (nd *Node) step(m Message) ([]Message, error) {
 	if nd.err != nil {
 		return nil, nd.err
 	}
@@ -378,8 +379,11 @@ func (nd *Node) onRequest(attempt uint32, body []byte) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if attempt == 0 || nd.answered[attempt] {
-		return nil, violation("decryption attempt %d requested twice or invalid", attempt)
+	if attempt == 0 {
+		return nil, violation("decryption attempt 0")
+	}
+	if nd.answered[attempt] {
+		return nil, unexpected("decryption attempt %d requested twice", attempt)
 	}
 	for _, c := range contributors {
 		if !slices.Contains(nd.rc.Participants, int(c)) {
@@ -448,7 +452,7 @@ func (nd *Node) onResult(body []byte) error {
 		return violation("result message but the aggregator is the recipient")
 	}
 	if nd.result != nil {
-		return violation("second result")
+		return unexpected("second result")
 	}
 	p := nd.p
 	contributors, rest, err := readIDs(body, nd.km.n)
@@ -602,13 +606,13 @@ func (a *Aggregator) abort(err error) error {
 	return a.err
 }
 
-// Step handles a message from a node: an encrypted update during the upload
+// step handles a message from a node: an encrypted update during the upload
 // phase (summed at once into the running aggregate; when every participant
 // has uploaded, the uploads close by themselves) or a decryption share of
 // the current attempt (shares of an abandoned attempt are ignored). A malformed or out-of-protocol message is rejected
 // with an error wrapping mpc.ErrMalformed or mpc.ErrProtocol and leaves the
 // state unchanged.
-func (a *Aggregator) Step(m Message) ([]Message, error) {
+func (a *Aggregator) step(m Message) ([]Message, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
@@ -652,11 +656,11 @@ func (a *Aggregator) validate(body []byte, count int) error {
 func (a *Aggregator) onCiphertext(from uint16, body []byte) ([]Message, error) {
 	switch {
 	case a.phase != phaseUpload:
-		return nil, violation("ciphertext from party %d after the uploads closed", from)
+		return nil, unexpected("ciphertext from party %d after the uploads closed", from)
 	case !a.participant[from-1]:
 		return nil, violation("ciphertext from non-participant %d", from)
 	case a.uploaded[from-1]:
-		return nil, violation("second ciphertext from party %d", from)
+		return nil, unexpected("second ciphertext from party %d", from)
 	}
 	if err := a.validate(body, 2*a.chunks); err != nil {
 		return nil, err
@@ -678,10 +682,10 @@ func (a *Aggregator) onCiphertext(from uint16, body []byte) ([]Message, error) {
 	return nil, nil
 }
 
-// CloseUploads ends the upload phase (the driver calls it when the upload
+// closeUploads ends the upload phase (the driver calls it when the upload
 // deadline passes) and returns the first decryption requests. It aborts with
 // mpc.ErrTooFewParties when fewer than the minimum number of nodes uploaded.
-func (a *Aggregator) CloseUploads() ([]Message, error) {
+func (a *Aggregator) closeUploads() ([]Message, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
@@ -756,11 +760,11 @@ func (a *Aggregator) startAttempt() ([]Message, error) {
 	return out, nil
 }
 
-// Dropped tells the aggregator that node id stopped answering. If it was in
+// dropped tells the aggregator that node id stopped answering. If it was in
 // the current decryption set before sending its share, a new attempt starts
 // with the next live contributors (returned as new requests); the round
 // aborts with mpc.ErrTooFewParties when fewer than t are left.
-func (a *Aggregator) Dropped(id int) ([]Message, error) {
+func (a *Aggregator) dropped(id int) ([]Message, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
@@ -780,7 +784,7 @@ func (a *Aggregator) Dropped(id int) ([]Message, error) {
 
 func (a *Aggregator) onShare(from uint16, attempt uint32, body []byte) ([]Message, error) {
 	if a.phase != phaseDecrypt {
-		return nil, violation("decryption share from party %d outside the decryption phase", from)
+		return nil, unexpected("decryption share from party %d outside the decryption phase", from)
 	}
 	if attempt < a.attempt {
 		// A share of an abandoned attempt (its decryption set lost a member):
@@ -791,8 +795,11 @@ func (a *Aggregator) onShare(from uint16, attempt uint32, body []byte) ([]Messag
 		return nil, violation("decryption share for attempt %d, current %d", attempt, a.attempt)
 	}
 	i := slices.Index(a.decryptors, from)
-	if i < 0 || a.answered[i] {
-		return nil, violation("unexpected decryption share from party %d", from)
+	if i < 0 {
+		return nil, violation("decryption share from party %d outside the decryption set", from)
+	}
+	if a.answered[i] {
+		return nil, unexpected("second decryption share from party %d", from)
 	}
 	per := 1
 	if a.pcksAcc != nil {

@@ -182,9 +182,9 @@ func (s *SetupNode) header(kind Kind, to uint16) header {
 	return header{kind: kind, from: s.id, to: to, fed: s.cfg.FederationID}
 }
 
-// Start draws the node's keys and returns its announcement (one message per
+// start draws the node's keys and returns its announcement (one message per
 // other node, sharing one Data) and its public-key share for the aggregator.
-func (s *SetupNode) Start() ([]Message, error) {
+func (s *SetupNode) start() ([]Message, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -323,11 +323,11 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 	return out, s.maybeFinish()
 }
 
-// Step handles one message addressed to the node and returns the messages
+// step handles one message addressed to the node and returns the messages
 // to send. A message that is malformed or breaks the protocol is rejected
 // with an error wrapping mpc.ErrMalformed or mpc.ErrProtocol; a failed key
 // agreement or share decryption aborts the setup (*mpc.AbortError).
-func (s *SetupNode) Step(m Message) ([]Message, error) {
+func (s *SetupNode) step(m Message) ([]Message, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -382,7 +382,7 @@ func (s *SetupNode) onAnnounce(from uint16, body []byte) ([]Message, error) {
 		return nil, malformed("announcement of %d bytes, want %d", len(body), want)
 	}
 	if s.peers[from-1] != nil {
-		return nil, violation("second announcement from party %d", from)
+		return nil, unexpected("second announcement from party %d", from)
 	}
 	pub := body[:dhSize]
 	if s.cfg.Identities != nil && !ed25519.Verify(s.cfg.Identities[from-1], s.announceDigest(from, pub), body[dhSize:]) {
@@ -405,10 +405,10 @@ func (s *SetupNode) onShare(from uint16, data []byte) ([]Message, error) {
 		return nil, malformed("Shamir share of %d bytes, want %d", len(data)-hl, s.p.shareBodySize())
 	}
 	if s.got[from-1] {
-		return nil, violation("second Shamir share from party %d", from)
+		return nil, unexpected("second Shamir share from party %d", from)
 	}
 	if _, dup := s.pending[from]; dup {
-		return nil, violation("second Shamir share from party %d", from)
+		return nil, unexpected("second Shamir share from party %d", from)
 	}
 	if !s.sent {
 		// We cannot open it before we have our own key and the sender's
@@ -557,7 +557,7 @@ func (a *SetupAggregator) Step(m Message) ([]Message, error) {
 	case h.from == 0 || int(h.from) > a.cfg.Parties:
 		return nil, violation("key share from unknown party %d", h.from)
 	case a.got[h.from-1]:
-		return nil, violation("second key share from party %d", h.from)
+		return nil, unexpected("second key share from party %d", h.from)
 	}
 	if err := a.p.readPolyQP(a.tmp.Value, body); err != nil {
 		return nil, err

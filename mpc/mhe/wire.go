@@ -54,15 +54,11 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// Message is one protocol message between two parties. From and To are party
-// ids: 0 is the aggregator, nodes are 1..n. The transport sets From to the
-// authenticated sender; the state machines check it against the sender named
-// inside Data. Several messages may share one Data slice (a broadcast): it
-// must be treated as read-only.
-type Message struct {
-	From, To int
-	Data     []byte
-}
+// Message is one protocol message between two parties (0 is the
+// aggregator, nodes are 1..n): the contract's [mpc.Message]. Its Kind is the
+// name of the [Kind] encoded in Data's second byte. Several messages may
+// share one Data slice (a broadcast): it must be treated as read-only.
+type Message = mpc.Message
 
 // Wire constants.
 const (

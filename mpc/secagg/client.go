@@ -20,8 +20,9 @@ var ErrInput = errors.New("secagg: invalid configuration")
 
 // ErrUnexpected marks a message that is well formed but not expected in the
 // party's current state (a duplicate, a straggler, a message for another
-// party). The message is ignored and the party does not abort.
-var ErrUnexpected = errors.New("secagg: unexpected message")
+// party). The message is ignored and the party does not abort. It wraps
+// [mpc.ErrUnexpected].
+var ErrUnexpected = fmt.Errorf("secagg: %w", mpc.ErrUnexpected)
 
 // ClientConfig configures one party of one round.
 type ClientConfig struct {
@@ -173,8 +174,9 @@ func (c *Client) forget() {
 	}
 }
 
-// Start draws the party's keys and returns its StepAdvertiseKeys message.
-func (c *Client) Start() ([]Message, error) {
+// start draws the party's keys and returns its StepAdvertiseKeys message
+// (Start in party.go sets the messages' Kind).
+func (c *Client) start() ([]Message, error) {
 	if c.state == cAborted {
 		return nil, c.err
 	}
@@ -209,11 +211,12 @@ func (c *Client) Start() ([]Message, error) {
 	return []Message{{From: int(c.id), To: 0, Data: data}}, nil
 }
 
-// Step processes one message from the server and returns the messages to
-// send. Errors wrapping ErrUnexpected, or a message not addressed to this
-// party, leave the state unchanged; any other error is the *mpc.AbortError
-// the client ended with.
-func (c *Client) Step(m Message) ([]Message, error) {
+// step processes one message from the server and returns the messages to
+// send (Step in party.go checks and sets the messages' Kind). Errors
+// wrapping ErrUnexpected, or a message not addressed to this party, leave
+// the state unchanged; any other error is the *mpc.AbortError the client
+// ended with.
+func (c *Client) step(m Message) ([]Message, error) {
 	if c.state == cAborted {
 		return nil, c.err
 	}

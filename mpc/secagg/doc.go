@@ -153,6 +153,13 @@
 //	out, err = s.Advance()       // on the step's deadline
 //	res, ok := s.Result()        // res.Sum32, res.Contributors
 //
+// Both sides implement the protocol contract of package mpc: *Client is an
+// mpc.Client and [ServerParty] (NewServerParty) an mpc.Server whose Result
+// is an mpc.Aggregate (Ring, Bits, and ServerConfig.Frac). Every message
+// carries Kind = its Step's name, and Step refuses a message whose Kind names
+// another step than its bytes. [Params.Kinds] lists the kinds with their
+// size limits for the transport.
+//
 // The package keeps no global state, starts no goroutine, reads no clock
 // and does no I/O; each state machine is used from one goroutine at a time.
 package secagg

@@ -14,6 +14,10 @@ import (
 type ServerConfig struct {
 	// Params are the round's public parameters.
 	Params *Params
+	// Frac is the fixed-point scale exponent the parties encoded their
+	// inputs with. The protocol never reads it; [ServerParty.Result]
+	// reports it in the aggregate.
+	Frac uint
 }
 
 // Result is the outcome of a finished round.
@@ -133,12 +137,13 @@ func (s *Server) abort(cause error, reason uint8, tell []uint16) ([]Message, err
 	return out, s.err
 }
 
-// Step processes one message from a party. An error wrapping ErrUnexpected,
-// mpc.ErrMalformed or mpc.ErrProtocol that is not an *mpc.AbortError means
-// the message was rejected and ignored (its sender is then treated as having
-// dropped at this step); an *mpc.AbortError means the round is over, and
-// the returned messages tell the live parties.
-func (s *Server) Step(m Message) ([]Message, error) {
+// step processes one message from a party (Step in party.go checks and sets
+// the messages' Kind). An error wrapping ErrUnexpected, mpc.ErrMalformed or
+// mpc.ErrProtocol that is not an *mpc.AbortError means the message was
+// rejected and ignored (its sender is then treated as having dropped at this
+// step); an *mpc.AbortError means the round is over, and the returned
+// messages tell the live parties.
+func (s *Server) step(m Message) ([]Message, error) {
 	if s.phase == sAborted {
 		return nil, s.err
 	}
@@ -269,10 +274,9 @@ func (s *Server) enoughShares() bool {
 	return true
 }
 
-// Advance closes the current collection step with the parties heard from so
-// far (the driver's deadline expired) and returns the next step's messages,
-// or the abort messages when too few are left.
-func (s *Server) Advance() ([]Message, error) {
+// advance closes the current collection step with the parties heard from so
+// far (Advance in party.go sets the messages' Kind).
+func (s *Server) advance() ([]Message, error) {
 	p := s.p
 	switch s.phase {
 	case sAdvertise:

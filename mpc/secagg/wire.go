@@ -53,15 +53,10 @@ func (s Step) String() string {
 	return fmt.Sprintf("step(%d)", uint8(s))
 }
 
-// Message is one protocol message on its way between two parties. The
-// transport sets From to the authenticated sender; the state machines check
-// it against the sender named inside Data.
-type Message struct {
-	// From and To are party ids; 0 is the server.
-	From, To int
-	// Data is the encoded message (layout in the package overview).
-	Data []byte
-}
+// Message is one protocol message on its way between two parties (0 is the
+// server): the contract's [mpc.Message]. Its Kind is the name of the Step
+// encoded in Data's second byte.
+type Message = mpc.Message
 
 // Wire sizes.
 const (
