@@ -45,6 +45,19 @@ func MaskSub32(dst []uint32, seed []byte) error {
 	return mask32(dst, seed, true)
 }
 
+// MaskAdd16 is [MaskAdd32] over Z_2^16: K_i is the little-endian uint16 in
+// bytes [2i, 2i+2) of the keystream. A ring of k <= 16 bits draws its masks
+// here (reduced modulo 2^k when packed), so a mask costs 2 keystream bytes
+// per element, the wire size at k = 16.
+func MaskAdd16(dst []uint16, seed []byte) error {
+	return mask16(dst, seed, false)
+}
+
+// MaskSub16 subtracts the mask of [MaskAdd16]: dst[i] -= K_i modulo 2^16.
+func MaskSub16(dst []uint16, seed []byte) error {
+	return mask16(dst, seed, true)
+}
+
 // MaskAdd64 is [MaskAdd32] over Z_2^64: K_i is the little-endian uint64 in
 // bytes [8i, 8i+8) of the keystream.
 func MaskAdd64(dst []uint64, seed []byte) error {
@@ -71,6 +84,21 @@ func newMaskBuffers() maskBuffers {
 		b.raw = make([]byte, maskChunk)
 	}
 	return b
+}
+
+// next16 returns the next n <= maskChunk/2 keystream words as uint16.
+func (b *maskBuffers) next16(stream cipher.Stream, n int) []uint16 {
+	k := words16Of64(b.ks)[:n]
+	if littleEndian {
+		stream.XORKeyStream(bytesOf16(k), b.zero[:n*2])
+		return k
+	}
+	raw := b.raw[:n*2]
+	stream.XORKeyStream(raw, b.zero[:n*2])
+	for i := range k {
+		k[i] = binary.LittleEndian.Uint16(raw[2*i:])
+	}
+	return k
 }
 
 // next32 returns the next n <= maskChunk/4 keystream words as uint32.
@@ -101,6 +129,24 @@ func (b *maskBuffers) next64(stream cipher.Stream, n int) []uint64 {
 		k[i] = binary.LittleEndian.Uint64(raw[8*i:])
 	}
 	return k
+}
+
+func mask16(dst []uint16, seed []byte, sub bool) error {
+	stream, err := maskStream(seed)
+	if err != nil {
+		return err
+	}
+	buf := newMaskBuffers()
+	for start := 0; start < len(dst); start += maskChunk / 2 {
+		n := min(maskChunk/2, len(dst)-start)
+		k := buf.next16(stream, n)
+		if sub {
+			subRing16(dst[start:start+n], k)
+		} else {
+			addRing16(dst[start:start+n], k)
+		}
+	}
+	return nil
 }
 
 func mask32(dst []uint32, seed []byte, sub bool) error {

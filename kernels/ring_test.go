@@ -37,6 +37,21 @@ func random32(r *rand.Rand, n int) []uint32 {
 	return v
 }
 
+func random16(r *rand.Rand, n int) []uint16 {
+	v := make([]uint16, n)
+	for i := range v {
+		switch r.IntN(8) {
+		case 0:
+			v[i] = math.MaxUint16
+		case 1:
+			v[i] = 1 << 15
+		default:
+			v[i] = uint16(r.Uint32())
+		}
+	}
+	return v
+}
+
 func random64(r *rand.Rand, n int) []uint64 {
 	v := make([]uint64, n)
 	for i := range v {
@@ -62,7 +77,32 @@ func TestRingMatchesReference(t *testing.T) {
 		"dispatch": {AddRing64, SubRing64},
 		"portable": {addRing64Go, subRing64Go},
 	}
+	impls16 := map[string][2]func(dst, src []uint16){
+		"dispatch": {AddRing16, SubRing16},
+		"portable": {addRing16Go, subRing16Go},
+	}
 	for _, n := range ringLengths() {
+		a16, b16 := random16(r, n+1), random16(r, n+1)
+		a16, b16 = a16[1:], b16[1:]
+		for name, f := range impls16 {
+			d := append([]uint16(nil), a16...)
+			f[0](d, b16)
+			for i := range d {
+				if d[i] != a16[i]+b16[i] {
+					t.Fatalf("%s add16 n=%d: element %d wrong", name, n, i)
+				}
+			}
+			f[1](d, b16)
+			if !equal(d, a16) {
+				t.Fatalf("%s sub16 n=%d does not undo add", name, n)
+			}
+			f[1](d, b16)
+			for i := range d {
+				if d[i] != a16[i]-b16[i] {
+					t.Fatalf("%s sub16 n=%d: element %d wrong", name, n, i)
+				}
+			}
+		}
 		a32, b32 := random32(r, n+1), random32(r, n+1)
 		a64, b64 := random64(r, n+1), random64(r, n+1)
 		// Offset by one element to exercise unaligned vectors.
@@ -159,7 +199,7 @@ func TestMaskMatchesReference(t *testing.T) {
 	copy(wrap[24:], bytes.Repeat([]byte{0xff}, 8))
 	wrapAll := append(make([]byte, 16), bytes.Repeat([]byte{0xff}, 16)...)
 	seeds = append(seeds, wrap, wrapAll)
-	lengths := append(ringLengths(), maskChunk/4-1, maskChunk/4, maskChunk/4+1, 3*maskChunk/4+5)
+	lengths := append(ringLengths(), maskChunk/4-1, maskChunk/4, maskChunk/4+1, 3*maskChunk/4+5, maskChunk/2-1, maskChunk/2+1, 3*maskChunk/2+7)
 	for si, seed := range seeds {
 		for _, n := range lengths {
 			ks := refMaskKeystream(seed, n*8)
@@ -178,6 +218,22 @@ func TestMaskMatchesReference(t *testing.T) {
 			}
 			if !equal(d32, a32) {
 				t.Fatalf("seed %d n=%d: MaskSub32 does not undo MaskAdd32", si, n)
+			}
+			a16 := random16(r, n)
+			d16 := append([]uint16(nil), a16...)
+			if err := MaskAdd16(d16, seed); err != nil {
+				t.Fatal(err)
+			}
+			for i := range d16 {
+				if d16[i] != a16[i]+binary.LittleEndian.Uint16(ks[2*i:]) {
+					t.Fatalf("seed %d (len %d) n=%d: MaskAdd16 element %d wrong", si, len(seed), n, i)
+				}
+			}
+			if err := MaskSub16(d16, seed); err != nil {
+				t.Fatal(err)
+			}
+			if !equal(d16, a16) {
+				t.Fatalf("seed %d n=%d: MaskSub16 does not undo MaskAdd16", si, n)
 			}
 			a64 := random64(r, n)
 			d64 := append([]uint64(nil), a64...)
@@ -235,6 +291,11 @@ func TestMaskSeedLength(t *testing.T) {
 		for _, f := range []func([]uint64, []byte) error{MaskAdd64, MaskSub64} {
 			if err := f([]uint64{1}, make([]byte, n)); !errors.Is(err, ErrSeedLength) {
 				t.Errorf("64-bit mask with %d-byte seed: err = %v", n, err)
+			}
+		}
+		for _, f := range []func([]uint16, []byte) error{MaskAdd16, MaskSub16} {
+			if err := f([]uint16{1}, make([]byte, n)); !errors.Is(err, ErrSeedLength) {
+				t.Errorf("16-bit mask with %d-byte seed: err = %v", n, err)
 			}
 		}
 		if err := MaskSub32(v, make([]byte, n)); !errors.Is(err, ErrSeedLength) {
