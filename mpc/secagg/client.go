@@ -384,9 +384,7 @@ func (c *Client) onShares(body []byte) ([]Message, error) {
 		return c.abort(fmt.Errorf("%w: secagg: %d of this party's share holders are live, threshold %d", mpc.ErrTooFewParties, live, p.t))
 	}
 	// y = x + PRG(b) + sum_{u > id} PRG(s_{id,u}) - sum_{u < id} PRG(s_{id,u})
-	// Clone rather than make and copy: the copy is the only pass over y
-	// before masking.
-	y := vec{bits: p.bits, v32: slices.Clone(c.in32), v64: slices.Clone(c.in64)}
+	y := inputVec(p, c.in32, c.in64)
 	seed := p.selfSeed(&c.b, c.id)
 	y.maskAdd(&seed)
 	clear(seed[:])

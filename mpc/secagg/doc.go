@@ -52,8 +52,9 @@
 //     - sum_{v in N(u) ∩ U2, u > v} PRG(s_uv) in Z_{2^k}, bit-packed at k bits,
 //     where s_uv = HKDF-SHA256(X25519(s_sk_u, s_pk_v), info = label ||
 //     federation id || round || min(u,v) || max(u,v)) and PRG is the
-//     AES-128-CTR keystream of kernels.MaskAdd32/MaskAdd64 (key = seed[:16],
-//     IV = seed[16:]). The self-mask seed is HKDF over b_u with the round and
+//     AES-128-CTR keystream of kernels.MaskAdd16/MaskAdd32/MaskAdd64 (key =
+//     seed[:16], IV = seed[16:]) read in lanes of 16 bits (k <= 16), 32 bits
+//     (k <= 32) or 64 bits, reduced modulo 2^k. The self-mask seed is HKDF over b_u with the round and
 //     u. Every seed is bound to the round, so no mask is ever reused. The
 //     server adds each masked input into one O(d) accumulator as it arrives
 //     (U3 = the parties whose input arrived).
@@ -105,6 +106,31 @@
 // t = 17; n = 10 000 gives k = 34, t = 20; n = 10 with γ = 1/3 gives the
 // complete graph with t = 4.
 //
+// # Ring width
+//
+// Every width k from 1 to 64 is supported; the sum is exact modulo 2^k. To
+// read it as the integer sum, no sum may wrap: with n contributors whose
+// encoded values (two's complement) satisfy |x| <= M, the rule of
+// [RingBits] is
+//
+//	k = bitlen(n · M) + 1, the narrowest k with n · M <= 2^(k-1) - 1,
+//
+// and the signed sum is recovered by sign-extending from bit k-1
+// (kernels.SignExtend32). For fixed point with f fractional bits and a
+// per-coordinate bound B (after clipping), M = ceil(B · 2^f)
+// ([RingBitsFixed]); distributed DP noise added in the ring (Skellam or
+// discrete Gaussian shares) must be inside M: the caller adds its tail bound
+// to B and clips noise beyond it. n is the number of parties that may
+// contribute (Parties, not MinSurvivors). The width is public, so the rule
+// must use public quantities only; it must not depend on the data.
+//
+// Cost: masks are drawn in 16-, 32- or 64-bit lanes, so masking costs 2, 4
+// or 8 keystream bytes per element and neighbour; at k = 16 this equals the
+// wire size, and a party's masking runs at about the AES-CTR rate for the
+// bytes it sends. Widths 17..31 mask at the cost of 32 bits and save only
+// wire bytes. Privacy does not depend on k: a mask uniform modulo 2^k hides
+// any input modulo 2^k.
+//
 // # Wire format
 //
 // All integers are little-endian. Every message starts with a header:
@@ -120,7 +146,7 @@
 //	ShareKeys       count (uint16) | count × (receiver (uint16) | ciphertext (82))
 //	Shares          count (uint16) | count × (sender (uint16) | ciphertext (82))
 //	                ciphertext = ChaCha20-Poly1305(share of s_sk (33) | share of b (33))
-//	MaskedInput     y packed at Bits bits per element (kernels.Pack32/Pack64):
+//	MaskedInput     y packed at Bits bits per element (kernels.Pack16/32/64):
 //	                ceil(d·Bits/8) bytes, padding bits zero
 //	Unmask, Done    party set: ceil(n/8) bytes, bit (i-1) for party i, padding zero
 //	UnmaskShares    count (uint16) | count × (owner (uint16) | kind (1: b, 2: s_sk) |
@@ -133,7 +159,8 @@
 // check this). [Params.MaxMessageSize] bounds any message of a round. With
 // h = 15 + len(federation id), a party uploads 4h + 132 + 84k + 36(k+1) +
 // ceil(d·Bits/8) bytes in a round: 4.0035 bytes per value for d = 2^20,
-// Bits = 32, k = 28 and an 8-byte federation id (see [Params.UploadBytes]).
+// Bits = 32, k = 28 and an 8-byte federation id, 2.0035 at Bits = 16 (see
+// [Params.UploadBytes]).
 //
 // # Usage
 //

@@ -34,6 +34,8 @@ var katVectors = []katVector{
 		drop: []dropPoint{dropNone, dropBeforeMasked, dropNone, dropNone}, seed: 2},
 	{name: "ring20-sparse-drops", n: 9, dim: 7, bits: 20, thr: 3, deg: 4,
 		drop: []dropPoint{dropNone, dropBeforeAdvert, dropNone, dropNone, dropBeforeMasked, dropNone, dropNone, dropBeforeUnmask, dropNone}, seed: 3},
+	{name: "ring16-sparse-drops", n: 9, dim: 70, bits: 16, thr: 3, deg: 4,
+		drop: []dropPoint{dropNone, dropNone, dropBeforeMasked, dropNone, dropNone, dropBeforeUnmask, dropNone, dropNone, dropNone}, seed: 5},
 	{name: "abort-below-threshold", n: 4, dim: 3, bits: 32, thr: 3,
 		drop: []dropPoint{dropNone, dropBeforeMasked, dropBeforeMasked, dropNone}, seed: 4},
 }

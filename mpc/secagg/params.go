@@ -44,7 +44,9 @@ type Config struct {
 	// Dim is the length d of every input vector.
 	Dim int
 	// Bits is the ring width k: inputs and the sum live in Z_{2^k}, 1..64
-	// (0 means 32). Widths up to 32 use []uint32 vectors, wider ones []uint64.
+	// (0 means 32). Widths up to 32 use []uint32 vectors, wider ones []uint64;
+	// internally widths up to 16 are masked in 16-bit lanes. [RingBits]
+	// gives the narrowest width for which a sum cannot wrap.
 	Bits uint
 	// Threshold is t: the number of shares that reconstruct a party's
 	// secrets, counted among the party and its neighbours. Fewer than t

@@ -197,6 +197,13 @@ func TestSecureSumExact(t *testing.T) {
 		sumCase{n: 10, dim: 33, bits: 64, thr: 4, drops: 6, point: numDropPoints, seed: 1, reorder: true},
 		sumCase{n: 10, dim: 33, bits: 20, thr: 4, drops: 6, point: numDropPoints, seed: 2, reorder: true},
 		sumCase{n: 10, dim: 33, bits: 1, thr: 5, drops: 3, point: numDropPoints, seed: 3, reorder: true},
+		// Every lane: 16-bit lanes (widths 9, 16), 32-bit (24), 64-bit (40),
+		// with dimensions around the AVX2 block of 64 16-bit elements.
+		sumCase{n: 10, dim: 130, bits: 16, thr: 4, drops: 6, point: numDropPoints, seed: 9, reorder: true},
+		sumCase{n: 10, dim: 65, bits: 9, thr: 5, drops: 3, point: numDropPoints, seed: 10, reorder: true},
+		sumCase{n: 10, dim: 33, bits: 24, thr: 5, drops: 3, point: numDropPoints, seed: 11, reorder: true},
+		sumCase{n: 10, dim: 33, bits: 40, thr: 5, drops: 3, point: numDropPoints, seed: 12, reorder: true},
+		sumCase{n: 50, dim: 200, bits: 16, thr: t50, deg: k50, drops: 5, point: numDropPoints, seed: 13, reorder: true},
 		sumCase{n: 10, dim: 33, bits: 47, thr: 5, drops: 5, point: numDropPoints, seed: 4, reorder: true, duplicate: true},
 		// SecAgg+ sparse graphs with the dropout fraction they were sized for.
 		sumCase{n: 50, dim: 17, bits: 32, thr: t50, deg: k50, drops: 5, point: numDropPoints, seed: 5, reorder: true},

@@ -396,8 +396,8 @@ func (s *Server) finish() ([]Message, error) {
 			}
 		}
 	}
-	s.acc.reduce()
-	s.result = Result{Sum32: s.acc.v32, Sum64: s.acc.v64, Contributors: make([]int, len(u3))}
+	s.result = Result{Contributors: make([]int, len(u3))}
+	s.result.Sum32, s.result.Sum64 = s.acc.sums()
 	for i, u := range u3 {
 		s.result.Contributors[i] = int(u)
 	}
