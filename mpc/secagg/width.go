@@ -49,3 +49,54 @@ func RingBitsFixed(contributors int, bound float64, frac uint) (uint, error) {
 	}
 	return RingBits(contributors, uint64(m))
 }
+
+// CheckMaliciousThreshold reports whether threshold t protects a round of n
+// parties with neighbour degree degree (0 or >= n-1: the complete graph)
+// against a malicious server, with the consistency check on. Each secret is
+// shared among h = degree+1 holders (h = n for the complete graph); a server
+// that tells two groups of honest holders different survivor sets must
+// gather t confirmations for each, and each honest party confirms one set,
+// so with c colluding holders it succeeds only if 2(t - c) <= h - c. It
+// fails with [ErrParams] unless 2t > h, i.e. t > n/2 for the complete graph
+// (no coalition needed), and then tolerates up to [MaliciousColluders]
+// colluding holders per secret. For SecAgg+ graphs the same bound applies per
+// neighbourhood: following Bell et al. (CCS 2020), choose t > (k + 1 + c_k)/2
+// where c_k bounds the corrupt neighbours of any party except with
+// probability 2^-SecurityBits (n · P[Bin(k, γ) >= c_k] <= 2^-40 for a
+// corruption fraction γ).
+func CheckMaliciousThreshold(n, t, degree int) error {
+	h, err := holders(n, degree)
+	if err != nil {
+		return err
+	}
+	if t < 1 || t > h {
+		return fmt.Errorf("%w: threshold %d with %d share holders", ErrParams, t, h)
+	}
+	if 2*t <= h {
+		return fmt.Errorf("%w: threshold %d of %d share holders lets a server that lies about dropouts unmask an input (want threshold > %d)", ErrParams, t, h, h/2)
+	}
+	return nil
+}
+
+// MaliciousColluders returns the largest number c of colluding share holders
+// of any one secret (server aside) under which a malicious server still
+// cannot obtain both shares of an honest party's secrets: the largest c < t
+// with 2(t - c) > h - c, that is c = min(t - 1, 2t - h - 1), where h is the
+// number of share holders (-1 when even the server alone can).
+func MaliciousColluders(n, t, degree int) int {
+	h, err := holders(n, degree)
+	if err != nil || t < 1 || t > h {
+		return -1
+	}
+	return max(min(t-1, 2*t-h-1), -1)
+}
+
+func holders(n, degree int) (int, error) {
+	if n < 1 || n > MaxParties || degree < 0 {
+		return 0, fmt.Errorf("%w: %d parties, degree %d", ErrParams, n, degree)
+	}
+	if degree == 0 || degree >= n-1 {
+		return n, nil
+	}
+	return degree + 1, nil
+}

@@ -133,3 +133,24 @@ func TestRingBitsSumExact(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckMaliciousThreshold(t *testing.T) {
+	for _, c := range []struct {
+		n, t, k int
+		ok      bool
+		coll    int
+	}{
+		{4, 2, 0, false, -1}, {4, 3, 0, true, 1}, {5, 3, 0, true, 0}, {7, 5, 6, true, 2},
+		{10, 5, 0, false, -1}, {10, 6, 9, true, 1}, {100, 67, 0, true, 33},
+		{100, 15, 28, true, 0}, {100, 14, 28, false, -1}, {100, 17, 28, true, 4},
+		{3, 4, 0, false, -1}, {0, 1, 0, false, -1},
+	} {
+		err := CheckMaliciousThreshold(c.n, c.t, c.k)
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrParams)) {
+			t.Errorf("CheckMaliciousThreshold(%d, %d, %d) = %v, want ok=%v", c.n, c.t, c.k, err, c.ok)
+		}
+		if got := MaliciousColluders(c.n, c.t, c.k); got != c.coll {
+			t.Errorf("MaliciousColluders(%d, %d, %d) = %d, want %d", c.n, c.t, c.k, got, c.coll)
+		}
+	}
+}
