@@ -98,8 +98,13 @@
 //
 // Mask expansion is bound by AES-128-CTR (crypto/aes, AES-NI): the keystream
 // of each 4 KiB chunk is added while still in L1, so MaskAdd runs at about
-// 0.85x the raw XORKeyStream rate. The ring additions (16-, 32- and 64-bit lanes, and so the add half of
-// mask expansion) use AVX2 assembly on amd64 (ring_amd64.s, selected at run
+// 0.85x the raw XORKeyStream rate. [MaskSet] applies many masks to one
+// vector (a secure-aggregation input and its k+1 masks) tile by tile: each
+// 4 KiB tile of the vector stays in L1 while every keystream is added to it,
+// so the vector is read and written once for the whole set instead of once
+// per mask, which matters once the vector no longer fits in cache. The ring
+// additions (16-, 32- and 64-bit lanes, and so the add half of mask
+// expansion) use AVX2 assembly on amd64 (ring_amd64.s, selected at run
 // time when the CPU has AVX2); they run at memory speed, about 1.2x the copy
 // bandwidth counted STREAM-style (an add moves 3 bytes per vector byte, a copy
 // 2). Stochastic rounding is branch-free apart from rare out-of-range values.

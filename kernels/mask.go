@@ -184,3 +184,102 @@ func mask64(dst []uint64, seed []byte, sub bool) error {
 	}
 	return nil
 }
+
+// MaskSet is a set of masks to apply to one vector in a single pass: the
+// keystreams of Add are added and those of Sub subtracted, exactly as a
+// sequence of MaskAdd and MaskSub calls with the same seeds would (ring
+// addition commutes). Secure aggregation applies one mask per neighbour
+// plus a self mask to each input, and the server removes hundreds.
+type MaskSet struct {
+	Add, Sub [][]byte
+}
+
+// maskTile is the number of bytes of the vector processed against every
+// keystream before moving on: small enough that the tile stays in L1 cache
+// next to the keystream chunk, so the vector is read and written once for
+// the whole set instead of once per mask.
+const maskTile = maskChunk
+
+// streams opens the keystream of every seed; any bad seed length returns
+// ErrSeedLength before anything is written.
+func (m MaskSet) streams() (add, sub []cipher.Stream, err error) {
+	open := func(seeds [][]byte) ([]cipher.Stream, error) {
+		out := make([]cipher.Stream, len(seeds))
+		for i, s := range seeds {
+			st, err := maskStream(s)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = st
+		}
+		return out, nil
+	}
+	if add, err = open(m.Add); err != nil {
+		return nil, nil, err
+	}
+	if sub, err = open(m.Sub); err != nil {
+		return nil, nil, err
+	}
+	return add, sub, nil
+}
+
+// Apply16 applies the set to dst over Z_2^16 (see [MaskAdd16]). On a bad
+// seed length it returns [ErrSeedLength] and leaves dst unchanged.
+func (m MaskSet) Apply16(dst []uint16) error {
+	add, sub, err := m.streams()
+	if err != nil {
+		return err
+	}
+	buf := newMaskBuffers()
+	const step = maskTile / 2
+	for start := 0; start < len(dst); start += step {
+		d := dst[start:min(start+step, len(dst))]
+		for _, st := range add {
+			addRing16(d, buf.next16(st, len(d)))
+		}
+		for _, st := range sub {
+			subRing16(d, buf.next16(st, len(d)))
+		}
+	}
+	return nil
+}
+
+// Apply32 applies the set to dst over Z_2^32 (see [MaskAdd32]).
+func (m MaskSet) Apply32(dst []uint32) error {
+	add, sub, err := m.streams()
+	if err != nil {
+		return err
+	}
+	buf := newMaskBuffers()
+	const step = maskTile / 4
+	for start := 0; start < len(dst); start += step {
+		d := dst[start:min(start+step, len(dst))]
+		for _, st := range add {
+			addRing32(d, buf.next32(st, len(d)))
+		}
+		for _, st := range sub {
+			subRing32(d, buf.next32(st, len(d)))
+		}
+	}
+	return nil
+}
+
+// Apply64 applies the set to dst over Z_2^64 (see [MaskAdd64]).
+func (m MaskSet) Apply64(dst []uint64) error {
+	add, sub, err := m.streams()
+	if err != nil {
+		return err
+	}
+	buf := newMaskBuffers()
+	const step = maskTile / 8
+	for start := 0; start < len(dst); start += step {
+		d := dst[start:min(start+step, len(dst))]
+		for _, st := range add {
+			addRing64(d, buf.next64(st, len(d)))
+		}
+		for _, st := range sub {
+			subRing64(d, buf.next64(st, len(d)))
+		}
+	}
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -329,4 +330,57 @@ func ExampleMaskAdd32() {
 	_ = MaskSub32(update, seed) // the neighbour's opposite mask
 	fmt.Println(update)
 	// Output: [1 2 3]
+}
+
+// TestMaskSetMatchesSequential checks the tiled multi-mask pass against the
+// same masks applied one by one, for every lane, lengths around the tile,
+// and a bad seed that must leave the vector unchanged.
+func TestMaskSetMatchesSequential(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	seed := func(n int) []byte {
+		s := make([]byte, n)
+		for i := range s {
+			s[i] = byte(r.Uint32())
+		}
+		return s
+	}
+	for _, n := range []int{0, 1, 63, 64, 65, maskTile/8 - 1, maskTile / 2, maskTile/2 + 1, 3*maskTile + 17} {
+		for _, counts := range [][2]int{{0, 0}, {1, 0}, {0, 1}, {3, 2}, {7, 9}} {
+			var set MaskSet
+			for range counts[0] {
+				set.Add = append(set.Add, seed(32))
+			}
+			for range counts[1] {
+				set.Sub = append(set.Sub, seed(16))
+			}
+			a16, a32, a64 := random16(r, n), random32(r, n), random64(r, n)
+			w16, w32, w64 := slices.Clone(a16), slices.Clone(a32), slices.Clone(a64)
+			for _, s := range set.Add {
+				_, _, _ = MaskAdd16(w16, s), MaskAdd32(w32, s), MaskAdd64(w64, s)
+			}
+			for _, s := range set.Sub {
+				_, _, _ = MaskSub16(w16, s), MaskSub32(w32, s), MaskSub64(w64, s)
+			}
+			if err := set.Apply16(a16); err != nil || !equal(a16, w16) {
+				t.Fatalf("Apply16 n=%d %v: differs from sequential masks (%v)", n, counts, err)
+			}
+			if err := set.Apply32(a32); err != nil || !equal(a32, w32) {
+				t.Fatalf("Apply32 n=%d %v: differs from sequential masks (%v)", n, counts, err)
+			}
+			if err := set.Apply64(a64); err != nil || !equal(a64, w64) {
+				t.Fatalf("Apply64 n=%d %v: differs from sequential masks (%v)", n, counts, err)
+			}
+		}
+	}
+	bad := MaskSet{Add: [][]byte{make([]byte, 32)}, Sub: [][]byte{make([]byte, 5)}}
+	v := []uint32{1, 2, 3}
+	if err := bad.Apply32(v); !errors.Is(err, ErrSeedLength) || v[0] != 1 || v[1] != 2 || v[2] != 3 {
+		t.Fatalf("bad seed: err %v, vector %v", err, v)
+	}
+	if err := bad.Apply16(make([]uint16, 3)); !errors.Is(err, ErrSeedLength) {
+		t.Fatalf("Apply16 bad seed: %v", err)
+	}
+	if err := bad.Apply64(make([]uint64, 3)); !errors.Is(err, ErrSeedLength) {
+		t.Fatalf("Apply64 bad seed: %v", err)
+	}
 }
