@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/consort-ml/consort/kernels"
 	"github.com/consort-ml/consort/mpc"
 	"github.com/consort-ml/consort/mpc/shamir"
 )
@@ -396,15 +397,16 @@ func (c *Client) onShares(body []byte) ([]Message, error) {
 	// y = x + PRG(b) + sum_{u > id} PRG(s_{id,u}) - sum_{u < id} PRG(s_{id,u})
 	y := inputVec(p, c.in32, c.in64)
 	seed := p.selfSeed(&c.b, c.id)
-	y.maskAdd(&seed)
-	clear(seed[:])
+	set := kernels.MaskSet{Add: [][]byte{seed[:]}}
 	for _, u := range sortedKeys(c.senders) {
 		if c.id < u {
-			y.maskAdd(&c.peers[u].mask)
+			set.Add = append(set.Add, c.peers[u].mask[:])
 		} else {
-			y.maskSub(&c.peers[u].mask)
+			set.Sub = append(set.Sub, c.peers[u].mask[:])
 		}
 	}
+	y.applyMasks(set)
+	clear(seed[:])
 	data := p.appendHeader(make([]byte, 0, p.MessageSize(StepMaskedInput, 0)), StepMaskedInput, c.id, 0)
 	data = y.pack(data)
 	c.state = cMasked

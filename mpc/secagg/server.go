@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/consort-ml/consort/kernels"
 	"github.com/consort-ml/consort/mpc"
 	"github.com/consort-ml/consort/mpc/shamir"
 )
@@ -467,6 +468,14 @@ func (s *Server) sendConfirmations() ([]Message, error) {
 func (s *Server) finish() ([]Message, error) {
 	p := s.p
 	u3 := sortedKeys(s.u3)
+	// Every mask to remove goes into one set, applied in one pass over the
+	// accumulator; the seeds are cleared afterwards.
+	var set kernels.MaskSet
+	defer func() {
+		for _, sd := range append(set.Add, set.Sub...) {
+			clear(sd)
+		}
+	}()
 	for _, u := range sortedKeys(s.u2) {
 		holders := append(s.g.neighbours(u), u)
 		slices.Sort(holders)
@@ -480,7 +489,7 @@ func (s *Server) finish() ([]Message, error) {
 				return s.abort(fmt.Errorf("%w: secagg: self-mask seed of party %d: %w", mpc.ErrUnrecoverable, u, err), reasonUnrecoverable, u3)
 			}
 			seed := p.selfSeed(&b, u)
-			s.acc.maskSub(&seed)
+			set.Sub = append(set.Sub, seed[:])
 			clear(b[:])
 			continue
 		}
@@ -503,13 +512,15 @@ func (s *Server) finish() ([]Message, error) {
 				return s.abort(fmt.Errorf("%w: secagg: %w", mpc.ErrUnrecoverable, err), reasonUnrecoverable, u3)
 			}
 			seed := p.pairSeed(ss, u, v)
+			clear(ss)
 			if v < u {
-				s.acc.maskSub(&seed)
+				set.Sub = append(set.Sub, seed[:])
 			} else {
-				s.acc.maskAdd(&seed)
+				set.Add = append(set.Add, seed[:])
 			}
 		}
 	}
+	s.acc.applyMasks(set)
 	s.result = Result{Contributors: make([]int, len(u3))}
 	s.result.Sum32, s.result.Sum64 = s.acc.sums()
 	for i, u := range u3 {

@@ -63,21 +63,6 @@ func inputVec(p *Params, in32 []uint32, in64 []uint64) vec {
 	return v
 }
 
-func (v vec) maskAdd(seed *[32]byte) {
-	var err error
-	switch {
-	case v.v16 != nil:
-		err = kernels.MaskAdd16(v.v16, seed[:])
-	case v.v64 != nil:
-		err = kernels.MaskAdd64(v.v64, seed[:])
-	default:
-		err = kernels.MaskAdd32(v.v32, seed[:])
-	}
-	if err != nil {
-		panic("secagg: 32-byte mask seed refused")
-	}
-}
-
 func (v vec) maskSub(seed *[32]byte) {
 	var err error
 	switch {
@@ -87,6 +72,23 @@ func (v vec) maskSub(seed *[32]byte) {
 		err = kernels.MaskSub64(v.v64, seed[:])
 	default:
 		err = kernels.MaskSub32(v.v32, seed[:])
+	}
+	if err != nil {
+		panic("secagg: 32-byte mask seed refused")
+	}
+}
+
+// applyMasks adds and subtracts a set of masks in one tiled pass over v
+// (kernels.MaskSet): the vector is read and written once, not once per mask.
+func (v vec) applyMasks(set kernels.MaskSet) {
+	var err error
+	switch {
+	case v.v16 != nil:
+		err = set.Apply16(v.v16)
+	case v.v64 != nil:
+		err = set.Apply64(v.v64)
+	default:
+		err = set.Apply32(v.v32)
 	}
 	if err != nil {
 		panic("secagg: 32-byte mask seed refused")
