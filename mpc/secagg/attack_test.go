@@ -312,3 +312,100 @@ func TestSplitViewAttackBelowBound(t *testing.T) {
 		t.Fatalf("parties aborted: %v", a.aborted)
 	}
 }
+
+// runToConfirmations runs an honest round with the consistency check until
+// the server emits its confirmations, and returns them with the clients.
+func runToConfirmations(t *testing.T, n, thr, deg int) (*Params, []*Client, []Message) {
+	t.Helper()
+	p, sk := testParamsCheck(t, n, 16, 16, thr, deg, 0, true)
+	in32, _ := randomInputs(p, 5)
+	srv, err := NewServer(ServerConfig{Params: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := make([]*Client, n)
+	var queue, held []Message
+	for i := range n {
+		if clients[i], err = NewClient(ClientConfig{Params: p, ID: i + 1, Signer: sk[i], Input32: in32[i]}, clientRand(5, i+1)); err != nil {
+			t.Fatal(err)
+		}
+		out, err := clients[i].Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		queue = append(queue, out...)
+	}
+	for len(queue) > 0 {
+		m := queue[0]
+		queue = queue[1:]
+		if m.To != 0 && Step(m.Data[1]) == StepConfirmations {
+			held = append(held, m)
+			continue
+		}
+		var out []Message
+		if m.To == 0 {
+			out, err = srv.Step(m)
+		} else {
+			out, err = clients[m.To-1].Step(m)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		queue = append(queue, out...)
+	}
+	if len(held) != n {
+		t.Fatalf("%d confirmations messages for %d parties", len(held), n)
+	}
+	return p, clients, held
+}
+
+// TestConfirmationsTampered: a party refuses confirmations that are not
+// exactly what an honest server would forward, and reveals nothing.
+func TestConfirmationsTampered(t *testing.T) {
+	// k = 6, t = 5: the holders of a neighbour at distance 3 overlap the
+	// party's own in 4 places, so one signature of a far holder is needed.
+	const n, thr, deg = 20, 5, 6
+	edits := map[string]func(p *Params, cf *confirmations){
+		"other-survivor-set": func(p *Params, cf *confirmations) {
+			u3 := slices.Clone(cf.u3)
+			u3[len(u3)-1] &^= 0x08 // drop party 20
+			cf.u3 = u3
+		},
+		"tags-withheld":       func(p *Params, cf *confirmations) { cf.tags = nil },
+		"signatures-withheld": func(p *Params, cf *confirmations) { cf.sigs = nil },
+		"bad-signature": func(p *Params, cf *confirmations) {
+			for i := range cf.sigs {
+				cf.sigs[i].sig[5] ^= 1
+			}
+		},
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			p, clients, held := runToConfirmations(t, n, thr, deg)
+			m := held[0]
+			h, body, err := p.parseHeader(m.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cf, err := p.decodeConfirmations(body, h.to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cf.sigs) == 0 || len(cf.tags) != deg {
+				t.Fatalf("party %d got %d signatures and %d tags: the case does not exercise both", h.to, len(cf.sigs), len(cf.tags))
+			}
+			edit(p, &cf)
+			data := cf.append(p.appendHeader(nil, StepConfirmations, 0, h.to))
+			out, err := clients[h.to-1].Step(Message{From: 0, To: int(h.to), Data: data})
+			if len(out) != 0 || !errors.Is(err, mpc.ErrProtocol) {
+				t.Fatalf("tampered confirmations: %d messages out, err %v", len(out), err)
+			}
+			// The untouched message is accepted by another party.
+			m = held[1]
+			out, err = clients[m.To-1].Step(m)
+			if err != nil || len(out) != 1 || Step(out[0].Data[1]) != StepUnmaskShares {
+				t.Fatalf("honest confirmations refused: %v", err)
+			}
+		})
+	}
+}

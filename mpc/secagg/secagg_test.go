@@ -234,6 +234,9 @@ func TestSecureSumExact(t *testing.T) {
 		sumCase{n: 50, dim: 17, bits: 16, thr: t50, deg: k50, drops: 4, point: numDropPoints, seed: 22, reorder: true, duplicate: true, check: true,
 			extra: []dropPoint{dropBeforeConfirmations}},
 		sumCase{n: 100, dim: 17, bits: 32, thr: t100, deg: k100, drops: 10, point: numDropPoints, seed: 23, reorder: true, check: true},
+		// t > k/2 + 1: far holders confirm by signature (verified lazily).
+		sumCase{n: 20, dim: 33, bits: 16, thr: 5, deg: 6, drops: 1, point: numDropPoints, seed: 24, reorder: true, check: true,
+			extra: []dropPoint{dropNone, dropBeforeConfirmations}},
 		// The complete graph at n = 100 with n - t drops.
 		sumCase{n: 100, dim: 9, bits: 32, thr: 60, drops: 40, point: numDropPoints, seed: 8, reorder: true},
 	)
