@@ -58,6 +58,7 @@ type Server struct {
 	tagsTo map[uint16][]tagEntry // consistency check: receiver -> tags for it
 	acc    vec
 	tmp    vec
+	asked  map[uint16]bool // parties asked for unmasking shares (U3, or U4 with the check)
 	u5     map[uint16]bool
 	bShare map[uint16][]shamir.Share // survivors' self-mask shares
 	sShare map[uint16][]shamir.Share // dropped parties' key shares
@@ -112,7 +113,7 @@ func (s *Server) Waiting() (Step, []int) {
 	case sConfirm:
 		step, want, got = StepConfirm, s.u3, func(u uint16) bool { return s.u4[u] != nil }
 	case sUnmask:
-		step, want, got = StepUnmaskShares, s.revealers(), func(u uint16) bool { return s.u5[u] }
+		step, want, got = StepUnmaskShares, s.asked, func(u uint16) bool { return s.u5[u] }
 	default:
 		return 0, nil
 	}
@@ -228,7 +229,7 @@ func (s *Server) Step(m Message) ([]Message, error) {
 			return s.Advance()
 		}
 		return nil, nil
-	case h.step == StepUnmaskShares && s.phase == sUnmask && s.revealers()[u] && !s.u5[u]:
+	case h.step == StepUnmaskShares && s.phase == sUnmask && s.asked[u] && !s.u5[u]:
 		es, err := s.p.decodeUnmaskShares(body)
 		if err != nil {
 			return nil, err
@@ -248,7 +249,7 @@ func (s *Server) Step(m Message) ([]Message, error) {
 			}
 		}
 		s.u5[u] = true
-		if len(s.u5) == len(s.u3) || s.enoughShares() {
+		if len(s.u5) == len(s.asked) || s.enoughShares() {
 			return s.finish()
 		}
 		return nil, nil
@@ -383,26 +384,22 @@ func (s *Server) Advance() ([]Message, error) {
 	return nil, nil
 }
 
-// startUnmask prepares the collection of unmasking shares.
+// startUnmask prepares the collection of unmasking shares from the parties
+// asked: U3, or with the consistency check the parties that confirmed it
+// (U4).
 func (s *Server) startUnmask() {
 	n := len(s.u3)
+	s.asked = s.u3
+	if s.p.check {
+		s.asked = make(map[uint16]bool, len(s.u4))
+		for u := range s.u4 {
+			s.asked[u] = true
+		}
+	}
 	s.u5 = make(map[uint16]bool, n)
 	s.bShare = make(map[uint16][]shamir.Share, n)
 	s.sShare = make(map[uint16][]shamir.Share)
 	s.phase = sUnmask
-}
-
-// revealers returns the parties asked for unmasking shares: U3, or with the
-// consistency check the parties that confirmed it (U4).
-func (s *Server) revealers() map[uint16]bool {
-	if !s.p.check {
-		return s.u3
-	}
-	out := make(map[uint16]bool, len(s.u4))
-	for u := range s.u4 {
-		out[u] = true
-	}
-	return out
 }
 
 // sendConfirmations closes the consistency check with the confirmations
