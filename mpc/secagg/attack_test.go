@@ -35,12 +35,12 @@ type splitView struct {
 	revealed map[uint16]bool
 }
 
-// runSplitView runs the attack with the complete graph: parties in groupB
-// are told that party 1 dropped, every other honest party that all n
-// survived. Corrupt parties confirm both sets.
-func runSplitView(t *testing.T, n, thr int, groupB, corrupt []uint16) *splitView {
+// runSplitView runs the attack: parties in groupB are told that party 1
+// dropped, every other honest party that all n survived. Corrupt parties
+// confirm both sets. deg 0 is the complete graph.
+func runSplitView(t *testing.T, n, thr, deg int, groupB, corrupt []uint16) *splitView {
 	t.Helper()
-	p, sk := testParamsCheck(t, n, 40, 32, thr, 0, 0, true)
+	p, sk := testParamsCheck(t, n, 40, 32, thr, deg, 0, true)
 	in32, _ := randomInputs(p, 77)
 	a := &splitView{p: p, sk: sk, corrupt: map[uint16]bool{}, group: map[uint16][]byte{},
 		shares: map[uint16]map[uint8][]shamir.Share{}, aborted: map[uint16]error{}, revealed: map[uint16]bool{}}
@@ -140,9 +140,13 @@ func runSplitView(t *testing.T, n, thr int, groupB, corrupt []uint16) *splitView
 			switch {
 			case u == w:
 			case a.corrupt[u]:
-				key := a.clients[u-1].peers[w].confirm
-				cf.tags = append(cf.tags, tagEntry{peer: u, tag: p.confirmTag(&key, u, w, view)})
+				sig := ed25519.Sign(a.sk[u-1], p.consistencySigned(view))
+				cf.sigs = append(cf.sigs, sigEntry{id: u, sig: [SignatureSize]byte(sig)})
+				if pk := a.clients[u-1].peers[w]; pk != nil {
+					cf.tags = append(cf.tags, tagEntry{peer: u, tag: p.confirmTag(&pk.confirm, u, w, view)})
+				}
 			case string(a.group[u]) == string(view) && a.aborted[u] == nil:
+				cf.sigs = append(cf.sigs, sigEntry{id: u, sig: confirms[u].sig})
 				for _, e := range confirms[u].tags {
 					if e.peer == w {
 						cf.tags = append(cf.tags, tagEntry{peer: u, tag: e.tag})
@@ -196,10 +200,9 @@ func (a *splitView) addShare(owner uint16, kind uint8, sh shamir.Share) {
 // shares collected: both secrets must be reconstructed.
 func (a *splitView) unmask(t *testing.T) ([]uint32, bool) {
 	p := a.p
-	ids := make([]uint16, p.n)
-	for i := range ids {
-		ids[i] = uint16(i + 1)
-	}
+	nbrs := a.srv.g.neighbours(1)
+	ids := append(slices.Clone(nbrs), 1)
+	slices.Sort(ids)
 	scheme, err := shamir.New(p.t, ids)
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +228,7 @@ func (a *splitView) unmask(t *testing.T) ([]uint32, bool) {
 	}
 	seed := p.selfSeed(&b, 1)
 	y.maskSub(&seed)
-	for v := uint16(2); int(v) <= p.n; v++ {
+	for _, v := range nbrs {
 		ss, err := agree(sk, a.srv.keys[v].spk[:])
 		if err != nil {
 			t.Fatal(err)
@@ -238,9 +241,9 @@ func (a *splitView) unmask(t *testing.T) ([]uint32, bool) {
 
 func TestSplitViewAttackFails(t *testing.T) {
 	for _, c := range []struct {
-		n, thr  int
-		groupB  []uint16
-		corrupt []uint16
+		n, thr, deg int
+		groupB      []uint16
+		corrupt     []uint16
 	}{
 		// t > n/2, no colluder: whichever group is larger, the other lacks
 		// t confirmations.
@@ -249,12 +252,17 @@ func TestSplitViewAttackFails(t *testing.T) {
 		// t = 5 of 7 tolerates one colluder (MaliciousColluders = 2).
 		{n: 7, thr: 5, groupB: []uint16{5, 6}, corrupt: []uint16{7}},
 		{n: 7, thr: 5, groupB: []uint16{3, 4, 5}, corrupt: []uint16{6, 7}},
+		// SecAgg+ (k = 4, 5 holders per secret, t = 3): half of the parties
+		// told that party 1 dropped, and one colluder with t = 4.
+		{n: 16, thr: 3, deg: 4, groupB: []uint16{2, 4, 6, 8, 10, 12, 14, 16}},
+		{n: 16, thr: 3, deg: 4, groupB: []uint16{2, 3, 4, 5, 6, 7, 8}},
+		{n: 16, thr: 4, deg: 4, groupB: []uint16{9, 10, 11, 12, 13, 14, 15}, corrupt: []uint16{16}},
 	} {
-		t.Run(fmt.Sprintf("parties=%d/t=%d/groupB=%v/corrupt=%v", c.n, c.thr, c.groupB, c.corrupt), func(t *testing.T) {
-			if err := CheckMaliciousThreshold(c.n, c.thr, 0); err != nil || MaliciousColluders(c.n, c.thr, 0) < len(c.corrupt) {
+		t.Run(fmt.Sprintf("parties=%d/t=%d/k=%d/groupB=%v/corrupt=%v", c.n, c.thr, c.deg, c.groupB, c.corrupt), func(t *testing.T) {
+			if err := CheckMaliciousThreshold(c.n, c.thr, c.deg); err != nil || MaliciousColluders(c.n, c.thr, c.deg) < len(c.corrupt) {
 				t.Fatalf("case outside the bound: %v", err)
 			}
-			a := runSplitView(t, c.n, c.thr, c.groupB, c.corrupt)
+			a := runSplitView(t, c.n, c.thr, c.deg, c.groupB, c.corrupt)
 			// No owner's secrets were revealed in both kinds by honest
 			// parties, and party 1's input stays hidden.
 			for owner, kinds := range a.shares {
@@ -299,7 +307,7 @@ func TestSplitViewAttackBelowBound(t *testing.T) {
 	if err := CheckMaliciousThreshold(n, thr, 0); !errors.Is(err, ErrParams) {
 		t.Fatalf("CheckMaliciousThreshold(4, 2) = %v, want ErrParams", err)
 	}
-	a := runSplitView(t, n, thr, []uint16{3, 4}, nil)
+	a := runSplitView(t, n, thr, 0, []uint16{3, 4}, nil)
 	got, ok := a.unmask(t)
 	if !ok {
 		t.Fatal("the attack failed below the bound: the test no longer demonstrates the bound")
