@@ -173,9 +173,12 @@
 // and the signed sum is recovered by sign-extending from bit k-1
 // (kernels.SignExtend32). For fixed point with f fractional bits and a
 // per-coordinate bound B (after clipping), M = ceil(B · 2^f)
-// ([RingBitsFixed]); distributed DP noise added in the ring (Skellam or
-// discrete Gaussian shares) must be inside M: the caller adds its tail bound
-// to B and clips noise beyond it. n is the number of parties that may
+// ([RingBitsFixed]). Distributed DP noise added in the ring (Skellam or
+// discrete Gaussian shares) enters the sum: [RingBitsNoise] requires
+// n · M + T <= 2^(k-1) - 1, T bounding the magnitude of the summed noise
+// except with a probability the caller accepts (the sum of n such shares is
+// one share of n times the variance, so T grows as sqrt(n); a wrap makes the
+// released value wrong and reveals nothing more). n is the number of parties that may
 // contribute (Parties, not MinSurvivors). The width is public, so the rule
 // must use public quantities only; it must not depend on the data.
 //

@@ -20,25 +20,42 @@ import (
 // party and the server derive the same width; the package overview
 // (section "Ring width") explains what maxAbs must cover.
 func RingBits(contributors int, maxAbs uint64) (uint, error) {
+	return RingBitsNoise(contributors, maxAbs, 0)
+}
+
+// RingBitsNoise is [RingBits] with distributed DP noise accounted for in
+// the sum rather than per value: up to contributors encodings of magnitude
+// at most maxAbs, plus noise shares whose sum has magnitude at most
+// noiseTail, never wrap when
+//
+//	contributors * maxAbs + noiseTail <= 2^(k-1) - 1.
+//
+// For Skellam or discrete Gaussian shares the sum of n shares has the
+// distribution of one share of n times the variance, so noiseTail grows as
+// sqrt(n) where a per-value bound would grow as n; the caller picks the
+// tail for the failure probability it accepts (a wrap makes the released
+// value wrong, it reveals nothing more).
+func RingBitsNoise(contributors int, maxAbs, noiseTail uint64) (uint, error) {
 	if contributors < 1 || contributors > MaxParties {
 		return 0, fmt.Errorf("%w: %d contributors (want 1..%d)", ErrParams, contributors, MaxParties)
 	}
 	hi, lo := bits.Mul64(uint64(contributors), maxAbs)
-	if hi != 0 || lo > math.MaxInt64 {
-		return 0, fmt.Errorf("%w: a sum of %d values of magnitude up to 2^%d needs more than 64 bits", ErrParams, contributors, bits.Len64(maxAbs))
+	sum, carry := bits.Add64(lo, noiseTail, 0)
+	if hi != 0 || carry != 0 || sum > math.MaxInt64 {
+		return 0, fmt.Errorf("%w: a sum of %d values of magnitude up to 2^%d with noise up to 2^%d needs more than 64 bits",
+			ErrParams, contributors, bits.Len64(maxAbs), bits.Len64(noiseTail))
 	}
-	return uint(bits.Len64(lo)) + 1, nil
+	return uint(bits.Len64(sum)) + 1, nil
 }
 
 // RingBitsFixed is [RingBits] for fixed-point values: each contributor's
 // real values satisfy |v| <= bound and are encoded as round(v * 2^frac)
 // (nearest or stochastic rounding, kernels.EncodeNearest32 and
 // kernels.EncodeStochastic32), so every encoding has magnitude at most
-// ceil(bound * 2^frac). Distributed DP noise added after encoding must be
-// included by the caller: pass bound + tail / 2^frac, where tail bounds the
-// magnitude of one party's noise share except with the probability the
-// caller accepts (a party whose noise exceeds it should clip its noise, not
-// widen the ring). bound must be finite and non-negative.
+// ceil(bound * 2^frac). Distributed DP noise added after encoding is not
+// included: use [RingBitsNoise] with this maximum and a tail bound of the
+// summed noise (or pass bound + tail / 2^frac, a per-share tail, which is
+// looser). bound must be finite and non-negative.
 func RingBitsFixed(contributors int, bound float64, frac uint) (uint, error) {
 	if !(bound >= 0) || math.IsInf(bound, 0) || frac > 62 {
 		return 0, fmt.Errorf("%w: bound %g with %d fractional bits", ErrParams, bound, frac)

@@ -52,6 +52,24 @@ func TestRingBitsRule(t *testing.T) {
 	}
 }
 
+func TestRingBitsNoise(t *testing.T) {
+	// 100 values of 300 (30000) plus noise up to 2767: 32767 fits 16 bits.
+	if k, err := RingBitsNoise(100, 300, 2767); err != nil || k != 16 {
+		t.Errorf("RingBitsNoise(100, 300, 2767) = %d, %v; want 16", k, err)
+	}
+	if k, err := RingBitsNoise(100, 300, 2768); err != nil || k != 17 {
+		t.Errorf("RingBitsNoise(100, 300, 2768) = %d, %v; want 17", k, err)
+	}
+	for _, c := range []struct{ m, tail uint64 }{{1 << 62, 1 << 62}, {0, math.MaxUint64}, {math.MaxInt64 / 2, math.MaxInt64}} {
+		if _, err := RingBitsNoise(2, c.m, c.tail); !errors.Is(err, ErrParams) {
+			t.Errorf("RingBitsNoise(2, %d, %d): err = %v", c.m, c.tail, err)
+		}
+	}
+	if _, err := RingBitsNoise(0, 1, 1); !errors.Is(err, ErrParams) {
+		t.Errorf("RingBitsNoise with no contributors: err = %v", err)
+	}
+}
+
 func TestRingBitsFixed(t *testing.T) {
 	// bound 1 at 8 fractional bits: |enc| <= 256; 10 parties: 2560 -> 13 bits.
 	if k, err := RingBitsFixed(10, 1, 8); err != nil || k != 13 {
