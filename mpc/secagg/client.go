@@ -449,7 +449,8 @@ func (c *Client) confirm(u3 []byte, surv map[uint16]bool) ([]Message, error) {
 	p := c.p
 	sig, err := c.signer.Sign(c.rand, p.consistencySigned(u3), crypto.Hash(0))
 	if err != nil || len(sig) != SignatureSize {
-		return c.abort(fmt.Errorf("%w: secagg: identity signature failed", mpc.ErrProtocol))
+		// A local failure (the signer's), not a peer's violation.
+		return c.abort(fmt.Errorf("%w: identity signature of the survivor set failed", ErrInput))
 	}
 	var cf confirm
 	copy(cf.sig[:], sig)

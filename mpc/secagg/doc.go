@@ -55,7 +55,9 @@
 // every count reaches t, and otherwise aborts with an [*mpc.AbortError]
 // wrapping mpc.ErrProtocol. A wrong tag is not counted (the server cannot
 // check tags, so it may be a colluding party's); a wrong forwarded
-// signature aborts (the server checked it).
+// signature aborts (the server checked it). As elsewhere, robustness is out
+// of scope: a deviating party that withholds or garbles its tags can make
+// an honest neighbour abort the round, never learn more.
 //
 // Why this suffices: an honest party confirms one U3 only. To obtain both
 // shares of v, the server needs t revealed shares of each kind, so t
