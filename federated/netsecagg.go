@@ -23,7 +23,7 @@ const netSecAggCompleteMax = 40
 
 var netSecAggSteps = []secagg.Step{
 	secagg.StepAdvertiseKeys, secagg.StepKeyList, secagg.StepShareKeys, secagg.StepShares,
-	secagg.StepMaskedInput, secagg.StepUnmask, secagg.StepUnmaskShares, secagg.StepDone, secagg.StepAbort, secagg.StepConfirm, secagg.StepConfirmations,
+	secagg.StepMaskedInput, secagg.StepUnmask, secagg.StepUnmaskShares, secagg.StepDone, secagg.StepAbort,
 }
 
 func netSecAggType(s secagg.Step) string { return "secagg/" + s.String() }
