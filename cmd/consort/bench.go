@@ -145,9 +145,11 @@ func benchTraining(_ context.Context, args []string, stdout io.Writer) error {
 
 func benchSecAgg(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultSecAggConfig()
-	fs := newFlagSet("bench secagg", "bench secagg [--parties 10,100] [--dims 65536,1048576]")
+	fs := newFlagSet("bench secagg", "bench secagg [--parties 10,100] [--dims 65536,1048576] [--bits 16,32] [--no-check]")
 	fs.Var(csvInts{&cfg.Parties}, "parties", "comma-separated party counts")
 	fs.Var(csvInts{&cfg.Dims}, "dims", "comma-separated vector lengths")
+	fs.Var(csvInts{&cfg.Bits}, "bits", "comma-separated ring widths (1..64)")
+	fs.BoolVar(&cfg.NoCheck, "no-check", cfg.NoCheck, "run without the consistency check")
 	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size (best kept)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
