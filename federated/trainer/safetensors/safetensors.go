@@ -497,18 +497,28 @@ func ReadFrom(r io.Reader, size int64, layout []TensorSpec, lim Limits, dst []fl
 	if size-8-int64(n) != h.DataLen {
 		return nil, fmt.Errorf("%w: data section of %d bytes, the header indexes %d", ErrMalformed, size-8-int64(n), h.DataLen)
 	}
+	return h.Metadata, h.ReadData(r, layout, dst)
+}
+
+// ReadData reads the data section described by h (parsed by [ParseHeader]
+// for the same layout) from r into dst, in layout order. A canonical data
+// section is read straight into dst.
+func (h Header) ReadData(r io.Reader, layout []TensorSpec, dst []float32) error {
+	if int64(len(dst))*4 != h.DataLen || len(h.Offsets) != len(layout) {
+		return fmt.Errorf("%w: destination has %d elements, the header %d bytes", ErrLayout, len(dst), h.DataLen)
+	}
 	if h.Canonical && nativeLittle {
 		if _, err := io.ReadFull(r, float32Bytes(dst)); err != nil {
-			return nil, fmt.Errorf("%w: data: %w", ErrMalformed, err)
+			return fmt.Errorf("%w: data: %w", ErrMalformed, err)
 		}
-		return h.Metadata, nil
+		return nil
 	}
 	data := make([]byte, h.DataLen)
 	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, fmt.Errorf("%w: data: %w", ErrMalformed, err)
+		return fmt.Errorf("%w: data: %w", ErrMalformed, err)
 	}
 	h.gather(dst, layout, data)
-	return h.Metadata, nil
+	return nil
 }
 
 // EncodeHeader returns the 8-byte length prefix and the canonical JSON

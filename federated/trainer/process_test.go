@@ -1,0 +1,337 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testLayout = []TensorSpec{
+	{Name: "fc.weight", Shape: []int{3, 2}},
+	{Name: "fc.bias", Shape: []int{2}},
+}
+
+func testGlobal() Tensors {
+	return Tensors{Layout: testLayout, Data: []float32{1, 2, 3, 4, 5, 6, 7, 8}}
+}
+
+var testSettings = Settings{Epochs: 1, BatchSize: 8, LR: 0.1, Momentum: 0.9}
+
+// needSandbox skips when this machine cannot run the sandbox, so that a
+// developer laptop without bubblewrap still runs the rest; CI installs it
+// (.ci/run) and sets CONSORT_REQUIRE_SANDBOX=1 to make the skip a failure.
+func needSandbox(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	if f := Probe(context.Background()); !f.Sandboxed() {
+		if os.Getenv("CONSORT_REQUIRE_SANDBOX") == "1" {
+			t.Fatalf("sandbox required but unavailable: %s", f)
+		}
+		t.Skipf("sandbox unavailable: %s", f)
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import numpy").Run(); err != nil {
+		t.Skip("python3-numpy missing (apt-get install python3-numpy)")
+	}
+}
+
+func hostile(t *testing.T, mode string, args ...string) Command {
+	t.Helper()
+	return Command{
+		Argv:     append([]string{"python3", "hostile.py", mode}, args...),
+		Dir:      "testdata",
+		Files:    []string{"hostile.py", "../../../python/consort.py"},
+		WorkRoot: t.TempDir(),
+		Layout:   testLayout,
+		Limits:   Limits{Start: 30 * time.Second, Wall: 30 * time.Second, Memory: 1 << 30},
+	}
+}
+
+func start(t *testing.T, c Command) *Process {
+	t.Helper()
+	p, err := Start(context.Background(), c)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestProcessGood(t *testing.T) {
+	needSandbox(t)
+	c := hostile(t, "good")
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	p := start(t, c)
+	info := p.Info()
+	if !info.Sandboxed {
+		t.Fatal("not sandboxed")
+	}
+	want, err := DigestFiles("testdata", c.Files)
+	if err != nil || !info.Digest.Equal(want) {
+		t.Fatalf("digest %s, want %s (%v)", info.Digest, want, err)
+	}
+	for round := range 2 {
+		out, m, err := p.Train(context.Background(), Round{Round: round, Global: testGlobal(), Settings: testSettings, Seed: 7})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for i, v := range out.Data {
+			if v != testGlobal().Data[i]+0.5 {
+				t.Fatalf("value %d: %v", i, v)
+			}
+		}
+		if m != (Metrics{Examples: 10, Correct: 7, LossSum: 3.25}) {
+			t.Fatalf("metrics %+v", m)
+		}
+	}
+	m, err := p.Evaluate(context.Background(), testGlobal())
+	if err != nil || m != (Metrics{Examples: 4, Correct: 3, LossSum: 1.5}) {
+		t.Fatalf("evaluate: %+v %v", m, err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(c.WorkRoot); len(entries) != 0 {
+		t.Fatalf("run directory left behind: %v", entries)
+	}
+	if _, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// TestProcessRefusesOutput covers trainers whose replies must not reach the
+// node: each error names the problem, and the trainer's next round works.
+func TestProcessRefusesOutput(t *testing.T) {
+	needSandbox(t)
+	cases := []struct {
+		mode string
+		want error
+		text string
+	}{
+		{"nan", ErrInvalidOutput, `tensor "fc.weight" has a non-finite value`},
+		{"shape", ErrInvalidOutput, `tensor "fc.weight" has shape [6], want [3 2]`},
+		{"extra", ErrInvalidOutput, `unexpected tensor "evil"`},
+		{"header", ErrProtocol, "header length 1073741824 exceeds the cap"},
+		{"crash", ErrExited, "exit status 3"},
+		{"fail", ErrFailed, "no data this round"},
+	}
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			p := start(t, hostile(t, c.mode))
+			_, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.text) {
+				t.Fatalf("got %v, want %v mentioning %q", err, c.want, c.text)
+			}
+			// Evaluate is honest in every mode: the trainer (restarted
+			// when the failure killed it) serves the next call.
+			if m, err := p.Evaluate(context.Background(), testGlobal()); err != nil || m.Examples != 4 {
+				t.Fatalf("next call: %+v %v", m, err)
+			}
+		})
+	}
+}
+
+func TestProcessStdoutNoise(t *testing.T) {
+	needSandbox(t)
+	p := start(t, hostile(t, "stdout"))
+	if _, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSandboxNetwork: a trainer that connects to a listener on the node's
+// loopback fails inside the sandbox; the same trainer unsandboxed reaches it
+// (so the test can fail).
+func TestSandboxNetwork(t *testing.T) {
+	needSandbox(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
+	p := start(t, hostile(t, "net", strconv.Itoa(int(port))))
+	_, _, err = p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "network denied") {
+		t.Fatalf("sandboxed: %v", err)
+	}
+	select {
+	case <-accepted:
+		t.Fatal("the sandboxed trainer reached the node's loopback")
+	default:
+	}
+	u := unsandboxed(t, hostile(t, "net", strconv.Itoa(int(port))))
+	_, _, err = u.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	if !strings.Contains(err.Error(), "network reachable") {
+		t.Fatalf("unsandboxed control: %v", err)
+	}
+	<-accepted
+}
+
+// TestSandboxFiles: the node's key file is invisible to the trainer; the
+// working directory is writable and the program directory is not.
+func TestSandboxFiles(t *testing.T) {
+	needSandbox(t)
+	state := t.TempDir()
+	key := filepath.Join(state, "node.key")
+	if err := os.WriteFile(key, []byte("secret key material"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := hostile(t, "read", key)
+	c.Deny = []string{state}
+	p := start(t, c)
+	_, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "read denied") {
+		t.Fatalf("sandboxed: %v", err)
+	}
+	u := unsandboxed(t, hostile(t, "read", key))
+	if _, _, err = u.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); !strings.Contains(err.Error(), "read allowed") {
+		t.Fatalf("unsandboxed control: %v", err)
+	}
+	// Exposing the denied directory as data is refused before anything runs.
+	c.Data = []string{state}
+	if _, err := Start(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "denied path") {
+		t.Fatalf("data exposing the key: %v", err)
+	}
+	w := start(t, hostile(t, "workdir"))
+	if _, _, err := w.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
+		t.Fatalf("workdir: %v", err)
+	}
+}
+
+func TestQuotas(t *testing.T) {
+	needSandbox(t)
+	cases := []struct {
+		mode   string
+		limits Limits
+		want   error
+	}{
+		{"mem", Limits{Memory: 1 << 30}, ErrMemoryQuota},
+		{"cpu", Limits{CPU: 300 * time.Millisecond}, ErrCPUQuota},
+		{"sleep", Limits{Wall: 500 * time.Millisecond}, ErrTimeout},
+	}
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			cmd := hostile(t, c.mode)
+			cmd.Limits = c.limits
+			cmd.Limits.Start = 30 * time.Second
+			p := start(t, cmd)
+			began := time.Now()
+			_, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if d := time.Since(began); d > 20*time.Second {
+				t.Fatalf("quota enforced only after %v", d)
+			}
+			if m, err := p.Evaluate(context.Background(), testGlobal()); err != nil || m.Examples != 4 {
+				t.Fatalf("after the kill the trainer should restart: %+v %v", m, err)
+			}
+			if p.Restarts() != 1 {
+				t.Fatalf("restarts %d", p.Restarts())
+			}
+		})
+	}
+	t.Run("context", func(t *testing.T) {
+		p := start(t, hostile(t, "sleep"))
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if _, _, err := p.Train(ctx, Round{Global: testGlobal(), Settings: testSettings}); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestPinning(t *testing.T) {
+	needSandbox(t)
+	c := hostile(t, "good")
+	d, err := DigestFiles(c.Dir, c.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Pin = d.String()
+	p := start(t, c)
+	if !p.Info().Digest.Equal(d) {
+		t.Fatal("digest differs from the pin")
+	}
+	bad := hostile(t, "good")
+	bad.Pin = strings.Repeat("0", 64)
+	if _, err := Start(context.Background(), bad); !errors.Is(err, ErrNotPinned) || !strings.Contains(err.Error(), d.String()) {
+		t.Fatalf("wrong pin: %v", err)
+	}
+	if entries, _ := os.ReadDir(bad.WorkRoot); len(entries) != 0 {
+		t.Fatalf("an unpinned trainer left files: %v", entries)
+	}
+	req := hostile(t, "good")
+	req.RequirePin = true
+	if _, err := Start(context.Background(), req); !errors.Is(err, ErrNotPinned) {
+		t.Fatalf("required pin missing: %v", err)
+	}
+}
+
+// TestDigestMatchesCoreutils checks the documented reproduction of a digest
+// with sha256sum.
+func TestDigestMatchesCoreutils(t *testing.T) {
+	if _, err := exec.LookPath("sha256sum"); err != nil {
+		t.Skip("no sha256sum")
+	}
+	files := []string{"hostile.py", "../../../python/consort.py"}
+	d, err := DigestFiles("testdata", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range files {
+		b, _ := os.ReadFile(filepath.Join("testdata", f))
+		os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o600)
+	}
+	cmd := exec.Command("sh", "-c", "sha256sum hostile.py consort.py | LC_ALL=C sort -k2 | sha256sum")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(out))[0]; got != d.String() {
+		t.Fatalf("coreutils %s, DigestFiles %s", got, d)
+	}
+}
+
+func unsandboxed(t *testing.T, c Command) *Process {
+	t.Helper()
+	c.AllowUnsandboxed = true
+	p := &Process{cfg: c}
+	var err error
+	if p.cfg, err = c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	p.elements, _ = Elements(c.Layout)
+	if err := p.start(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if p.Info().Sandboxed {
+		t.Fatal("expected an unsandboxed process")
+	}
+	return p
+}

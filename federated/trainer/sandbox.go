@@ -1,0 +1,234 @@
+package trainer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Facilities reports which isolation facilities this machine offers, as
+// probed by [Probe].
+type Facilities struct {
+	// Bwrap is the path of bubblewrap ("" when not installed).
+	Bwrap string
+	// BwrapWorks reports that a probe sandbox with every namespace
+	// unshared (network, mount, PID, IPC, UTS, cgroup, user when not root)
+	// and a size-limited tmpfs started and exited cleanly.
+	BwrapWorks bool
+	// BwrapError says why the probe sandbox failed (empty when it worked).
+	BwrapError string
+	// UserNamespaces reports that unprivileged user namespaces are enabled
+	// (/proc/sys/user/max_user_namespaces > 0), which bubblewrap needs when
+	// the node does not run as root.
+	UserNamespaces bool
+	// Landlock is the Landlock ABI version of the kernel (0: unavailable).
+	// It is reported, not used: bubblewrap's mount namespace already hides
+	// every path that is not bound, which Landlock would only restrict.
+	Landlock int
+}
+
+// Sandboxed reports whether trainers can run sandboxed here.
+func (f Facilities) Sandboxed() bool { return f.BwrapWorks }
+
+// String summarises the facilities for a log line.
+func (f Facilities) String() string {
+	s := "bwrap=" + strconv.FormatBool(f.BwrapWorks)
+	if f.BwrapError != "" {
+		s += " (" + f.BwrapError + ")"
+	}
+	return s + fmt.Sprintf(" userns=%t landlock-abi=%d", f.UserNamespaces, f.Landlock)
+}
+
+// Probe checks the sandbox facilities of this machine: it looks for bwrap in
+// /usr/bin and /bin (never the caller's PATH) and starts a probe sandbox.
+func Probe(ctx context.Context) Facilities {
+	var f Facilities
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil {
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		f.UserNamespaces = n > 0
+	}
+	if v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); errno == 0 {
+		f.Landlock = int(v)
+	}
+	for _, p := range []string{"/usr/bin/bwrap", "/bin/bwrap"} {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			f.Bwrap = p
+			break
+		}
+	}
+	if f.Bwrap == "" {
+		f.BwrapError = "bubblewrap not installed (apt-get install bubblewrap)"
+		return f
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	args := append(bwrapBase(1<<20), "--", "/usr/bin/true")
+	out, err := exec.CommandContext(ctx, f.Bwrap, args...).CombinedOutput()
+	if err != nil {
+		f.BwrapError = "probe sandbox failed: " + clip(strings.TrimSpace(string(out))+" "+err.Error())
+		return f
+	}
+	f.BwrapWorks = true
+	return f
+}
+
+// bwrapBase returns bubblewrap's arguments for the system view: every
+// namespace unshared, capabilities dropped, a new session (no terminal
+// injection), the system read-only, selected /etc files, fresh /proc, /dev
+// and a small /tmp.
+func bwrapBase(tmpBytes int64) []string {
+	a := []string{
+		"--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+		"--ro-bind", "/usr", "/usr",
+	}
+	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
+		st, err := os.Lstat(d)
+		switch {
+		case err != nil:
+		case st.Mode()&os.ModeSymlink != 0:
+			if target, err := os.Readlink(d); err == nil {
+				a = append(a, "--symlink", target, d)
+			}
+		case st.IsDir():
+			a = append(a, "--ro-bind", d, d)
+		}
+	}
+	for _, e := range etcFiles() {
+		a = append(a, "--ro-bind-try", e, e)
+	}
+	return append(a, "--proc", "/proc", "--dev", "/dev",
+		"--size", strconv.FormatInt(tmpBytes, 10), "--tmpfs", "/tmp")
+}
+
+// etcFiles returns the parts of /etc a trainer sees: what the dynamic
+// loader, Python and the BLAS alternatives need, and no credentials.
+func etcFiles() []string {
+	return []string{
+		"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+		"/etc/localtime", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/os-release",
+		"/etc/python3", "/etc/python3.11", "/etc/mime.types",
+	}
+}
+
+// systemMounts lists the host paths the sandbox exposes read-only, for the
+// Deny check.
+func systemMounts() []string {
+	m := []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
+	return append(m, etcFiles()...)
+}
+
+// sandboxArgs returns the bwrap argument list for one trainer run.
+func sandboxArgs(c Command, app, work string) []string {
+	a := bwrapBase(64 << 20)
+	for _, d := range c.Data {
+		a = append(a, "--ro-bind", d, d)
+	}
+	a = append(a, "--ro-bind", app, app,
+		"--size", strconv.FormatInt(c.Limits.WorkBytes, 10), "--tmpfs", work,
+		"--chdir", app)
+	for _, e := range c.environ(work) {
+		k, v, _ := strings.Cut(e, "=")
+		a = append(a, "--setenv", k, v)
+	}
+	// fd 3: bwrap reports the sandbox's PID; fd 4: bwrap waits for a byte
+	// before it runs the trainer, so the quotas are set first.
+	a = append(a, "--info-fd", "3", "--block-fd", "4", "--")
+	return append(a, c.Argv...)
+}
+
+// unsandboxedArgs returns the argv of an unsandboxed run: a shell that waits
+// for a line on fd 3 (sent once the quotas are set) and then becomes the
+// trainer.
+func unsandboxedArgs(c Command) []string {
+	return append([]string{"/bin/sh", "-c", `read -r _ <&3 && exec "$@"`, "consort-trainer"}, c.Argv...)
+}
+
+// checkDenyMounts refuses a Deny path under a system mount of the sandbox.
+func checkDenyMounts(c Command) error {
+	for _, d := range c.Deny {
+		for _, m := range systemMounts() {
+			if overlaps(d, m) {
+				return fmt.Errorf("%w: the denied path %q is inside the system view %q", ErrConfig, d, m)
+			}
+		}
+	}
+	return nil
+}
+
+// cpuTicks returns the CPU time, in clock ticks (USER_HZ = 100 on Linux),
+// of pid and all its live descendants, including what their reaped
+// children used.
+func cpuTicks(pid int) (int64, error) {
+	var total int64
+	stack := []int{pid}
+	for len(stack) > 0 && len(stack) < 1<<16 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "stat"))
+		if err != nil {
+			if p == pid {
+				return 0, err
+			}
+			continue
+		}
+		// Fields after the command name, which is in parentheses and may hold spaces.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		for _, k := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+			v, _ := strconv.ParseInt(f[k], 10, 64)
+			total += v
+		}
+		tasks, _ := os.ReadDir(filepath.Join("/proc", strconv.Itoa(p), "task"))
+		for _, t := range tasks {
+			kids, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "task", t.Name(), "children"))
+			if err != nil {
+				continue
+			}
+			for _, k := range strings.Fields(string(kids)) {
+				if n, err := strconv.Atoi(k); err == nil {
+					stack = append(stack, n)
+				}
+			}
+		}
+	}
+	return total, nil
+}
+
+// userHZ is the unit of /proc/PID/stat CPU times on Linux.
+const userHZ = 100
+
+// setLimits applies the quotas to pid before it runs the trainer. Soft and
+// hard limits are equal, so the trainer cannot raise them.
+func setLimits(pid int, l Limits, fsize bool) error {
+	set := func(res int, v uint64) error {
+		return unix.Prlimit(pid, res, &unix.Rlimit{Cur: v, Max: v}, nil)
+	}
+	if err := set(unix.RLIMIT_AS, uint64(l.Memory)); err != nil {
+		return fmt.Errorf("RLIMIT_AS: %w", err)
+	}
+	if err := set(unix.RLIMIT_CPU, uint64((l.CPUTotal+time.Second-1)/time.Second)); err != nil {
+		return fmt.Errorf("RLIMIT_CPU: %w", err)
+	}
+	if err := set(unix.RLIMIT_CORE, 0); err != nil {
+		return fmt.Errorf("RLIMIT_CORE: %w", err)
+	}
+	if fsize {
+		if err := set(unix.RLIMIT_FSIZE, uint64(l.WorkBytes)); err != nil {
+			return fmt.Errorf("RLIMIT_FSIZE: %w", err)
+		}
+	}
+	return nil
+}
