@@ -44,6 +44,9 @@ func FuzzDecode(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, _, err := ReadLayout(b, Limits{MaxHeader: 4096}); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("ReadLayout: unclassified error: %v", err)
+		}
 		got, err := Decode(b, testLayout, Limits{MaxHeader: 4096})
 		dst := make([]float32, len(testData))
 		_, rerr := ReadFrom(bytes.NewReader(b), int64(len(b)), testLayout, Limits{MaxHeader: 4096}, dst)

@@ -679,3 +679,73 @@ func WriteFile(path string, layout []TensorSpec, data []float32, metadata map[st
 	defer d.Close()
 	return d.Sync()
 }
+
+// ReadLayout returns the layout of a whole safetensors file b whose layout
+// is not known in advance (e.g. the initial weights a coordinator
+// publishes): its F32 tensors in data-offset order. The file is then fully
+// validated by [Decode] against that layout, whose result is returned too.
+func ReadLayout(b []byte, lim Limits) ([]TensorSpec, *File, error) {
+	lim = lim.withDefaults()
+	if len(b) < 8 {
+		return nil, nil, fmt.Errorf("%w: %d bytes, shorter than the 8-byte header length", ErrMalformed, len(b))
+	}
+	n := binary.LittleEndian.Uint64(b)
+	if n > uint64(lim.MaxHeader) || n > uint64(len(b)-8) {
+		return nil, nil, fmt.Errorf("%w: header length %d exceeds the cap %d or the input", ErrMalformed, n, lim.MaxHeader)
+	}
+	hdr := b[8 : 8+n]
+	if len(hdr) == 0 || hdr[0] != '{' {
+		return nil, nil, fmt.Errorf("%w: header does not start with '{'", ErrMalformed)
+	}
+	dec := json.NewDecoder(bytes.NewReader(hdr))
+	dec.UseNumber()
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, nil, err
+	}
+	type named struct {
+		TensorSpec
+		begin int64
+	}
+	var found []named
+	for dec.More() {
+		key, err := stringToken(dec)
+		if err != nil {
+			return nil, nil, err
+		}
+		if key == metadataKey {
+			if _, err := parseMetadata(dec, lim.MaxMetadata); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if len(found) >= MaxElements/1024 {
+			return nil, nil, fmt.Errorf("%w: too many tensors", ErrMalformed)
+		}
+		e, err := parseEntry(dec, key)
+		if err != nil {
+			return nil, nil, err
+		}
+		found = append(found, named{TensorSpec{Name: key, Shape: e.shape}, e.offsets[0]})
+	}
+	slices.SortStableFunc(found, func(a, b named) int {
+		switch {
+		case a.begin < b.begin:
+			return -1
+		case a.begin > b.begin:
+			return 1
+		}
+		return 0
+	})
+	layout := make([]TensorSpec, len(found))
+	for i, f := range found {
+		layout[i] = f.TensorSpec
+	}
+	if _, err := CheckLayout(layout); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	f, err := Decode(b, layout, lim)
+	if err != nil {
+		return nil, nil, err
+	}
+	return layout, f, nil
+}

@@ -184,3 +184,18 @@ func TestWriteFile(t *testing.T) {
 		t.Fatalf("temporary file left behind: %v", entries)
 	}
 }
+
+func TestReadLayout(t *testing.T) {
+	hdr := `{"scale":{"dtype":"F32","shape":[],"data_offsets":[36,40]},"fc.bias":{"shape":[3],"dtype":"F32","data_offsets":[24,36]},` +
+		`"fc.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}`
+	layout, f, err := ReadLayout(file(hdr, testData...), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layout) != 3 || layout[0].Name != "fc.weight" || layout[2].Name != "scale" || !slices.Equal(f.Data, testData) {
+		t.Fatalf("%v %v", layout, f.Data)
+	}
+	if _, _, err := ReadLayout(file(strings.Replace(hdr, "F32", "I64", 1), testData...), Limits{}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("I64: %v", err)
+	}
+}
