@@ -24,7 +24,8 @@ header's ``__metadata__`` carries ``consort.protocol`` ("1") and
 each ``evaluate`` with ``evaluated`` (metrics only), or with ``error``
 (``consort.error`` text). ``shutdown`` asks it to exit.
 
-The first receive() moves the protocol channel off file descriptor 1, so
+Under a node (CONSORT_PROTOCOL is set) importing the module moves the
+protocol channel off file descriptor 1, so
 ``print`` (and C libraries writing to stdout) go to stderr, which the node
 logs, and cannot corrupt the frames.
 
@@ -95,12 +96,23 @@ class _Channel:
             view = view[k:]
 
 
+_hello_sent = False
+
+
 def _channel():
-    global _chan
+    global _chan, _hello_sent
     if _chan is None:
         _chan = _Channel()
+    if not _hello_sent:
         _write_frame({"consort.kind": "hello"}, [])
+        _hello_sent = True
     return _chan
+
+
+# Under a consort node (which sets CONSORT_PROTOCOL) take the protocol
+# channel at import, before the trainer's own code can print anything.
+if os.environ.get("CONSORT_PROTOCOL") and _chan is None:
+    _chan = _Channel()
 
 
 def _header(meta, arrays):

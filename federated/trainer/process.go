@@ -166,6 +166,9 @@ func (p *Process) start(ctx context.Context, first bool) (err error) {
 		return nil
 	})
 	if err != nil {
+		if errors.Is(err, ErrOutputQuota) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrInvalidOutput) {
+			return fmt.Errorf("starting trainer (did it write to stdout before its hello? use the helper or write logs to stderr): %w", err)
+		}
 		return fmt.Errorf("starting trainer: %w", err)
 	}
 	p.run = r
