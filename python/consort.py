@@ -79,7 +79,7 @@ class _Channel:
         os.close(null)
 
     def read_exact(self, n):
-        buf = bytearray(n)
+        buf = np.empty(n, dtype=np.uint8)  # not zero-filled, unlike bytearray
         view = memoryview(buf)
         got = 0
         while got < n:

@@ -227,17 +227,38 @@ func Check(t Tensors, layout []TensorSpec) error {
 	if len(t.Data) != n {
 		return fmt.Errorf("%w: %d values, the layout has %d", ErrInvalidOutput, len(t.Data), n)
 	}
-	pos := 0
-	for _, ts := range layout {
-		k := ts.Elements()
-		for i, v := range t.Data[pos : pos+k] {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("%w: tensor %q has a non-finite value at index %d", ErrInvalidOutput, ts.Name, i)
+	if i := firstNonFinite(t.Data); i >= 0 {
+		pos := 0
+		for _, ts := range layout {
+			k := ts.Elements()
+			if i < pos+k {
+				return fmt.Errorf("%w: tensor %q has a non-finite value at index %d", ErrInvalidOutput, ts.Name, i-pos)
 			}
+			pos += k
 		}
-		pos += k
 	}
 	return nil
+}
+
+// firstNonFinite returns the index of the first NaN or infinity in v, or
+// -1. A float32 is not finite exactly when its exponent bits are all ones,
+// that is when (bits & 0x7fffffff) + 0x00800000 sets bit 31. Blocks are
+// tested two values per 64-bit word with that sum (no carry crosses the
+// halves), and only a block that fails is scanned value by value.
+func firstNonFinite(v []float32) int {
+	const block = 1024
+	for lo := 0; lo < len(v); lo += block {
+		hi := min(lo+block, len(v))
+		if !nonFiniteIn(v[lo:hi]) {
+			continue
+		}
+		for i := lo; i < hi; i++ {
+			if math.Float32bits(v[i])&0x7f800000 == 0x7f800000 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 func layoutDiff(got, want []TensorSpec) string {

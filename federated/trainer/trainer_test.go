@@ -219,3 +219,30 @@ func f32bytes(f []float32) []byte {
 	}
 	return b
 }
+
+// TestFirstNonFinite compares the word-parallel scan with a naive one.
+func TestFirstNonFinite(t *testing.T) {
+	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.Float32frombits(0x7f800001), math.Float32frombits(0xffffffff)}
+	finite := []float32{0, -0, 1, -1, math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, math.Float32frombits(0x7f7fffff), math.Float32frombits(0x807fffff)}
+	for _, n := range []int{0, 1, 2, 3, 7, 8, 9, 1023, 1024, 1025, 5000} {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = finite[i%len(finite)]
+		}
+		if got := firstNonFinite(v); got != -1 {
+			t.Fatalf("n=%d: finite data flagged at %d", n, got)
+		}
+		for _, at := range []int{0, n / 2, n - 1} {
+			if n == 0 {
+				continue
+			}
+			for _, s := range specials {
+				w := slices.Clone(v)
+				w[at] = s
+				if got := firstNonFinite(w); got != at {
+					t.Fatalf("n=%d: %x at %d found at %d", n, math.Float32bits(s), at, got)
+				}
+			}
+		}
+	}
+}
