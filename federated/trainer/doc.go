@@ -79,6 +79,9 @@
 //     mismatch, or a missing pin when [Command.RequirePin] is set, refuses
 //     to start ([ErrNotPinned]). [Process.Info] returns the digest for the
 //     node's audit log every round.
+//   - No inherited descriptors: before each start every descriptor above 2
+//     the node inherited is marked close-on-exec (neither exec nor bwrap
+//     closes them, and one could be a channel out of the sandbox).
 //   - Scrubbed environment: only PATH, HOME, TMPDIR, LANG, CONSORT_WORKDIR,
 //     CONSORT_PROTOCOL and the [Command.Env] allow-list.
 //

@@ -210,6 +210,9 @@ func (r *run) launch(ctx context.Context, c Command, fac Facilities) error {
 	if err != nil {
 		return err
 	}
+	if err := closeOnExecInherited(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	var cmd *exec.Cmd
 	var infoR *os.File
 	if fac.Sandboxed() {
@@ -291,6 +294,35 @@ func (r *run) launch(ctx context.Context, c Command, fac Facilities) error {
 	if _, err := blockW.Write([]byte("go\n")); err != nil {
 		r.kill()
 		return fmt.Errorf("%w: releasing the trainer: %w", ErrExited, err)
+	}
+	return nil
+}
+
+// closeOnExecInherited marks every descriptor above 2 close-on-exec. Go
+// opens its own files that way, but descriptors the node inherited (from a
+// service manager, a shell, a test harness) are passed to every child, and
+// neither exec nor bubblewrap closes them: a trainer could use one as a
+// channel out of the sandbox. This affects only future execs.
+func closeOnExecInherited() error {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("listing descriptors: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("listing descriptors: %w", err)
+	}
+	for _, n := range names {
+		fd, err := strconv.Atoi(n)
+		if err != nil || fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue // closed meanwhile, or already close-on-exec
+		}
+		unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var testLayout = []TensorSpec{
@@ -217,6 +219,27 @@ func TestSandboxFiles(t *testing.T) {
 	w := start(t, hostile(t, "workdir"))
 	if _, _, err := w.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
 		t.Fatalf("workdir: %v", err)
+	}
+}
+
+// TestNoLeakedDescriptors: descriptors the node inherited do not reach the
+// trainer (this test's own harness typically passes some).
+func TestNoLeakedDescriptors(t *testing.T) {
+	needSandbox(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	// Simulate an inherited descriptor: clear close-on-exec on one of ours.
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETFD, 0); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, hostile(t, "fds"))
+	_, _, err = p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	if !strings.Contains(err.Error(), "extra fds: 0") {
+		t.Fatalf("got %v", err)
 	}
 }
 

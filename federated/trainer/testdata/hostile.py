@@ -1,7 +1,7 @@
 """Test trainer for package trainer: well-behaved or hostile, by argv[1].
 
 Modes: good, nan, shape, extra, header, net PORT, read PATH, mem, cpu, sleep,
-crash, stdout, fail. Each mode misbehaves only in Train; Evaluate is honest.
+crash, stdout, fds, workdir, fail. Each mode misbehaves only in Train; Evaluate is honest.
 """
 import os
 import socket
@@ -58,6 +58,20 @@ for task in consort.tasks():
     elif mode == "stdout":
         print("a user print between frames must not corrupt the protocol")
         os.write(1, b"and neither must a raw write to fd 1\n")
+    elif mode == "fds":
+        # Descriptors beyond stdio and the helper's two protocol pipes (the
+        # listing's own descriptor is closed by the time readlink runs).
+        proto = {0, 1, 2, consort._chan.out.fileno(), consort._chan.inp.fileno()}
+        extra = []
+        for f in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink("/proc/self/fd/" + f)
+            except OSError:
+                continue
+            if int(f) not in proto:
+                extra.append(target)
+        consort.fail("extra fds: %d %s" % (len(extra), extra))
+        continue
     elif mode == "fail":
         consort.fail("no data this round")
         continue
