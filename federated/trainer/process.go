@@ -69,7 +69,8 @@ type run struct {
 	waitErr  error
 	stderr   *tail
 	stderrWG sync.WaitGroup
-	memory   int64 // the RLIMIT_AS quota, for messages
+	drained  chan struct{} // closed when the stderr copy ends
+	memory   int64         // the RLIMIT_AS quota, for messages
 }
 
 // Start validates c, probes the sandbox, verifies the program digest
@@ -251,8 +252,10 @@ func (r *run) launch(ctx context.Context, c Command, fac Facilities) error {
 	r.stdin, r.stdout = inW, outR
 	r.stderr = newTail(c.Stderr, c.Limits.MaxStderr)
 	r.stderrWG.Add(1)
+	r.drained = make(chan struct{})
 	go func() {
 		defer r.stderrWG.Done()
+		defer close(r.drained)
 		io.Copy(r.stderr, errR)
 		errR.Close()
 	}()
@@ -435,6 +438,14 @@ func isIOError(err error) bool {
 
 // exitError classifies the exit of a process that ended during a call.
 func (r *run) exitError(ioErr error) error {
+	// The last stderr bytes may still be in the pipe: wait for the copy
+	// (the write ends close when the sandbox's last process exits).
+	timer := time.NewTimer(time.Second)
+	select {
+	case <-r.drained:
+	case <-timer.C:
+	}
+	timer.Stop()
 	tail := r.stderr.String()
 	var ee *exec.ExitError
 	sig := syscall.Signal(0)
