@@ -65,9 +65,10 @@
 //     else of the host is visible, so the node's key file is not merely
 //     unreadable but absent. [Command.Deny] names paths (key, state
 //     directory) that [Start] refuses to expose whatever the configuration.
-//   - Quotas ([Limits]): address space (RLIMIT_AS), per-call CPU time (a
-//     watchdog summing the process tree's CPU, 50 ms resolution) and wall
-//     time, a lifetime RLIMIT_CPU backstop, file size (RLIMIT_FSIZE), no
+//   - Quotas ([Limits]): memory (RLIMIT_AS per process, and a watchdog
+//     summing the resident memory of the whole process tree, so forked
+//     workers share one budget), per-call CPU time (the same watchdog sums
+//     the tree's CPU, 50 ms resolution) and wall time, a lifetime RLIMIT_CPU backstop, file size (RLIMIT_FSIZE), no
 //     core dumps, bounded reply frames and stderr. Limits are set (soft =
 //     hard, so they cannot be raised) through bwrap's --info-fd/--block-fd
 //     before the trainer's first instruction runs. A quota breach kills the

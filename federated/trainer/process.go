@@ -375,7 +375,7 @@ func (r *run) stop() {
 // time passes or the tree's CPU time exceeds cpu, and the error says which.
 // An I/O failure without a watchdog reason is classified from the exit.
 func (r *run) guard(ctx context.Context, wall, cpu time.Duration, fn func() error) error {
-	start, _ := cpuTicks(r.pid)
+	start, _ := treeUsage(r.pid)
 	budget := int64(cpu / (time.Second / userHZ))
 	done := make(chan struct{})
 	var reason error
@@ -398,11 +398,17 @@ func (r *run) guard(ctx context.Context, wall, cpu time.Duration, fn func() erro
 			case <-timer.C:
 				reason = fmt.Errorf("%w: the call took longer than %v", ErrTimeout, wall)
 			case <-tick.C:
-				used, err := cpuTicks(r.pid)
-				if err != nil || used-start <= budget {
+				u, err := treeUsage(r.pid)
+				switch {
+				case err != nil:
+					continue
+				case u.ticks-start.ticks > budget:
+					reason = fmt.Errorf("%w: the call used more than %v of CPU", ErrCPUQuota, cpu)
+				case u.rss > r.memory:
+					reason = fmt.Errorf("%w: the trainer's processes held more than %d bytes of memory", ErrMemoryQuota, r.memory)
+				default:
 					continue
 				}
-				reason = fmt.Errorf("%w: the call used more than %v of CPU", ErrCPUQuota, cpu)
 			}
 			r.kill()
 			return

@@ -251,6 +251,7 @@ func TestQuotas(t *testing.T) {
 		want   error
 	}{
 		{"mem", Limits{Memory: 1 << 30}, ErrMemoryQuota},
+		{"forkmem", Limits{Memory: 256 << 20}, ErrMemoryQuota},
 		{"cpu", Limits{CPU: 300 * time.Millisecond}, ErrCPUQuota},
 		{"sleep", Limits{Wall: 500 * time.Millisecond}, ErrTimeout},
 	}
@@ -264,6 +265,9 @@ func TestQuotas(t *testing.T) {
 			_, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
 			if !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if c.mode == "forkmem" && !strings.Contains(err.Error(), "processes held more than") {
+				t.Fatalf("the tree's memory was not what stopped it: %v", err)
 			}
 			if d := time.Since(began); d > 20*time.Second {
 				t.Fatalf("quota enforced only after %v", d)

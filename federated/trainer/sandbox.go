@@ -162,19 +162,26 @@ func checkDenyMounts(c Command) error {
 	return nil
 }
 
-// cpuTicks returns the CPU time, in clock ticks (USER_HZ = 100 on Linux),
-// of pid and all its live descendants, including what their reaped
-// children used.
-func cpuTicks(pid int) (int64, error) {
-	var total int64
+// usage is what a process tree uses, read from /proc.
+type usage struct {
+	ticks int64 // CPU time in clock ticks (USER_HZ = 100 on Linux), reaped children included
+	rss   int64 // resident memory in bytes, summed over the live processes
+}
+
+// treeUsage returns the CPU time and resident memory of pid and all its
+// live descendants (at most 65536 processes are visited).
+func treeUsage(pid int) (usage, error) {
+	var u usage
+	page := int64(os.Getpagesize())
 	stack := []int{pid}
-	for len(stack) > 0 && len(stack) < 1<<16 {
+	for visited := 0; len(stack) > 0 && visited < 1<<16; visited++ {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "stat"))
+		dir := filepath.Join("/proc", strconv.Itoa(p))
+		b, err := os.ReadFile(filepath.Join(dir, "stat"))
 		if err != nil {
 			if p == pid {
-				return 0, err
+				return u, err
 			}
 			continue
 		}
@@ -184,16 +191,18 @@ func cpuTicks(pid int) (int64, error) {
 			continue
 		}
 		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 15 {
+		if len(f) < 22 {
 			continue
 		}
 		for _, k := range []int{11, 12, 13, 14} { // utime stime cutime cstime
 			v, _ := strconv.ParseInt(f[k], 10, 64)
-			total += v
+			u.ticks += v
 		}
-		tasks, _ := os.ReadDir(filepath.Join("/proc", strconv.Itoa(p), "task"))
+		rss, _ := strconv.ParseInt(f[21], 10, 64) // pages
+		u.rss += rss * page
+		tasks, _ := os.ReadDir(filepath.Join(dir, "task"))
 		for _, t := range tasks {
-			kids, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "task", t.Name(), "children"))
+			kids, err := os.ReadFile(filepath.Join(dir, "task", t.Name(), "children"))
 			if err != nil {
 				continue
 			}
@@ -204,7 +213,7 @@ func cpuTicks(pid int) (int64, error) {
 			}
 		}
 	}
-	return total, nil
+	return u, nil
 }
 
 // userHZ is the unit of /proc/PID/stat CPU times on Linux.

@@ -1,7 +1,7 @@
 """Test trainer for package trainer: well-behaved or hostile, by argv[1].
 
 Modes: good, nan, shape, extra, header, net PORT, read PATH, mem, cpu, sleep,
-crash, stdout, fds, workdir, fail. Each mode misbehaves only in Train; Evaluate is honest.
+crash, stdout, fds, workdir, forkmem, fail. Each mode misbehaves only in Train; Evaluate is honest.
 """
 import os
 import socket
@@ -48,6 +48,15 @@ for task in consort.tasks():
         continue
     elif mode == "mem":
         hog = bytearray(3 << 30)
+    elif mode == "forkmem":
+        # Each process stays under RLIMIT_AS; together they exceed the quota.
+        for _ in range(4):
+            if os.fork() == 0:
+                hog = bytearray(96 << 20)
+                hog[::4096] = b"\x01" * len(range(0, len(hog), 4096))
+                time.sleep(60)
+                os._exit(0)
+        time.sleep(60)
     elif mode == "cpu":
         while True:
             pass
