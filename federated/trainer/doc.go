@@ -68,7 +68,9 @@
 //   - Quotas ([Limits]): memory (RLIMIT_AS per process, and a watchdog
 //     summing the resident memory of the whole process tree, so forked
 //     workers share one budget), per-call CPU time (the same watchdog sums
-//     the tree's CPU, 50 ms resolution) and wall time, a lifetime RLIMIT_CPU backstop, file size (RLIMIT_FSIZE), no
+//     the tree's CPU, 50 ms resolution) and wall time, and between calls
+//     the same memory quota and one call's CPU budget for an idle trainer
+//     (reported by the next call), a lifetime RLIMIT_CPU backstop, file size (RLIMIT_FSIZE), no
 //     core dumps, bounded reply frames and stderr. Limits are set (soft =
 //     hard, so they cannot be raised) through bwrap's --info-fd/--block-fd
 //     before the trainer's first instruction runs. A quota breach kills the

@@ -70,6 +70,9 @@ type run struct {
 	stderr   *tail
 	stderrWG sync.WaitGroup
 	drained  chan struct{} // closed when the stderr copy ends
+	// The watch between calls (see watchIdle).
+	idleStop, idleDone chan struct{}
+	idleReason         error
 	memory   int64         // the RLIMIT_AS quota, for messages
 }
 
@@ -357,6 +360,7 @@ func (r *run) kill() {
 // stop kills the process, waits for it and removes the run directory.
 func (r *run) stop() {
 	r.kill()
+	r.stopIdle()
 	if r.cmd != nil {
 		<-r.exited
 		r.stderrWG.Wait()
@@ -374,7 +378,15 @@ func (r *run) stop() {
 // quotas: a watchdog kills the process when the context ends, the wall
 // time passes or the tree's CPU time exceeds cpu, and the error says which.
 // An I/O failure without a watchdog reason is classified from the exit.
-func (r *run) guard(ctx context.Context, wall, cpu time.Duration, fn func() error) error {
+func (r *run) guard(ctx context.Context, wall, cpu time.Duration, fn func() error) (err error) {
+	if err := r.stopIdle(); err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			r.watchIdle(cpu)
+		}
+	}()
 	start, _ := treeUsage(r.pid)
 	budget := int64(cpu / (time.Second / userHZ))
 	done := make(chan struct{})
@@ -414,7 +426,7 @@ func (r *run) guard(ctx context.Context, wall, cpu time.Duration, fn func() erro
 			return
 		}
 	}()
-	err := fn()
+	err = fn()
 	close(done)
 	wg.Wait()
 	if reason != nil {
@@ -436,6 +448,56 @@ func (r *run) guard(ctx context.Context, wall, cpu time.Duration, fn func() erro
 		}
 	}
 	return err
+}
+
+// watchIdle watches the trainer between calls: it is killed when its
+// process tree holds more than the memory quota or burns more than one
+// call's CPU budget while it has nothing to do. The reason is returned by
+// the next call (through stopIdle).
+func (r *run) watchIdle(cpu time.Duration) {
+	r.idleStop, r.idleDone, r.idleReason = make(chan struct{}), make(chan struct{}), nil
+	stop, done := r.idleStop, r.idleDone
+	go func() {
+		defer close(done)
+		start, _ := treeUsage(r.pid)
+		budget := int64(cpu / (time.Second / userHZ))
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-r.exited:
+				return
+			case <-tick.C:
+			}
+			u, err := treeUsage(r.pid)
+			switch {
+			case err != nil:
+				continue
+			case u.rss > r.memory:
+				r.idleReason = fmt.Errorf("%w: between calls the trainer's processes held more than %d bytes of memory", ErrMemoryQuota, r.memory)
+			case u.ticks-start.ticks > budget:
+				r.idleReason = fmt.Errorf("%w: the trainer used more than %v of CPU between calls", ErrCPUQuota, cpu)
+			default:
+				continue
+			}
+			r.kill()
+			return
+		}
+	}()
+}
+
+// stopIdle ends the watch between calls and returns why it killed the
+// trainer, if it did.
+func (r *run) stopIdle() error {
+	if r.idleStop == nil {
+		return nil
+	}
+	close(r.idleStop)
+	<-r.idleDone
+	r.idleStop = nil
+	return r.idleReason
 }
 
 func isIOError(err error) bool {
@@ -513,8 +575,13 @@ func (p *Process) ensure(ctx context.Context) (*run, error) {
 	if p.run != nil {
 		select {
 		case <-p.run.exited:
+			// Died between calls: report a quota kill once, then restart.
+			reason := p.run.stopIdle()
 			p.run.stop()
 			p.run = nil
+			if reason != nil {
+				return nil, reason
+			}
 		default:
 			return p.run, nil
 		}

@@ -280,6 +280,26 @@ func TestQuotas(t *testing.T) {
 			}
 		})
 	}
+	t.Run("idle", func(t *testing.T) {
+		cmd := hostile(t, "idlecpu")
+		cmd.Limits.CPU = 300 * time.Millisecond
+		p := start(t, cmd)
+		if _, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
+			t.Fatal(err)
+		}
+		select { // the watch between calls kills the spinning trainer
+		case <-p.run.exited:
+		case <-time.After(20 * time.Second):
+			t.Fatal("a trainer burning CPU between calls was not stopped")
+		}
+		_, err := p.Evaluate(context.Background(), testGlobal())
+		if !errors.Is(err, ErrCPUQuota) || !strings.Contains(err.Error(), "between calls") {
+			t.Fatalf("got %v", err)
+		}
+		if m, err := p.Evaluate(context.Background(), testGlobal()); err != nil || m.Examples != 4 {
+			t.Fatalf("restart: %+v %v", m, err)
+		}
+	})
 	t.Run("context", func(t *testing.T) {
 		p := start(t, hostile(t, "sleep"))
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

@@ -1,7 +1,7 @@
 """Test trainer for package trainer: well-behaved or hostile, by argv[1].
 
 Modes: good, nan, shape, extra, header, net PORT, read PATH, mem, cpu, sleep,
-crash, stdout, fds, workdir, forkmem, fail. Each mode misbehaves only in Train; Evaluate is honest.
+crash, stdout, fds, workdir, forkmem, idlecpu, fail. Each mode misbehaves only in Train; Evaluate is honest.
 """
 import os
 import socket
@@ -57,6 +57,15 @@ for task in consort.tasks():
                 time.sleep(60)
                 os._exit(0)
         time.sleep(60)
+    elif mode == "idlecpu":
+        # Answer honestly, then burn CPU between rounds.
+        import threading
+
+        def spin():
+            while True:
+                pass
+
+        threading.Thread(target=spin, daemon=True).start()
     elif mode == "cpu":
         while True:
             pass
