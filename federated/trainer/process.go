@@ -73,7 +73,7 @@ type run struct {
 	// The watch between calls (see watchIdle).
 	idleStop, idleDone chan struct{}
 	idleReason         error
-	memory   int64         // the RLIMIT_AS quota, for messages
+	memory             int64 // the RLIMIT_AS quota, for messages
 }
 
 // Start validates c, probes the sandbox, verifies the program digest
