@@ -81,11 +81,15 @@ type run struct {
 // to start ([ErrNotPinned], [ErrNoSandbox], [ErrConfig]) rather than run a
 // trainer it cannot account for.
 func Start(ctx context.Context, c Command) (*Process, error) {
+	return startWith(ctx, c, Probe(ctx))
+}
+
+// startWith is Start on a machine with the given facilities.
+func startWith(ctx context.Context, c Command, fac Facilities) (*Process, error) {
 	c, err := c.validate()
 	if err != nil {
 		return nil, err
 	}
-	fac := Probe(ctx)
 	if fac.Sandboxed() {
 		if err := checkDenyMounts(c); err != nil {
 			return nil, err

@@ -278,6 +278,9 @@ func TestQuotas(t *testing.T) {
 			if p.Restarts() != 1 {
 				t.Fatalf("restarts %d", p.Restarts())
 			}
+			if entries, _ := os.ReadDir(cmd.WorkRoot); len(entries) != 1 {
+				t.Fatalf("the killed run's directory was not removed: %v", entries)
+			}
 		})
 	}
 	t.Run("idle", func(t *testing.T) {
@@ -367,18 +370,30 @@ func TestDigestMatchesCoreutils(t *testing.T) {
 func unsandboxed(t *testing.T, c Command) *Process {
 	t.Helper()
 	c.AllowUnsandboxed = true
-	p := &Process{cfg: c}
-	var err error
-	if p.cfg, err = c.validate(); err != nil {
-		t.Fatal(err)
-	}
-	p.elements, _ = Elements(c.Layout)
-	if err := p.start(context.Background(), true); err != nil {
+	p, err := startWith(context.Background(), c, Facilities{BwrapError: "test: no sandbox"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	if p.Info().Sandboxed {
-		t.Fatal("expected an unsandboxed process")
+	if info := p.Info(); info.Sandboxed || !strings.HasPrefix(info.Isolation, "none") {
+		t.Fatalf("expected an unsandboxed process: %+v", info)
 	}
 	return p
+}
+
+// TestNoSandboxRefused: without the facilities a trainer starts only when
+// the configuration allows it, and then says so.
+func TestNoSandboxRefused(t *testing.T) {
+	needSandbox(t)
+	c := hostile(t, "good")
+	if _, err := startWith(context.Background(), c, Facilities{BwrapError: "bubblewrap not installed"}); !errors.Is(err, ErrNoSandbox) || !strings.Contains(err.Error(), "bubblewrap not installed") {
+		t.Fatalf("got %v", err)
+	}
+	if entries, _ := os.ReadDir(c.WorkRoot); len(entries) != 0 {
+		t.Fatalf("a refused trainer left files: %v", entries)
+	}
+	p := unsandboxed(t, c)
+	if _, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
+		t.Fatal(err)
+	}
 }
