@@ -70,6 +70,7 @@ func start(t *testing.T, c Command) *Process {
 
 func TestProcessGood(t *testing.T) {
 	needSandbox(t)
+	t.Parallel()
 	c := hostile(t, "good")
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
@@ -115,6 +116,7 @@ func TestProcessGood(t *testing.T) {
 // node: each error names the problem, and the trainer's next round works.
 func TestProcessRefusesOutput(t *testing.T) {
 	needSandbox(t)
+	t.Parallel()
 	cases := []struct {
 		mode string
 		want error
@@ -145,6 +147,7 @@ func TestProcessRefusesOutput(t *testing.T) {
 
 func TestProcessStdoutNoise(t *testing.T) {
 	needSandbox(t)
+	t.Parallel()
 	p := start(t, hostile(t, "stdout"))
 	if _, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
 		t.Fatal(err)
@@ -156,6 +159,7 @@ func TestProcessStdoutNoise(t *testing.T) {
 // (so the test can fail).
 func TestSandboxNetwork(t *testing.T) {
 	needSandbox(t)
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +199,7 @@ func TestSandboxNetwork(t *testing.T) {
 // working directory is writable and the program directory is not.
 func TestSandboxFiles(t *testing.T) {
 	needSandbox(t)
+	t.Parallel()
 	state := t.TempDir()
 	key := filepath.Join(state, "node.key")
 	if err := os.WriteFile(key, []byte("secret key material"), 0o600); err != nil {
@@ -226,6 +231,7 @@ func TestSandboxFiles(t *testing.T) {
 // trainer (this test's own harness typically passes some).
 func TestNoLeakedDescriptors(t *testing.T) {
 	needSandbox(t)
+	t.Parallel()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +251,7 @@ func TestNoLeakedDescriptors(t *testing.T) {
 
 func TestQuotas(t *testing.T) {
 	needSandbox(t)
+	t.Parallel()
 	cases := []struct {
 		mode   string
 		limits Limits
@@ -315,6 +322,7 @@ func TestQuotas(t *testing.T) {
 
 func TestPinning(t *testing.T) {
 	needSandbox(t)
+	t.Parallel()
 	c := hostile(t, "good")
 	d, err := DigestFiles(c.Dir, c.Files)
 	if err != nil {
@@ -385,6 +393,7 @@ func unsandboxed(t *testing.T, c Command) *Process {
 // the configuration allows it, and then says so.
 func TestNoSandboxRefused(t *testing.T) {
 	needSandbox(t)
+	t.Parallel()
 	c := hostile(t, "good")
 	if _, err := startWith(context.Background(), c, Facilities{BwrapError: "bubblewrap not installed"}); !errors.Is(err, ErrNoSandbox) || !strings.Contains(err.Error(), "bubblewrap not installed") {
 		t.Fatalf("got %v", err)
