@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -58,6 +59,9 @@ type Command struct {
 	// and audit that). Quotas, the scrubbed environment and the fresh
 	// working directory still apply.
 	AllowUnsandboxed bool
+	// dataSrc holds the resolved Data paths (set by validate).
+	dataSrc []string
+
 	// Stderr receives the trainer's standard error, at most
 	// Limits.MaxStderr bytes in total (the rest is dropped). Nil discards
 	// it; the last few KiB are kept either way for error messages.
@@ -170,26 +174,35 @@ func (c Command) validate() (Command, error) {
 	if c.WorkRoot, err = realPath(c.WorkRoot); err != nil {
 		return c, err
 	}
-	data := make([]string, len(c.Data))
+	// Data paths are bound at the path the trainer was given (its argv
+	// names them) from their resolved location; both are checked.
+	c.Data = slices.Clone(c.Data)
+	c.dataSrc = make([]string, len(c.Data))
 	for i, d := range c.Data {
-		if data[i], err = realPath(d); err != nil {
+		if c.dataSrc[i], err = realPath(d); err != nil {
 			return c, err
 		}
-	}
-	c.Data = data
-	deny := make([]string, 0, len(c.Deny))
-	for _, d := range c.Deny {
-		p, err := realPath(d)
-		if err != nil {
-			// A denied path that does not exist yet is denied by its name.
-			if p, err = filepath.Abs(d); err != nil {
-				return c, fmt.Errorf("%w: %w", ErrConfig, err)
-			}
+		if c.Data[i], err = filepath.Abs(d); err != nil {
+			return c, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		deny = append(deny, p)
+		if c.Data[i] == "/" || c.dataSrc[i] == "/" {
+			return c, fmt.Errorf("%w: the root directory cannot be a data path", ErrConfig)
+		}
+	}
+	deny := make([]string, 0, 2*len(c.Deny))
+	for _, d := range c.Deny {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return c, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		deny = append(deny, abs)
+		// A denied path that does not exist yet is denied by its name.
+		if p, err := realPath(d); err == nil && p != abs {
+			deny = append(deny, p)
+		}
 	}
 	c.Deny = deny
-	exposed := append([]string{c.WorkRoot}, c.Data...)
+	exposed := append(append([]string{c.WorkRoot}, c.dataSrc...), c.Data...)
 	for _, e := range exposed {
 		for _, d := range c.Deny {
 			if overlaps(e, d) {

@@ -221,6 +221,21 @@ func TestSandboxFiles(t *testing.T) {
 	if _, err := Start(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "denied path") {
 		t.Fatalf("data exposing the key: %v", err)
 	}
+	// A data path given through a symlink is readable at the name the trainer was given.
+	real := t.TempDir()
+	if err := os.WriteFile(filepath.Join(real, "x.idx"), []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "data")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	d := hostile(t, "read", filepath.Join(link, "x.idx"))
+	d.Data = []string{link}
+	dp := start(t, d)
+	if _, _, err := dp.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); !strings.Contains(err.Error(), "read allowed") {
+		t.Fatalf("declared data through a symlink: %v", err)
+	}
 	w := start(t, hostile(t, "workdir"))
 	if _, _, err := w.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
 		t.Fatalf("workdir: %v", err)

@@ -127,8 +127,8 @@ func systemMounts() []string {
 // sandboxArgs returns the bwrap argument list for one trainer run.
 func sandboxArgs(c Command, app, work string) []string {
 	a := bwrapBase(64 << 20)
-	for _, d := range c.Data {
-		a = append(a, "--ro-bind", d, d)
+	for i, d := range c.Data {
+		a = append(a, "--ro-bind", c.dataSrc[i], d)
 	}
 	a = append(a, "--ro-bind", app, app,
 		"--size", strconv.FormatInt(c.Limits.WorkBytes, 10), "--tmpfs", work,

@@ -128,6 +128,7 @@ func TestCommandValidate(t *testing.T) {
 		"env-path":   func(c *Command) { c.Env = []string{"PATH=/tmp"} },
 		"deny-work":  func(c *Command) { c.WorkRoot = "testdata"; c.Deny = []string{"testdata"} },
 		"data-above": func(c *Command) { c.Data = []string{"."}; c.Deny = []string{"testdata/hostile.py"} },
+		"data-root":  func(c *Command) { c.Data = []string{"/"} },
 	} {
 		c := base
 		mut(&c)
