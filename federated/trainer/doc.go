@@ -85,7 +85,7 @@
 //   - No inherited descriptors: before each start every descriptor above 2
 //     the node inherited is marked close-on-exec (neither exec nor bwrap
 //     closes them, and one could be a channel out of the sandbox).
-//   - Scrubbed environment: only PATH, HOME, TMPDIR, LANG, CONSORT_WORKDIR,
+//   - Scrubbed environment: only PATH, HOME, TMPDIR, LANG, PWD, CONSORT_WORKDIR,
 //     CONSORT_PROTOCOL and the [Command.Env] allow-list.
 //
 // Where the facilities are missing (no bwrap, or namespaces forbidden)

@@ -242,6 +242,22 @@ func TestSandboxFiles(t *testing.T) {
 	}
 }
 
+// TestEnvironmentScrubbed: the trainer sees the runner's variables and the
+// allow-list, nothing else of the node's environment.
+func TestEnvironmentScrubbed(t *testing.T) {
+	needSandbox(t)
+	t.Setenv("CONSORT_TEST_SECRET", "do-not-pass")
+	t.Setenv("ALLOWED_VAR", "1")
+	c := hostile(t, "env")
+	c.Env = []string{"ALLOWED_VAR", "FIXED=2", "UNSET_VAR"}
+	p := start(t, c)
+	_, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	const want = "env ALLOWED_VAR CONSORT_PROTOCOL CONSORT_WORKDIR FIXED HOME LANG PATH PWD TMPDIR" // bwrap sets PWD
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
 // TestNoLeakedDescriptors: descriptors the node inherited do not reach the
 // trainer (this test's own harness typically passes some).
 func TestNoLeakedDescriptors(t *testing.T) {

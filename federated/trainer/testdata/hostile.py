@@ -1,7 +1,7 @@
 """Test trainer for package trainer: well-behaved or hostile, by argv[1].
 
 Modes: good, nan, shape, extra, header, net PORT, read PATH, mem, cpu, sleep,
-crash, stdout, fds, workdir, forkmem, idlecpu, fail. Each mode misbehaves only in Train; Evaluate is honest.
+crash, stdout, fds, workdir, forkmem, idlecpu, env, fail. Each mode misbehaves only in Train; Evaluate is honest.
 """
 import os
 import socket
@@ -89,6 +89,9 @@ for task in consort.tasks():
             if int(f) not in proto:
                 extra.append(target)
         consort.fail("extra fds: %d %s" % (len(extra), extra))
+        continue
+    elif mode == "env":
+        consort.fail("env " + " ".join(sorted(os.environ)))
         continue
     elif mode == "fail":
         consort.fail("no data this round")
