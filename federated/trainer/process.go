@@ -294,6 +294,9 @@ func (r *run) launch(ctx context.Context, c Command, fac Facilities) error {
 		case <-timer.C:
 			r.kill()
 			return fmt.Errorf("%w: the sandbox did not start within %v", ErrTimeout, c.Limits.Start)
+		case <-ctx.Done():
+			r.kill()
+			return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 		}
 		r.pid = in.ChildPID
 	}
