@@ -72,8 +72,8 @@ class _Channel:
         # fd 0 /dev/null, so nothing else can read or write frames.
         self.out = os.fdopen(os.dup(1), "wb", buffering=0)
         self.inp = os.fdopen(os.dup(0), "rb", buffering=0)
-        sys.stdout.flush()
         os.dup2(2, 1)
+        sys.stdout.flush()  # anything printed before the import goes to stderr
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
