@@ -112,7 +112,7 @@ func run(ctx context.Context, c config, w io.Writer) error {
 			stderr = os.Stderr
 		}
 		return trainer.Command{
-			Argv: []string{"python3", "train.py", "--data", c.MNIST,
+			Argv: []string{"/usr/bin/python3", "train.py", "--data", c.MNIST,
 				"--party", strconv.Itoa(party), "--parties", strconv.Itoa(parties),
 				"--alpha", strconv.FormatFloat(c.Alpha, 'g', -1, 64),
 				"--train-limit", strconv.Itoa(c.TrainLimit), "--test-limit", strconv.Itoa(c.TestLimit)},

@@ -81,7 +81,7 @@ func BenchmarkExternalOverhead(b *testing.B) {
 	}
 	n, _ := Elements(benchLayout)
 	p, err := Start(context.Background(), Command{
-		Argv: []string{"python3", "echo.py"}, Dir: "testdata",
+		Argv: []string{"/usr/bin/python3", "echo.py"}, Dir: "testdata",
 		Files: []string{"echo.py", "../../../python/consort.py"}, WorkRoot: b.TempDir(),
 		Layout: benchLayout, Limits: Limits{Start: time.Minute},
 	})

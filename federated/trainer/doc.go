@@ -122,7 +122,7 @@
 // # Usage
 //
 //	p, err := trainer.Start(ctx, trainer.Command{
-//		Argv:   []string{"python3", "train.py", "--data", "/srv/mnist"},
+//		Argv:   []string{"/usr/bin/python3", "train.py", "--data", "/srv/mnist"},
 //		Dir:    "examples/pytorch-mnist",
 //		Files:  []string{"train.py", "../../python/consort.py"},
 //		Data:   []string{"/srv/mnist"},

@@ -49,7 +49,7 @@ func needSandbox(t *testing.T) {
 func hostile(t *testing.T, mode string, args ...string) Command {
 	t.Helper()
 	return Command{
-		Argv:     append([]string{"python3", "hostile.py", mode}, args...),
+		Argv:     append([]string{"/usr/bin/python3", "hostile.py", mode}, args...),
 		Dir:      "testdata",
 		Files:    []string{"hostile.py", "../../../python/consort.py"},
 		WorkRoot: t.TempDir(),
