@@ -92,7 +92,7 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	init := filepath.Join(tmp, "init.safetensors")
 	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "train.py", "--init", init)
 	cmd.Dir = c.Dir
-	cmd.Env = []string{"PYTHONPATH=" + filepath.Join(c.Dir, "../../python"), "PATH=/usr/bin:/bin"}
+	cmd.Env = []string{"PYTHONPATH=" + filepath.Join(c.Dir, "../../python"), "PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("writing initial weights: %w: %s", err, out)
 	}

@@ -65,7 +65,7 @@ import sys, torch, consort, train
 m = train.Net()
 m.load_state_dict(consort.load_file(sys.argv[1], as_torch=True))
 print("loaded", sum(p.numel() for p in m.parameters()))`, out)
-	check.Env = []string{"PYTHONPATH=../../python:.", "PATH=/usr/bin:/bin"}
+	check.Env = []string{"PYTHONPATH=../../python:.", "PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"}
 	got, err := check.CombinedOutput()
 	if err != nil || !strings.Contains(string(got), "loaded 27562") {
 		t.Fatalf("PyTorch could not load the model: %v\n%s", err, got)
