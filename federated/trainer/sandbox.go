@@ -2,7 +2,9 @@ package trainer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,29 +171,23 @@ type usage struct {
 }
 
 // treeUsage returns the CPU time and resident memory of pid and all its
-// live descendants (at most 65536 processes are visited).
+// live descendants (at most 65536 processes are visited). Children are
+// found through /proc/PID/task/TID/children, or, on kernels built without
+// it, by a scan of every process's parent.
 func treeUsage(pid int) (usage, error) {
 	var u usage
 	page := int64(os.Getpagesize())
+	var byParent map[int][]int // the fallback, built on first need
 	stack := []int{pid}
 	for visited := 0; len(stack) > 0 && visited < 1<<16; visited++ {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		dir := filepath.Join("/proc", strconv.Itoa(p))
-		b, err := os.ReadFile(filepath.Join(dir, "stat"))
+		f, err := statFields(dir)
 		if err != nil {
 			if p == pid {
 				return u, err
 			}
-			continue
-		}
-		// Fields after the command name, which is in parentheses and may hold spaces.
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 22 {
 			continue
 		}
 		for _, k := range []int{11, 12, 13, 14} { // utime stime cutime cstime
@@ -200,20 +196,78 @@ func treeUsage(pid int) (usage, error) {
 		}
 		rss, _ := strconv.ParseInt(f[21], 10, 64) // pages
 		u.rss += rss * page
-		tasks, _ := os.ReadDir(filepath.Join(dir, "task"))
-		for _, t := range tasks {
-			kids, err := os.ReadFile(filepath.Join(dir, "task", t.Name(), "children"))
-			if err != nil {
-				continue
+		kids, ok := childrenOf(dir)
+		if !ok {
+			if byParent == nil {
+				byParent = parentMap()
 			}
-			for _, k := range strings.Fields(string(kids)) {
-				if n, err := strconv.Atoi(k); err == nil {
-					stack = append(stack, n)
-				}
+			kids = byParent[p]
+		}
+		stack = append(stack, kids...)
+	}
+	return u, nil
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name
+// (which is in parentheses and may hold spaces); index 0 is the state.
+func statFields(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return nil, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return nil, fmt.Errorf("malformed %s/stat", dir)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 22 {
+		return nil, fmt.Errorf("short %s/stat", dir)
+	}
+	return f, nil
+}
+
+// childrenOf lists the children of every thread of a process; ok is false
+// when the kernel lacks /proc/PID/task/TID/children.
+func childrenOf(dir string) (kids []int, ok bool) {
+	tasks, err := os.ReadDir(filepath.Join(dir, "task"))
+	if err != nil {
+		return nil, true // the process is gone
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, "task", t.Name(), "children"))
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(filepath.Join(dir, "task", t.Name())); serr == nil {
+				return nil, false // the thread exists but the file does not
+			}
+			continue
+		}
+		for _, k := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(k); err == nil {
+				kids = append(kids, n)
 			}
 		}
 	}
-	return u, nil
+	return kids, true
+}
+
+// parentMap maps every process to its children, from /proc/*/stat.
+func parentMap() map[int][]int {
+	m := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f, err := statFields(filepath.Join("/proc", e.Name()))
+		if err != nil {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			m[ppid] = append(m[ppid], pid)
+		}
+	}
+	return m
 }
 
 // userHZ is the unit of /proc/PID/stat CPU times on Linux.

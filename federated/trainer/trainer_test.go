@@ -1,14 +1,18 @@
 package trainer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -245,5 +249,41 @@ func TestFirstNonFinite(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestTreeUsage: the tree walk and the parent-scan fallback find the same
+// processes (this test binary and the go tool's children are not
+// involved: it walks a sleeping child).
+func TestTreeUsage(t *testing.T) {
+	// The shell says "ready" after forking both children.
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30 & sleep 30 & echo ready; wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // one kill ends all three
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("%q %v", line, err)
+	}
+	kids, ok := childrenOf("/proc/" + strconv.Itoa(cmd.Process.Pid))
+	if !ok {
+		t.Skip("kernel without /proc/PID/task/TID/children")
+	}
+	if len(kids) != 2 {
+		t.Fatalf("children %v", kids)
+	}
+	m := parentMap()
+	got := slices.Sorted(slices.Values(m[cmd.Process.Pid]))
+	if !slices.Equal(got, slices.Sorted(slices.Values(kids))) {
+		t.Fatalf("parent scan %v, children files %v", got, kids)
+	}
+	u, err := treeUsage(cmd.Process.Pid)
+	if err != nil || u.rss <= 0 {
+		t.Fatalf("%+v %v", u, err)
 	}
 }
