@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/consort-ml/consort/federated/trainer"
+	"github.com/consort-ml/consort/federated/trainer/runner"
 	"github.com/consort-ml/consort/federated/trainer/safetensors"
 )
 
@@ -106,12 +107,12 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "model: %d tensors, %d parameters\n", len(layout), len(f.Data))
 
-	command := func(party, parties int) trainer.Command {
+	command := func(party, parties int) runner.Command {
 		var stderr io.Writer
 		if c.Verbose {
 			stderr = os.Stderr
 		}
-		return trainer.Command{
+		return runner.Command{
 			Argv: []string{"/usr/bin/python3", "train.py", "--data", c.MNIST,
 				"--party", strconv.Itoa(party), "--parties", strconv.Itoa(parties),
 				"--alpha", strconv.FormatFloat(c.Alpha, 'g', -1, 64),
@@ -120,13 +121,13 @@ func run(ctx context.Context, c config, w io.Writer) error {
 			Files:            []string{"train.py", "../../python/consort.py"},
 			Data:             []string{c.MNIST},
 			Layout:           layout,
-			Limits:           trainer.Limits{Memory: 4 << 30, CPU: 10 * time.Minute},
+			Limits:           runner.Limits{Memory: 4 << 30, CPU: 10 * time.Minute},
 			AllowUnsandboxed: c.AllowUnsandboxed,
 			Stderr:           stderr,
 		}
 	}
 	// Teams 0..n-1 and the centralised baseline (one trainer, all the data).
-	procs := make([]*trainer.Process, c.Parties+1)
+	procs := make([]*runner.Process, c.Parties+1)
 	defer func() {
 		for _, p := range procs {
 			if p != nil {
@@ -139,7 +140,7 @@ func run(ctx context.Context, c config, w io.Writer) error {
 		if i == c.Parties {
 			cmd = command(0, 1)
 		}
-		p, err := trainer.Start(ctx, cmd)
+		p, err := runner.Start(ctx, cmd)
 		procs[i] = p
 		return err
 	})
@@ -178,7 +179,7 @@ func run(ctx context.Context, c config, w io.Writer) error {
 		fmt.Fprintf(w, "round %d: federated accuracy %.4f, centralised %.4f\n", round, fed.Accuracy(), cen.Accuracy())
 	}
 	if c.Out != "" {
-		if err := safetensors.WriteFile(c.Out, layout, global.Data, map[string]string{"format": "pt"}, 0o644); err != nil {
+		if err := runner.WriteModel(c.Out, global, nil); err != nil {
 			return err
 		}
 	}

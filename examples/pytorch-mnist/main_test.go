@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/consort-ml/consort/federated/trainer"
+	"github.com/consort-ml/consort/federated/trainer/runner"
 	"github.com/consort-ml/consort/federated/trainer/safetensors"
 )
 
@@ -26,7 +27,7 @@ func TestRun(t *testing.T) {
 	if err := exec.Command("/usr/bin/python3", "-c", "import torch, numpy").Run(); err != nil {
 		t.Fatal("python3-torch and python3-numpy are required (apt-get install python3-torch python3-numpy, or set CONSORT_SKIP_TORCH=1)")
 	}
-	if f := trainer.Probe(context.Background()); !f.Sandboxed() {
+	if f := runner.Probe(context.Background()); !f.Sandboxed() {
 		t.Fatalf("the sandbox is required (apt-get install bubblewrap): %s", f)
 	}
 	out := filepath.Join(t.TempDir(), "model.safetensors")

@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -38,16 +36,4 @@ func TestInitialWeightsAndModelFile(t *testing.T) {
 		t.Fatalf("NaN weights: %v", err)
 	}
 
-	path := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := WriteModel(path, g, map[string]string{"consort.round": "20"}); err != nil {
-		t.Fatal(err)
-	}
-	st, _ := os.Stat(path)
-	if st.Mode().Perm() != 0o644 {
-		t.Fatalf("mode %v", st.Mode())
-	}
-	back, err := ReadModel(path)
-	if err != nil || !SameLayout(back.Layout, testLayout) || !slices.Equal(back.Data, g.Data) {
-		t.Fatalf("%+v %v", back, err)
-	}
 }

@@ -10,42 +10,14 @@ import (
 	"github.com/consort-ml/consort/federated/trainer/safetensors"
 )
 
-// Errors returned (wrapped) by this package. Each marks one failure class
-// so the node can log, audit and decide (skip the round, restart the
-// trainer, refuse to start) without parsing text.
+// Errors returned (wrapped) by this package.
 var (
-	// ErrConfig marks an invalid [Command], [Settings] or layout.
+	// ErrConfig marks an invalid configuration, [Settings] or layout.
 	ErrConfig = errors.New("trainer: bad configuration")
-	// ErrNotPinned marks program files whose digest differs from the pinned
-	// one (or a policy that requires a pin and has none): the trainer is not
-	// started.
-	ErrNotPinned = errors.New("trainer: program digest not approved")
-	// ErrNoSandbox marks a machine without the sandbox facilities, when the
-	// configuration does not allow an unsandboxed trainer: it is not started.
-	ErrNoSandbox = errors.New("trainer: sandbox unavailable")
 	// ErrInvalidOutput marks tensors or metrics that do not match what was
 	// asked: wrong or missing or extra tensor, wrong shape or dtype,
 	// NaN or infinity, implausible metrics.
 	ErrInvalidOutput = errors.New("trainer: invalid output")
-	// ErrProtocol marks bytes from an external trainer that break the
-	// framed protocol (bad frame, oversized header, unexpected message).
-	ErrProtocol = errors.New("trainer: protocol violation")
-	// ErrTimeout marks a call that exceeded its wall-time quota (or the
-	// caller's context): the trainer was killed.
-	ErrTimeout = errors.New("trainer: wall-time quota exceeded")
-	// ErrCPUQuota marks a trainer killed for exceeding its CPU seconds.
-	ErrCPUQuota = errors.New("trainer: CPU quota exceeded")
-	// ErrMemoryQuota marks a trainer that ran out of its memory quota.
-	ErrMemoryQuota = errors.New("trainer: memory quota exceeded")
-	// ErrOutputQuota marks a trainer that wrote more than its output quota.
-	ErrOutputQuota = errors.New("trainer: output quota exceeded")
-	// ErrExited marks a trainer process that exited or crashed.
-	ErrExited = errors.New("trainer: process exited")
-	// ErrFailed marks a trainer that reported an error for the call (it
-	// keeps running and may serve the next round).
-	ErrFailed = errors.New("trainer: training failed")
-	// ErrClosed marks a call after [Trainer.Close].
-	ErrClosed = errors.New("trainer: closed")
 )
 
 // TensorSpec names one tensor of a model layout and its shape. A layout is

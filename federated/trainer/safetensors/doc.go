@@ -48,7 +48,8 @@
 //	f.Data     // float32 values, flat, in layout order
 //	f.Metadata // the "__metadata__" map
 //
-// [WriteFile] writes a model atomically (temporary file, fsync, rename), so
-// teams can load the final federated model with `safetensors.torch.load_file`
-// or numpy in their own inference code.
+// The package does no file I/O: callers write a model with [WriteTo] (the
+// runner's WriteModel does it atomically) and read one with [ReadLayout]
+// or [Decode], so teams load the federated model with
+// `safetensors.torch.load_file` or numpy in their own inference code.
 package safetensors

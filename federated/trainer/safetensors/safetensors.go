@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -640,44 +638,6 @@ func Size(layout []TensorSpec, metadata map[string]string) (int64, error) {
 	}
 	total, _ := CheckLayout(layout)
 	return int64(len(hdr)) + 4*int64(total), nil
-}
-
-// WriteFile writes the canonical file atomically: to a temporary file in the
-// same directory, fsynced, renamed over path, and the directory fsynced.
-// The file is created with mode perm (0600 or 0644 typically).
-func WriteFile(path string, layout []TensorSpec, data []float32, metadata map[string]string, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = WriteTo(f, layout, data, metadata); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // ReadLayout returns the layout of a whole safetensors file b whose layout

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -162,26 +160,6 @@ func TestLayoutChecks(t *testing.T) {
 	}
 	if _, err := Encode(testLayout, testData[:3], nil); !errors.Is(err, ErrLayout) {
 		t.Errorf("short data: %v", err)
-	}
-}
-
-func TestWriteFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := WriteFile(p, testLayout, testData, map[string]string{"format": "pt"}, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	st, err := os.Stat(p)
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("stat: %v %v", err, st.Mode())
-	}
-	b, _ := os.ReadFile(p)
-	f, err := Decode(b, testLayout, Limits{})
-	if err != nil || !slices.Equal(f.Data, testData) {
-		t.Fatalf("%v %v", err, f)
-	}
-	entries, _ := os.ReadDir(filepath.Dir(p))
-	if len(entries) != 1 {
-		t.Fatalf("temporary file left behind: %v", entries)
 	}
 }
 

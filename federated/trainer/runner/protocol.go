@@ -1,10 +1,11 @@
-package trainer
+package runner
 
 import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/consort-ml/consort/federated/trainer"
 	"io"
 	"strconv"
 
@@ -43,7 +44,7 @@ const maxErrorText = 200
 // writeMessage writes one frame: the 8-byte little-endian length of the
 // safetensors document that follows, then the document (header, then data
 // straight from the slice).
-func writeMessage(w io.Writer, layout []TensorSpec, data []float32, meta map[string]string) error {
+func writeMessage(w io.Writer, layout []trainer.TensorSpec, data []float32, meta map[string]string) error {
 	hdr, err := safetensors.EncodeHeader(layout, meta)
 	if err != nil {
 		return err
@@ -69,7 +70,7 @@ type message struct {
 // readMessage reads one frame from r. A frame with a data section must
 // hold exactly layout (read into dst); a frame without one must hold no
 // tensor. Frame and header sizes are bounded before allocation.
-func readMessage(r io.Reader, layout []TensorSpec, dst []float32, maxHeader int) (message, error) {
+func readMessage(r io.Reader, layout []trainer.TensorSpec, dst []float32, maxHeader int) (message, error) {
 	var pre [16]byte
 	if _, err := io.ReadFull(r, pre[:8]); err != nil {
 		return message{}, err
@@ -119,8 +120,8 @@ func readMessage(r io.Reader, layout []TensorSpec, dst []float32, maxHeader int)
 }
 
 // metrics parses the strict JSON metrics of a message.
-func (m message) metrics() (Metrics, error) {
-	var out Metrics
+func (m message) metrics() (trainer.Metrics, error) {
+	var out trainer.Metrics
 	s, ok := m.meta[keyMetrics]
 	if !ok {
 		return out, fmt.Errorf("%w: no %s in the %s message", ErrInvalidOutput, keyMetrics, m.kind)

@@ -1,7 +1,8 @@
-package trainer
+package runner
 
 import (
 	"fmt"
+	"github.com/consort-ml/consort/federated/trainer"
 	"math"
 	"strconv"
 	"strings"
@@ -26,7 +27,7 @@ import (
 //
 // Empty fields keep the [Limits] defaults.
 type Policy struct {
-	// Digest is the approved [Digest] of the program files, in hex (empty: any).
+	// Digest is the approved [trainer.Digest] of the program files, in hex (empty: any).
 	Digest string `toml:"digest" json:"digest,omitempty"`
 	// RequireDigest refuses to run a trainer when Digest is empty.
 	RequireDigest bool `toml:"require_digest" json:"require_digest,omitempty"`
@@ -49,7 +50,7 @@ type Policy struct {
 // Limits from it. It returns [ErrConfig] naming the first bad field.
 func (p Policy) Apply(c *Command) error {
 	if p.Digest != "" {
-		if _, err := ParseDigest(p.Digest); err != nil {
+		if _, err := trainer.ParseDigest(p.Digest); err != nil {
 			return fmt.Errorf("%w: trainer digest: a digest is 64 hex digits", ErrConfig)
 		}
 	}

@@ -1,7 +1,8 @@
-package trainer
+package runner
 
 import (
 	"fmt"
+	"github.com/consort-ml/consort/federated/trainer"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ type Command struct {
 	// Dir is where relative Files are read from.
 	Dir string
 	// Files lists the trainer's program files (scripts, modules, config),
-	// relative to Dir or absolute. They are hashed into the [Digest] and
+	// relative to Dir or absolute. They are hashed into the [trainer.Digest] and
 	// copied, in the same pass, into a fresh read-only application
 	// directory, which is what runs: a file changed after the check cannot
 	// run. Base names must be unique.
@@ -45,10 +46,10 @@ type Command struct {
 	Deny []string
 	// Layout is the model layout (from the manifest); every tensor sent and
 	// received has exactly this layout.
-	Layout []TensorSpec
+	Layout []trainer.TensorSpec
 	// Limits are the quotas, from the node's policy.
 	Limits Limits
-	// Pin is the approved [Digest] of Files, in hex. When set, a trainer
+	// Pin is the approved [trainer.Digest] of Files, in hex. When set, a trainer
 	// whose files hash differently is not started ([ErrNotPinned]).
 	Pin string
 	// RequirePin makes an empty Pin an error: the policy demands approved
@@ -94,7 +95,7 @@ type Limits struct {
 	// 64 KiB plus 512 bytes per tensor.
 	MaxHeader int
 	// MaxExamples bounds the example count a trainer may claim; default
-	// [DefaultMaxExamples].
+	// [trainer.DefaultMaxExamples].
 	MaxExamples uint64
 }
 
@@ -121,7 +122,7 @@ func (l Limits) withDefaults(tensors int) Limits {
 		l.MaxHeader = 64<<10 + 512*tensors
 	}
 	if l.MaxExamples == 0 {
-		l.MaxExamples = DefaultMaxExamples
+		l.MaxExamples = trainer.DefaultMaxExamples
 	}
 	return l
 }
@@ -137,7 +138,7 @@ func (c Command) validate() (Command, error) {
 			return c, fmt.Errorf("%w: NUL byte in the trainer command", ErrConfig)
 		}
 	}
-	if _, err := Elements(c.Layout); err != nil {
+	if _, err := trainer.Elements(c.Layout); err != nil {
 		return c, err
 	}
 	if len(c.Layout) == 0 {
@@ -148,7 +149,7 @@ func (c Command) validate() (Command, error) {
 	}
 	c.Limits = c.Limits.withDefaults(len(c.Layout))
 	if c.Pin != "" {
-		if _, err := ParseDigest(c.Pin); err != nil {
+		if _, err := trainer.ParseDigest(c.Pin); err != nil {
 			return c, err
 		}
 	}

@@ -1,7 +1,8 @@
-package trainer
+package runner
 
 import (
 	"context"
+	"github.com/consort-ml/consort/federated/trainer"
 	"io"
 	"os"
 	"os/exec"
@@ -11,7 +12,7 @@ import (
 )
 
 // benchLayout is a 1.07M-parameter model.
-var benchLayout = []TensorSpec{
+var benchLayout = []trainer.TensorSpec{
 	{Name: "fc1.weight", Shape: []int{1024, 1000}},
 	{Name: "fc1.bias", Shape: []int{1000}},
 	{Name: "fc2.weight", Shape: []int{1000, 48}},
@@ -79,21 +80,21 @@ func BenchmarkExternalOverhead(b *testing.B) {
 	if !Probe(context.Background()).Sandboxed() {
 		b.Skip("sandbox unavailable")
 	}
-	n, _ := Elements(benchLayout)
+	n, _ := trainer.Elements(benchLayout)
 	p, err := Start(context.Background(), Command{
 		Argv: []string{"/usr/bin/python3", "echo.py"}, Dir: "testdata",
-		Files: []string{"echo.py", "../../../python/consort.py"}, WorkRoot: b.TempDir(),
+		Files: []string{"echo.py", "../../../../python/consort.py"}, WorkRoot: b.TempDir(),
 		Layout: benchLayout, Limits: Limits{Start: time.Minute},
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	global := Tensors{Layout: benchLayout, Data: make([]float32, n)}
+	global := trainer.Tensors{Layout: benchLayout, Data: make([]float32, n)}
 	for i := range global.Data {
 		global.Data[i] = float32(i%1000) / 1000
 	}
-	r := Round{Global: global, Settings: Settings{Epochs: 1, BatchSize: 1, LR: 1}}
+	r := trainer.Round{Global: global, Settings: trainer.Settings{Epochs: 1, BatchSize: 1, LR: 1}}
 	raw, dst := make([]byte, 4*n), make([]byte, 4*n)
 	echo, err := newCatEcho()
 	if err != nil {

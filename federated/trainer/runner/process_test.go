@@ -1,9 +1,10 @@
-package trainer
+package runner
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/consort-ml/consort/federated/trainer"
 	"net"
 	"os"
 	"os/exec"
@@ -16,16 +17,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var testLayout = []TensorSpec{
+var testLayout = []trainer.TensorSpec{
 	{Name: "fc.weight", Shape: []int{3, 2}},
 	{Name: "fc.bias", Shape: []int{2}},
 }
 
-func testGlobal() Tensors {
-	return Tensors{Layout: testLayout, Data: []float32{1, 2, 3, 4, 5, 6, 7, 8}}
+func testGlobal() trainer.Tensors {
+	return trainer.Tensors{Layout: testLayout, Data: []float32{1, 2, 3, 4, 5, 6, 7, 8}}
 }
 
-var testSettings = Settings{Epochs: 1, BatchSize: 8, LR: 0.1, Momentum: 0.9}
+var testSettings = trainer.Settings{Epochs: 1, BatchSize: 8, LR: 0.1, Momentum: 0.9}
 
 // needSandbox skips when this machine cannot run the sandbox, so that a
 // developer laptop without bubblewrap still runs the rest; CI installs it
@@ -51,7 +52,7 @@ func hostile(t *testing.T, mode string, args ...string) Command {
 	return Command{
 		Argv:     append([]string{"/usr/bin/python3", "hostile.py", mode}, args...),
 		Dir:      "testdata",
-		Files:    []string{"hostile.py", "../../../python/consort.py"},
+		Files:    []string{"hostile.py", "../../../../python/consort.py"},
 		WorkRoot: t.TempDir(),
 		Layout:   testLayout,
 		Limits:   Limits{Start: 30 * time.Second, Wall: 30 * time.Second, Memory: 1 << 30},
@@ -84,7 +85,7 @@ func TestProcessGood(t *testing.T) {
 		t.Fatalf("digest %s, want %s (%v)", info.Digest, want, err)
 	}
 	for round := range 2 {
-		out, m, err := p.Train(context.Background(), Round{Round: round, Global: testGlobal(), Settings: testSettings, Seed: 7})
+		out, m, err := p.Train(context.Background(), trainer.Round{Round: round, Global: testGlobal(), Settings: testSettings, Seed: 7})
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
@@ -93,12 +94,12 @@ func TestProcessGood(t *testing.T) {
 				t.Fatalf("value %d: %v", i, v)
 			}
 		}
-		if m != (Metrics{Examples: 10, Correct: 7, LossSum: 3.25}) {
+		if m != (trainer.Metrics{Examples: 10, Correct: 7, LossSum: 3.25}) {
 			t.Fatalf("metrics %+v", m)
 		}
 	}
 	m, err := p.Evaluate(context.Background(), testGlobal())
-	if err != nil || m != (Metrics{Examples: 4, Correct: 3, LossSum: 1.5}) {
+	if err != nil || m != (trainer.Metrics{Examples: 4, Correct: 3, LossSum: 1.5}) {
 		t.Fatalf("evaluate: %+v %v", m, err)
 	}
 	if err := p.Close(); err != nil {
@@ -107,7 +108,7 @@ func TestProcessGood(t *testing.T) {
 	if entries, _ := os.ReadDir(c.WorkRoot); len(entries) != 0 {
 		t.Fatalf("run directory left behind: %v", entries)
 	}
-	if _, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); !errors.Is(err, ErrClosed) {
+	if _, _, err := p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
@@ -132,7 +133,7 @@ func TestProcessRefusesOutput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			p := start(t, hostile(t, c.mode))
-			_, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+			_, _, err := p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings})
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.text) {
 				t.Fatalf("got %v, want %v mentioning %q", err, c.want, c.text)
 			}
@@ -149,7 +150,7 @@ func TestProcessStdoutNoise(t *testing.T) {
 	needSandbox(t)
 	t.Parallel()
 	p := start(t, hostile(t, "stdout"))
-	if _, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
+	if _, _, err := p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -178,7 +179,7 @@ func TestSandboxNetwork(t *testing.T) {
 	}()
 	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
 	p := start(t, hostile(t, "net", strconv.Itoa(int(port))))
-	_, _, err = p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	_, _, err = p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings})
 	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "network denied") {
 		t.Fatalf("sandboxed: %v", err)
 	}
@@ -188,7 +189,7 @@ func TestSandboxNetwork(t *testing.T) {
 	default:
 	}
 	u := unsandboxed(t, hostile(t, "net", strconv.Itoa(int(port))))
-	_, _, err = u.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	_, _, err = u.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings})
 	if !strings.Contains(err.Error(), "network reachable") {
 		t.Fatalf("unsandboxed control: %v", err)
 	}
@@ -208,12 +209,12 @@ func TestSandboxFiles(t *testing.T) {
 	c := hostile(t, "read", key)
 	c.Deny = []string{state}
 	p := start(t, c)
-	_, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	_, _, err := p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings})
 	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "read denied") {
 		t.Fatalf("sandboxed: %v", err)
 	}
 	u := unsandboxed(t, hostile(t, "read", key))
-	if _, _, err = u.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); !strings.Contains(err.Error(), "read allowed") {
+	if _, _, err = u.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings}); !strings.Contains(err.Error(), "read allowed") {
 		t.Fatalf("unsandboxed control: %v", err)
 	}
 	// Exposing the denied directory as data is refused before anything runs.
@@ -233,11 +234,11 @@ func TestSandboxFiles(t *testing.T) {
 	d := hostile(t, "read", filepath.Join(link, "x.idx"))
 	d.Data = []string{link}
 	dp := start(t, d)
-	if _, _, err := dp.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); !strings.Contains(err.Error(), "read allowed") {
+	if _, _, err := dp.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings}); !strings.Contains(err.Error(), "read allowed") {
 		t.Fatalf("declared data through a symlink: %v", err)
 	}
 	w := start(t, hostile(t, "workdir"))
-	if _, _, err := w.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
+	if _, _, err := w.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings}); err != nil {
 		t.Fatalf("workdir: %v", err)
 	}
 }
@@ -251,7 +252,7 @@ func TestEnvironmentScrubbed(t *testing.T) {
 	c := hostile(t, "env")
 	c.Env = []string{"ALLOWED_VAR", "FIXED=2", "UNSET_VAR"}
 	p := start(t, c)
-	_, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	_, _, err := p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings})
 	const want = "env ALLOWED_VAR CONSORT_PROTOCOL CONSORT_WORKDIR FIXED HOME LANG PATH PWD TMPDIR" // bwrap sets PWD
 	if err == nil || !strings.HasSuffix(err.Error(), want) {
 		t.Fatalf("got %v, want %q", err, want)
@@ -274,7 +275,7 @@ func TestNoLeakedDescriptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := start(t, hostile(t, "fds"))
-	_, _, err = p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+	_, _, err = p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings})
 	if !strings.Contains(err.Error(), "extra fds: 0") {
 		t.Fatalf("got %v", err)
 	}
@@ -300,7 +301,7 @@ func TestQuotas(t *testing.T) {
 			cmd.Limits.Start = 30 * time.Second
 			p := start(t, cmd)
 			began := time.Now()
-			_, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings})
+			_, _, err := p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings})
 			if !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
@@ -325,7 +326,7 @@ func TestQuotas(t *testing.T) {
 		cmd := hostile(t, "idlecpu")
 		cmd.Limits.CPU = 300 * time.Millisecond
 		p := start(t, cmd)
-		if _, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
+		if _, _, err := p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings}); err != nil {
 			t.Fatal(err)
 		}
 		select { // the watch between calls kills the spinning trainer
@@ -345,7 +346,7 @@ func TestQuotas(t *testing.T) {
 		p := start(t, hostile(t, "sleep"))
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		if _, _, err := p.Train(ctx, Round{Global: testGlobal(), Settings: testSettings}); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		if _, _, err := p.Train(ctx, trainer.Round{Global: testGlobal(), Settings: testSettings}); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -385,7 +386,7 @@ func TestDigestMatchesCoreutils(t *testing.T) {
 	if _, err := exec.LookPath("sha256sum"); err != nil {
 		t.Skip("no sha256sum")
 	}
-	files := []string{"hostile.py", "../../../python/consort.py"}
+	files := []string{"hostile.py", "../../../../python/consort.py"}
 	d, err := DigestFiles("testdata", files)
 	if err != nil {
 		t.Fatal(err)
@@ -433,7 +434,7 @@ func TestNoSandboxRefused(t *testing.T) {
 		t.Fatalf("a refused trainer left files: %v", entries)
 	}
 	p := unsandboxed(t, c)
-	if _, _, err := p.Train(context.Background(), Round{Global: testGlobal(), Settings: testSettings}); err != nil {
+	if _, _, err := p.Train(context.Background(), trainer.Round{Global: testGlobal(), Settings: testSettings}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package trainer
+package runner
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/consort-ml/consort/federated/trainer"
 	"io"
 	"os"
 	"os/exec"
@@ -23,7 +24,7 @@ import (
 // log (the node records Digest with every round it contributes to).
 type Info struct {
 	// Digest is the SHA-256 identity of the program files that run.
-	Digest Digest
+	Digest trainer.Digest
 	// Sandboxed reports whether the trainer runs in the sandbox. When false
 	// the configuration allowed an unsandboxed trainer on a machine without
 	// the facilities: the node must say so in its log and audit log.
@@ -36,7 +37,7 @@ type Info struct {
 
 // Process is an external trainer: a child process speaking the framed
 // protocol on stdin/stdout, sandboxed and under quotas. It implements
-// [Trainer] and checks every reply ([Check], [Metrics.Check]) before
+// [Trainer] and checks every reply ([trainer.Check], [Metrics.Check]) before
 // returning it.
 //
 // A call that fails because the process died, broke the protocol or
@@ -50,7 +51,7 @@ type Process struct {
 	elements int
 
 	mu       sync.Mutex
-	digest   Digest
+	digest   trainer.Digest
 	run      *run
 	closed   bool
 	restarts int
@@ -98,7 +99,7 @@ func startWith(ctx context.Context, c Command, fac Facilities) (*Process, error)
 		return nil, fmt.Errorf("%w: %s; set AllowUnsandboxed in the policy to run the trainer without it", ErrNoSandbox, fac.BwrapError)
 	}
 	p := &Process{cfg: c, fac: fac}
-	p.elements, _ = Elements(c.Layout)
+	p.elements, _ = trainer.Elements(c.Layout)
 	if err := p.start(ctx, true); err != nil {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func (p *Process) Restarts() int {
 }
 
 // Layout implements [Trainer].
-func (p *Process) Layout() []TensorSpec { return p.cfg.Layout }
+func (p *Process) Layout() []trainer.TensorSpec { return p.cfg.Layout }
 
 func (p *Process) start(ctx context.Context, first bool) (err error) {
 	c := p.cfg
@@ -149,7 +150,7 @@ func (p *Process) start(ctx context.Context, first bool) (err error) {
 		return err
 	}
 	if c.Pin != "" {
-		want, _ := ParseDigest(c.Pin)
+		want, _ := trainer.ParseDigest(c.Pin)
 		if !digest.Equal(want) {
 			return fmt.Errorf("%w: the program files hash to %s, the policy pins %s", ErrNotPinned, digest, want)
 		}
@@ -611,14 +612,14 @@ func (p *Process) fail() {
 
 // Train implements [Trainer]: it sends the global tensors and settings and
 // returns the checked, trained tensors.
-func (p *Process) Train(ctx context.Context, rd Round) (Tensors, Metrics, error) {
+func (p *Process) Train(ctx context.Context, rd trainer.Round) (trainer.Tensors, trainer.Metrics, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := rd.Settings.Validate(); err != nil {
-		return Tensors{}, Metrics{}, err
+		return trainer.Tensors{}, trainer.Metrics{}, err
 	}
-	if err := Check(rd.Global, p.cfg.Layout); err != nil {
-		return Tensors{}, Metrics{}, fmt.Errorf("%w: global model: %w", ErrConfig, err)
+	if err := trainer.Check(rd.Global, p.cfg.Layout); err != nil {
+		return trainer.Tensors{}, trainer.Metrics{}, fmt.Errorf("%w: global model: %w", ErrConfig, err)
 	}
 	settings, _ := json.Marshal(rd.Settings)
 	meta := map[string]string{
@@ -628,21 +629,21 @@ func (p *Process) Train(ctx context.Context, rd Round) (Tensors, Metrics, error)
 	out := make([]float32, p.elements)
 	m, err := p.call(ctx, meta, rd.Global.Data, out, kindTrained)
 	if err != nil {
-		return Tensors{}, Metrics{}, err
+		return trainer.Tensors{}, trainer.Metrics{}, err
 	}
-	t := Tensors{Layout: p.cfg.Layout, Data: out}
-	if err := Check(t, p.cfg.Layout); err != nil {
-		return Tensors{}, Metrics{}, err
+	t := trainer.Tensors{Layout: p.cfg.Layout, Data: out}
+	if err := trainer.Check(t, p.cfg.Layout); err != nil {
+		return trainer.Tensors{}, trainer.Metrics{}, err
 	}
 	return t, m, nil
 }
 
 // Evaluate implements [Trainer].
-func (p *Process) Evaluate(ctx context.Context, global Tensors) (Metrics, error) {
+func (p *Process) Evaluate(ctx context.Context, global trainer.Tensors) (trainer.Metrics, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := Check(global, p.cfg.Layout); err != nil {
-		return Metrics{}, fmt.Errorf("%w: global model: %w", ErrConfig, err)
+	if err := trainer.Check(global, p.cfg.Layout); err != nil {
+		return trainer.Metrics{}, fmt.Errorf("%w: global model: %w", ErrConfig, err)
 	}
 	meta := map[string]string{keyKind: kindEvaluate, keyProtocol: strconv.Itoa(ProtocolVersion)}
 	return p.call(ctx, meta, global.Data, nil, kindEvaluated)
@@ -650,10 +651,10 @@ func (p *Process) Evaluate(ctx context.Context, global Tensors) (Metrics, error)
 
 // call sends one request and reads its reply of kind want (with tensors
 // into out when out is not nil) or a trainer-reported error.
-func (p *Process) call(ctx context.Context, meta map[string]string, data, out []float32, want string) (Metrics, error) {
+func (p *Process) call(ctx context.Context, meta map[string]string, data, out []float32, want string) (trainer.Metrics, error) {
 	r, err := p.ensure(ctx)
 	if err != nil {
-		return Metrics{}, err
+		return trainer.Metrics{}, err
 	}
 	l := p.cfg.Limits
 	var msg message
@@ -675,21 +676,21 @@ func (p *Process) call(ctx context.Context, meta map[string]string, data, out []
 	})
 	if err != nil {
 		p.fail()
-		return Metrics{}, err
+		return trainer.Metrics{}, err
 	}
 	switch {
 	case msg.kind == kindError && !msg.tensors:
-		return Metrics{}, fmt.Errorf("%w: the trainer reports: %s", ErrFailed, clip(msg.meta[keyError]))
+		return trainer.Metrics{}, fmt.Errorf("%w: the trainer reports: %s", ErrFailed, clip(msg.meta[keyError]))
 	case msg.kind != want || msg.tensors != (out != nil):
 		p.fail()
-		return Metrics{}, fmt.Errorf("%w: expected a %s message, got %q (with tensors: %t)", ErrProtocol, want, clip(msg.kind), msg.tensors)
+		return trainer.Metrics{}, fmt.Errorf("%w: expected a %s message, got %q (with tensors: %t)", ErrProtocol, want, clip(msg.kind), msg.tensors)
 	}
 	m, err := msg.metrics()
 	if err != nil {
-		return Metrics{}, err
+		return trainer.Metrics{}, err
 	}
 	if err := m.Check(l.MaxExamples); err != nil {
-		return Metrics{}, err
+		return trainer.Metrics{}, err
 	}
 	return m, nil
 }
