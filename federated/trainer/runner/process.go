@@ -37,7 +37,7 @@ type Info struct {
 
 // Process is an external trainer: a child process speaking the framed
 // protocol on stdin/stdout, sandboxed and under quotas. It implements
-// [Trainer] and checks every reply ([trainer.Check], [Metrics.Check]) before
+// [trainer.Trainer] and checks every reply ([trainer.Check], [trainer.Metrics.Check]) before
 // returning it.
 //
 // A call that fails because the process died, broke the protocol or
@@ -125,7 +125,7 @@ func (p *Process) Restarts() int {
 	return p.restarts
 }
 
-// Layout implements [Trainer].
+// Layout implements [trainer.Trainer].
 func (p *Process) Layout() []trainer.TensorSpec { return p.cfg.Layout }
 
 func (p *Process) start(ctx context.Context, first bool) (err error) {
@@ -610,7 +610,7 @@ func (p *Process) fail() {
 	}
 }
 
-// Train implements [Trainer]: it sends the global tensors and settings and
+// Train implements [trainer.Trainer]: it sends the global tensors and settings and
 // returns the checked, trained tensors.
 func (p *Process) Train(ctx context.Context, rd trainer.Round) (trainer.Tensors, trainer.Metrics, error) {
 	p.mu.Lock()
@@ -638,7 +638,7 @@ func (p *Process) Train(ctx context.Context, rd trainer.Round) (trainer.Tensors,
 	return t, m, nil
 }
 
-// Evaluate implements [Trainer].
+// Evaluate implements [trainer.Trainer].
 func (p *Process) Evaluate(ctx context.Context, global trainer.Tensors) (trainer.Metrics, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -695,7 +695,7 @@ func (p *Process) call(ctx context.Context, meta map[string]string, data, out []
 	return m, nil
 }
 
-// Close implements [Trainer]: it asks the trainer to exit, kills it after
+// Close implements [trainer.Trainer]: it asks the trainer to exit, kills it after
 // two seconds, and removes the run directory.
 func (p *Process) Close() error {
 	p.mu.Lock()
