@@ -217,7 +217,8 @@ func (c *plainClient) Revealed() bool                  { return c.sent }
 
 var secaggSteps = []secagg.Step{
 	secagg.StepAdvertiseKeys, secagg.StepKeyList, secagg.StepShareKeys, secagg.StepShares,
-	secagg.StepMaskedInput, secagg.StepUnmask, secagg.StepUnmaskShares, secagg.StepDone, secagg.StepAbort,
+	secagg.StepMaskedInput, secagg.StepUnmask, secagg.StepConfirm, secagg.StepConfirmations,
+	secagg.StepUnmaskShares, secagg.StepDone, secagg.StepAbort,
 }
 
 func secaggKinds(maxDim, maxParties int) []mpc.Kind {
@@ -351,7 +352,11 @@ func (c *secaggClient) Step(m mpc.Message) ([]mpc.Message, error) {
 		return nil, fmt.Errorf("%w: secagg message under kind %s from %d", mpc.ErrMalformed, m.Kind, m.From)
 	}
 	out, err := c.c.Step(secagg.Message{From: 0, To: c.c.ID(), Data: m.Data})
-	if err == nil && len(out) > 0 && m.Kind == secagg.StepUnmask.String() {
+	if err == nil && len(out) > 0 && (m.Kind == secagg.StepUnmask.String() || m.Kind == secagg.StepConfirmations.String()) {
+		// Answering the survivor set is where a contribution becomes
+		// releasable (with the consistency check, the shares go out on
+		// the confirmations; marking at the first answer errs on the safe
+		// side).
 		c.revealed = true
 	}
 	return fromSecagg(out), secaggErr(err)
