@@ -65,10 +65,8 @@ type Plan struct {
 	Bound float32
 	// Split marks statistics sent as two integer parts (mhe).
 	Split bool
-	// SecAgg holds the secagg instance (nil for other protocols). Frac is
-	// the fixed-point fraction bits of secagg's ring and of plain, which adds
-	// updates as 64-bit integers: integer sums do not depend on the order
-	// contributions arrive in, so every driver releases the same bits.
+	// SecAgg holds the secagg instance (nil for other protocols) and Frac
+	// its fixed-point fraction bits.
 	SecAgg *secagg.Config
 	Frac   uint
 	// DP is the mechanism nodes apply to their training update (nil without
@@ -325,12 +323,6 @@ func NewPlan(fed Federation, params int, rs *trainpb.RoundStart, ids []ed25519.P
 			return nil, err
 		}
 		p.SecAgg = &cfg
-	}
-	if rs.Protocol == "plain" && !p.Setup() {
-		var err error
-		if p.Frac, err = SecAggFracBits(64, n, p.Bound); err != nil {
-			return nil, err
-		}
 	}
 	if fed.DP.Enabled() && rs.Phase == trainpb.Phase_PHASE_TRAIN {
 		m, err := fed.Mechanism(rs.Protocol, n)

@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/consort-ml/consort/kernels"
 	"github.com/consort-ml/consort/mpc"
 	"github.com/consort-ml/consort/mpc/mhe"
+	"github.com/consort-ml/consort/mpc/plain"
 	"github.com/consort-ml/consort/mpc/secagg"
 	"github.com/consort-ml/consort/transport"
 )
@@ -44,7 +44,9 @@ type Protocol struct {
 // protocols is the one list of protection protocols.
 var protocols = []Protocol{
 	{Name: "plain", Secure: false, Contribution: plainKind, Kinds: func(maxDim, _ int) []mpc.Kind {
-		return []mpc.Kind{{Name: plainKind, MaxSize: 4*maxDim + 16}}
+		// A header (at most 13 bytes and a 255-byte federation id), then
+		// the float32 update.
+		return []mpc.Kind{{Name: plainKind, MaxSize: 4*maxDim + 13 + 255}}
 	}},
 	{Name: "secagg", Secure: true, Contribution: secagg.StepMaskedInput.String(), Kinds: secaggKinds},
 	{Name: "mhe", Secure: true, Contribution: mhe.KindCiphertext.String(), Kinds: mheKinds},
@@ -86,17 +88,13 @@ type secrets struct {
 func newServer(pl *Plan, s secrets) (mpc.Server, error) {
 	switch pl.Protocol {
 	case "plain":
-		return &plainServer{pl: pl, acc: make([]int64, pl.Dim), got: make([]bool, pl.Parties()+1)}, nil
+		return plain.NewServer(plainConfig(pl))
 	case "secagg":
 		params, err := secagg.NewParams(*pl.SecAgg)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 		}
-		srv, err := secagg.NewServer(secagg.ServerConfig{Params: params})
-		if err != nil {
-			return nil, err
-		}
-		return &secaggServer{s: srv, bits: pl.SecAgg.Bits, frac: pl.Frac}, nil
+		return secagg.NewServerParty(secagg.ServerConfig{Params: params, Frac: pl.Frac})
 	case "mhe":
 		return newMHEServer(pl, s.mhe)
 	}
@@ -109,7 +107,7 @@ func newClient(pl *Plan, s secrets) (mpc.Client, error) {
 	}
 	switch pl.Protocol {
 	case "plain":
-		return &plainClient{input: s.floats}, nil
+		return plain.NewClient(plainConfig(pl), s.self, s.floats)
 	case "secagg":
 		return newSecaggClient(pl, s)
 	case "mhe":
@@ -122,96 +120,9 @@ func newClient(pl *Plan, s secrets) (mpc.Client, error) {
 
 const plainKind = "update"
 
-type plainServer struct {
-	pl      *Plan
-	acc     []int64
-	got     []bool
-	count   int
-	st      mpc.Status
-	contrib []int
+func plainConfig(pl *Plan) plain.Config {
+	return plain.Config{FederationID: pl.Binding, Round: pl.Attempt, Parties: pl.Parties(), Threshold: pl.Threshold, Dim: pl.Dim, Bound: pl.Bound}
 }
-
-func (s *plainServer) Start() ([]mpc.Message, error) { return nil, nil }
-
-func (s *plainServer) Step(m mpc.Message) ([]mpc.Message, error) {
-	if s.st.Done || s.st.Err != nil {
-		return nil, nil
-	}
-	if m.From < 1 || m.From > s.pl.Parties() || m.Kind != plainKind {
-		return nil, fmt.Errorf("%w: unexpected %s from %d", ErrSession, m.Kind, m.From)
-	}
-	if s.got[m.From] {
-		return nil, fmt.Errorf("%w: duplicate update", mpc.ErrUnexpected)
-	}
-	if len(m.Data) != 4*s.pl.Dim {
-		return nil, fmt.Errorf("%w: update of %d bytes, want %d", mpc.ErrMalformed, len(m.Data), 4*s.pl.Dim)
-	}
-	vals := make([]int64, s.pl.Dim)
-	for i := range vals {
-		v := math.Float32frombits(binary.LittleEndian.Uint32(m.Data[4*i:]))
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("%w: non-finite update value", mpc.ErrMalformed)
-		}
-		vals[i] = int64(math.Round(math.Ldexp(float64(min(max(v, -s.pl.Bound), s.pl.Bound)), int(s.pl.Frac))))
-	}
-	for i, v := range vals {
-		s.acc[i] += v
-	}
-	s.got[m.From] = true
-	s.count++
-	if s.count == s.pl.Parties() {
-		return s.Advance()
-	}
-	return nil, nil
-}
-
-func (s *plainServer) Advance() ([]mpc.Message, error) {
-	if s.st.Done || s.st.Err != nil {
-		return nil, s.st.Err
-	}
-	if s.count < s.pl.Threshold {
-		s.st.Err = &mpc.AbortError{Party: 0, Round: s.pl.Attempt, Err: fmt.Errorf("%w: %d of %d updates, threshold %d", mpc.ErrTooFewParties, s.count, s.pl.Parties(), s.pl.Threshold)}
-		s.acc = nil
-		return nil, s.st.Err
-	}
-	for i := 1; i <= s.pl.Parties(); i++ {
-		if s.got[i] {
-			s.contrib = append(s.contrib, i)
-		}
-	}
-	s.st.Done = true
-	return nil, nil
-}
-
-func (s *plainServer) Status() mpc.Status { return s.st }
-
-func (s *plainServer) Result() (mpc.Aggregate, bool) {
-	if !s.st.Done {
-		return mpc.Aggregate{}, false
-	}
-	return mpc.Aggregate{Contributors: s.contrib, Ints: s.acc, Frac: s.pl.Frac}, true
-}
-
-type plainClient struct {
-	input []float32
-	sent  bool
-}
-
-func (c *plainClient) Start() ([]mpc.Message, error) {
-	b := make([]byte, 0, 4*len(c.input))
-	for _, v := range c.input {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
-	}
-	c.sent = true
-	return []mpc.Message{{From: -1, To: 0, Kind: plainKind, Data: b}}, nil
-}
-
-func (c *plainClient) Step(mpc.Message) ([]mpc.Message, error) {
-	return nil, fmt.Errorf("%w: plain sends nothing to participants", mpc.ErrUnexpected)
-}
-func (c *plainClient) Advance() ([]mpc.Message, error) { return nil, nil }
-func (c *plainClient) Status() mpc.Status              { return mpc.Status{Done: c.sent} }
-func (c *plainClient) Revealed() bool                  { return c.sent }
 
 // ---- secagg ----
 
@@ -232,81 +143,6 @@ func secaggKinds(maxDim, maxParties int) []mpc.Kind {
 		out = append(out, mpc.Kind{Name: s.String(), MaxSize: size})
 	}
 	return out
-}
-
-// secaggKind returns the kind of an encoded secagg message.
-func secaggKind(data []byte) string {
-	if len(data) < 2 {
-		return "invalid"
-	}
-	return secagg.Step(data[1]).String()
-}
-
-func fromSecagg(ms []secagg.Message) []mpc.Message {
-	out := make([]mpc.Message, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, mpc.Message{From: m.From, To: m.To, Kind: secaggKind(m.Data), Data: m.Data})
-	}
-	return out
-}
-
-// secaggErr maps the package's unexpected-message error to the contract's.
-func secaggErr(err error) error {
-	if errors.Is(err, secagg.ErrUnexpected) && !errors.Is(err, mpc.ErrUnexpected) {
-		return fmt.Errorf("%w: %w", mpc.ErrUnexpected, err)
-	}
-	return err
-}
-
-type secaggServer struct {
-	s    *secagg.Server
-	bits uint
-	frac uint
-}
-
-func (s *secaggServer) Start() ([]mpc.Message, error) { return nil, nil }
-
-func (s *secaggServer) Step(m mpc.Message) ([]mpc.Message, error) {
-	if m.Kind != secaggKind(m.Data) {
-		return nil, fmt.Errorf("%w: secagg message under kind %s", mpc.ErrMalformed, m.Kind)
-	}
-	out, err := s.s.Step(secagg.Message{From: m.From, To: 0, Data: m.Data})
-	return fromSecagg(out), secaggErr(err)
-}
-
-func (s *secaggServer) Advance() ([]mpc.Message, error) {
-	out, err := s.s.Advance()
-	return fromSecagg(out), secaggErr(err)
-}
-
-func (s *secaggServer) Status() mpc.Status {
-	if err := s.s.Err(); err != nil {
-		return mpc.Status{Err: err}
-	}
-	_, ok := s.s.Result()
-	return mpc.Status{Done: ok}
-}
-
-func (s *secaggServer) Result() (mpc.Aggregate, bool) {
-	r, ok := s.s.Result()
-	if !ok {
-		return mpc.Aggregate{}, false
-	}
-	a := mpc.Aggregate{Contributors: r.Contributors, Bits: s.bits, Frac: s.frac}
-	if r.Sum64 != nil {
-		a.Ring = r.Sum64
-	} else {
-		a.Ring = make([]uint64, len(r.Sum32))
-		for i, v := range r.Sum32 {
-			a.Ring[i] = uint64(v)
-		}
-	}
-	return a, true
-}
-
-type secaggClient struct {
-	c        *secagg.Client
-	revealed bool
 }
 
 func newSecaggClient(pl *Plan, s secrets) (mpc.Client, error) {
@@ -335,44 +171,8 @@ func newSecaggClient(pl *Plan, s secrets) (mpc.Client, error) {
 		cc.Input32 = make([]uint32, pl.Dim)
 		kernels.EncodeStochastic32(cc.Input32, s.floats, pl.Frac, seed)
 	}
-	c, err := secagg.NewClient(cc, s.rand)
-	if err != nil {
-		return nil, err
-	}
-	return &secaggClient{c: c}, nil
+	return secagg.NewClient(cc, s.rand)
 }
-
-func (c *secaggClient) Start() ([]mpc.Message, error) {
-	out, err := c.c.Start()
-	return fromSecagg(out), secaggErr(err)
-}
-
-func (c *secaggClient) Step(m mpc.Message) ([]mpc.Message, error) {
-	if m.Kind != secaggKind(m.Data) || m.From != 0 {
-		return nil, fmt.Errorf("%w: secagg message under kind %s from %d", mpc.ErrMalformed, m.Kind, m.From)
-	}
-	out, err := c.c.Step(secagg.Message{From: 0, To: c.c.ID(), Data: m.Data})
-	if err == nil && len(out) > 0 && (m.Kind == secagg.StepUnmask.String() || m.Kind == secagg.StepConfirmations.String()) {
-		// Answering the survivor set is where a contribution becomes
-		// releasable (with the consistency check, the shares go out on
-		// the confirmations; marking at the first answer errs on the safe
-		// side).
-		c.revealed = true
-	}
-	return fromSecagg(out), secaggErr(err)
-}
-
-func (c *secaggClient) Advance() ([]mpc.Message, error) { return nil, nil }
-
-func (c *secaggClient) Status() mpc.Status {
-	if err := c.c.Err(); err != nil {
-		return mpc.Status{Err: err}
-	}
-	_, ok := c.c.Result()
-	return mpc.Status{Done: ok}
-}
-
-func (c *secaggClient) Revealed() bool { return c.revealed }
 
 // ---- mhe ----
 
