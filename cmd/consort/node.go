@@ -20,6 +20,7 @@ import (
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/federated/policy"
+	"github.com/consort-ml/consort/federated/trainer"
 	"github.com/consort-ml/consort/federated/trainer/runner"
 	"github.com/consort-ml/consort/transport"
 )
@@ -123,12 +124,14 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	tr, trInfo, err := startTrainer(ctx, *trainerCmd, *trainerFiles, *trainerData, *keyPath, *state, pol, ps, log)
+	proc, trInfo, err := startTrainer(ctx, *trainerCmd, *trainerFiles, *trainerData, *keyPath, *state, pol, ps, log)
 	if err != nil {
 		return err
 	}
-	if tr != nil {
-		defer tr.Close()
+	var tr trainer.Trainer // nil: the built-in model
+	if proc != nil {
+		defer proc.Close()
+		tr = proc
 	}
 	nodeState, mheKey, err := federated.LoadNodeFiles(*state)
 	if err != nil {
