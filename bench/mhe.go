@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/ed25519"
 	crand "crypto/rand"
 	"errors"
 	"fmt"
@@ -47,6 +48,11 @@ type MHEConfig struct {
 	InsecureTestParams bool
 	// Repeats is the number of rounds per size (default 3).
 	Repeats int
+	// Verified also runs, alternating with every unverified round, a
+	// verified round (mhe.RoundConfig.Identities set: signed uploads and the
+	// decryptors' fingerprint check) and reports its cost against the
+	// unverified round of the same run.
+	Verified bool
 }
 
 // DefaultMHEConfig returns the grid: 3 and 10 parties, 2^20 values,
@@ -138,8 +144,21 @@ type MHEResult struct {
 	// Agg is the aggregator's compute over a round (summing, requests,
 	// combining, decoding); Setup the federation's one-time key setup.
 	Agg, Setup time.Duration
+	// SentPerParty is the mean number of bytes a party sends in one
+	// unverified round (uploads and decryption shares over all parties).
+	SentPerParty float64
+	// VerifiedNode is a decryptor's compute in a verified round (signing,
+	// hashing, fingerprints, the check, encryption and share);
+	// VerifyRatio is VerifiedNode / Node. VerifyUpBytes and VerifyDownBytes
+	// are the bytes a decryptor sends and receives beyond the unverified
+	// round's; VerifiedSentPerParty is SentPerParty of the verified round.
+	// All zero unless MHEConfig.Verified.
+	VerifiedNode                   time.Duration
+	VerifyRatio                    float64
+	VerifyUpBytes, VerifyDownBytes int64
+	VerifiedSentPerParty           float64
 	// Exact reports whether every decrypted sum equalled the plaintext sum of
-	// the quantised inputs.
+	// the quantised inputs (in both kinds of round).
 	Exact bool
 	// Pass reports whether the wire and node-ratio targets hold (the wire
 	// target only at 32 and 16 bits on sets for large models, dim >= 2^20).
@@ -182,6 +201,14 @@ type mheBench struct {
 	baseline *mhe.Baseline
 	res      MHEResult
 	round    uint64
+	sent     []float64 // bytes sent per party, per unverified round
+
+	// Verified rounds.
+	signers    []ed25519.PrivateKey
+	identities []ed25519.PublicKey
+	vsamples   []time.Duration
+	vsent      []float64
+	vUp, vDown int64
 }
 
 func mheParamsFor(cfg MHEConfig, set string, n, d int) (mhe.Params, error) {
@@ -355,6 +382,8 @@ func (b *mheBench) oneRound() ([]mheSample, time.Duration, error) {
 	}
 	var samples []mheSample
 	var results []mhe.Message
+	sent := int64(n) * b.res.UploadBytes
+	defer func() { b.sent = append(b.sent, float64(sent)/float64(n)) }()
 	for _, m := range requests {
 		raw, err := b.rawEncrypt(chunks)
 		if err != nil {
@@ -368,6 +397,7 @@ func (b *mheBench) oneRound() ([]mheSample, time.Duration, error) {
 			return nil, 0, err
 		}
 		b.res.ShareBytes = int64(len(sh[0].Data))
+		sent += b.res.ShareBytes
 		samples = append(samples, mheSample{enc: enc[m.To-1], share: share, raw: (rawA[m.To-1] + raw) / 2})
 		t0 = time.Now()
 		out, err := agg.Step(sh[0])
@@ -410,8 +440,14 @@ func (b *mheBench) run(repeats int) (MHEResult, error) {
 		}
 		samples = append(samples, s...)
 		aggs = append(aggs, a)
+		if b.cfg.Verified {
+			if err := b.verifiedRound(); err != nil {
+				return b.res, err
+			}
+		}
 	}
 	r := b.res
+	r.SentPerParty = lowMedian(b.sent)
 	var encs, shares, nodes, raws []time.Duration
 	var ratios []float64
 	for _, s := range samples {
@@ -425,6 +461,13 @@ func (b *mheBench) run(repeats int) (MHEResult, error) {
 	r.NodeRatio = lowMedian(ratios)
 	r.Agg = lowMedian(aggs)
 	r.WirePerValue = float64(r.UploadBytes+r.ShareBytes) / float64(r.Dim)
+	if b.cfg.Verified {
+		r.VerifiedNode = lowMedian(b.vsamples)
+		r.VerifyRatio = float64(r.VerifiedNode) / float64(r.Node)
+		r.VerifyUpBytes = b.vUp - r.UploadBytes - r.ShareBytes
+		r.VerifyDownBytes = b.vDown - r.DownBytes
+		r.VerifiedSentPerParty = lowMedian(b.vsent)
+	}
 	r.Pass = r.Exact && r.NodeRatio <= MHENodeTarget
 	if r.Dim >= 1<<20 {
 		r.Pass = r.Pass && r.WirePerValue <= MHEWireTarget*float64(r.QuantBits)/32
@@ -459,11 +502,12 @@ func bytesReader(b []byte) io.Reader { return &sliceReader{b} }
 
 func writeMHETable(w io.Writer, rs []MHEResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "parties\tt\tdim\tparams\tbits\tcts\twire-B/value\tenc ms\tshare ms\tnode ms\traw-enc ms\tnode/raw\tagg ms\tsetup ms\texact\tpass\t")
+	fmt.Fprintln(tw, "parties\tt\tdim\tparams\tbits\tcts\twire-B/value\tsent-KB/party\tenc ms\tshare ms\tnode ms\traw-enc ms\tnode/raw\tagg ms\tsetup ms\tverified node ms\tverified/plain\tverify up-B\tverify down-B\texact\tpass\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.1f\t%.0f\t%v\t%v\t\n",
-			r.Parties, r.Threshold, r.Dim, r.Params, r.QuantBits, r.Ciphertexts, r.WirePerValue,
-			ms(r.Encrypt), ms(r.Share), ms(r.Node), ms(r.RawEncrypt), r.NodeRatio, ms(r.Agg), ms(r.Setup), r.Exact, r.Pass)
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.1f\t%.0f\t%.1f\t%.2f\t%d\t%d\t%v\t%v\t\n",
+			r.Parties, r.Threshold, r.Dim, r.Params, r.QuantBits, r.Ciphertexts, r.WirePerValue, r.SentPerParty/1000,
+			ms(r.Encrypt), ms(r.Share), ms(r.Node), ms(r.RawEncrypt), r.NodeRatio, ms(r.Agg), ms(r.Setup),
+			ms(r.VerifiedNode), r.VerifyRatio, r.VerifyUpBytes, r.VerifyDownBytes, r.Exact, r.Pass)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -472,4 +516,99 @@ func writeMHETable(w io.Writer, rs []MHEResult) error {
 		"targets: wire <= %.0f B/value at 32 bits (%.0f at 16) for dim >= 2^20; node/raw <= %.1f; exact decrypted sums.\n",
 		MHEWireTarget, MHEWireTarget/2, MHENodeTarget)
 	return err
+}
+
+// verifiedRound runs one verified round (signed uploads, fingerprint check)
+// over a FIFO queue and records each decryptor's compute (every Upload and
+// Step of the node) and the bytes it sent and received.
+func (b *mheBench) verifiedRound() error {
+	n, d := b.setup.Parties, b.res.Dim
+	if b.signers == nil {
+		b.signers = make([]ed25519.PrivateKey, n)
+		b.identities = make([]ed25519.PublicKey, n)
+		for i := range b.signers {
+			var seed [32]byte
+			seed[0], seed[1] = 'v', byte(i)
+			b.signers[i] = ed25519.NewKeyFromSeed(seed[:])
+			b.identities[i] = b.signers[i].Public().(ed25519.PublicKey)
+		}
+	}
+	b.round++
+	rc := mhe.RoundConfig{FederationID: "bench", Round: b.round, Dim: d, Participants: make([]int, n), Bound: 1, QuantBits: b.cfg.QuantBits,
+		ModelVersion: [32]byte{byte(b.round), byte(b.round >> 8)}, Identities: b.identities}
+	for i := range rc.Participants {
+		rc.Participants[i] = i + 1
+	}
+	agg, err := mhe.NewAggregator(b.setup, rc)
+	if err != nil {
+		return err
+	}
+	nodes := make([]*mhe.Node, n)
+	busy := make([]time.Duration, n)
+	up := make([]int64, n)
+	down := make([]int64, n)
+	seeds := make([][32]byte, n)
+	var queue []mhe.Message
+	for i := range nodes {
+		nrc := rc
+		nrc.Signer = b.signers[i]
+		nrc.Ledger = &mhe.MemoryLedger{}
+		seeds[i][0], seeds[i][1], seeds[i][2] = byte(i), byte(b.round), 'v'
+		t0 := time.Now()
+		nodes[i], err = mhe.NewNode(b.keys[i], nrc, io.MultiReader(bytesReader(seeds[i][:]), crand.Reader))
+		if err != nil {
+			return err
+		}
+		out, err := nodes[i].Upload(b.inputs[i])
+		busy[i] += time.Since(t0)
+		if err != nil {
+			return err
+		}
+		queue = append(queue, out...)
+	}
+	for len(queue) > 0 {
+		m := queue[0]
+		queue = queue[1:]
+		var out []mhe.Message
+		if m.To == 0 {
+			up[m.From-1] += int64(len(m.Data))
+			out, err = agg.Step(m)
+		} else {
+			down[m.To-1] += int64(len(m.Data))
+			t0 := time.Now()
+			out, err = nodes[m.To-1].Step(m)
+			busy[m.To-1] += time.Since(t0)
+		}
+		if err != nil {
+			return err
+		}
+		queue = append(queue, out...)
+	}
+	res, ok := agg.Result()
+	if !ok {
+		return fmt.Errorf("bench: verified mhe round did not finish")
+	}
+	want := make([]int64, d)
+	q := make([]int32, d)
+	for i := range nodes {
+		if err := rc.Quantize(q, b.inputs[i], seeds[i]); err != nil {
+			return err
+		}
+		for j, v := range q {
+			want[j] += int64(v)
+		}
+	}
+	if !slices.Equal(res.Quantized, want) {
+		b.res.Exact = false
+	}
+	var total int64
+	for i, nd := range nodes {
+		total += up[i]
+		if _, ok := nd.Decryption(); ok {
+			b.vsamples = append(b.vsamples, busy[i])
+			b.vUp, b.vDown = up[i], down[i]
+		}
+	}
+	b.vsent = append(b.vsent, float64(total)/float64(n))
+	return nil
 }

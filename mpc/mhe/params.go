@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
-	"github.com/tuneinsight/lattigo/v6/ring"
 )
 
 // ParamsLiteral is the exported, serialisable description of a parameter
@@ -170,13 +169,12 @@ type params struct {
 	lit    ParamsLiteral
 	rlwe   rlwe.Parameters
 	n      int
-	level  int      // ciphertext level on the wire (len(Q)-1)
-	words  int      // 64-bit words per plaintext coefficient (LogT/64)
-	qBits  []uint   // bit width of each Q prime on the wire
-	pBits  []uint   // bit width of each P prime on the wire
-	qBytes int      // packed bytes of one polynomial mod Q
-	pBytes int      // packed bytes of one polynomial mod P
-	mred   []uint64 // Montgomery constants of the Q primes (fingerprints)
+	level  int    // ciphertext level on the wire (len(Q)-1)
+	words  int    // 64-bit words per plaintext coefficient (LogT/64)
+	qBits  []uint // bit width of each Q prime on the wire
+	pBits  []uint // bit width of each P prime on the wire
+	qBytes int    // packed bytes of one polynomial mod Q
+	pBytes int    // packed bytes of one polynomial mod P
 
 	// enc[i][j] = 2^(64j) * T^-1 mod q_i: embeds word j of a packed
 	// coefficient into the BGV plaintext m * T^-1.
@@ -243,7 +241,6 @@ func NewParams(lit ParamsLiteral) (Params, error) {
 		w := uint(bits.Len64(q - 1))
 		p.qBits = append(p.qBits, w)
 		p.qBytes += packedLen(p.n, w)
-		p.mred = append(p.mred, ring.GenMRedConstant(q))
 	}
 	for _, q := range lit.P {
 		w := uint(bits.Len64(q - 1))

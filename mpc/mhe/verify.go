@@ -182,22 +182,25 @@ func (p *params) challengeVectors(rho [32]byte) [][]uint64 {
 }
 
 // fingerprint appends the fingerprints of the coefficient-domain
-// polynomial x: for every repetition and prime, sum_j r[j] * x[j] * 2^-64
-// mod q_k (Montgomery products; the constant factor is the same on both
-// sides of the check), little-endian.
+// polynomial x: for every repetition and prime, sum_j r[j] * x[j] mod q_k,
+// little-endian (repetition-major). The products are summed exactly in 192
+// bits and reduced once.
 func (p *params) fingerprint(dst []byte, r [][]uint64, x ring.Poly) []byte {
 	L := len(p.lit.Q)
 	for rep := range p.fpReps() {
 		for k, q := range p.lit.Q {
-			mc := p.mred[k]
-			rv, xv := r[rep*L+k], x.Coeffs[k][:p.n]
-			var acc uint64
+			rv, xv := r[rep*L+k][:p.n], x.Coeffs[k][:p.n]
+			var lo, hi, top uint64
 			for j, c := range xv {
-				acc += ring.MRed(rv[j], c, q, mc)
-				if acc >= q {
-					acc -= q
-				}
+				h, l := bits.Mul64(rv[j], c)
+				var carry uint64
+				lo, carry = bits.Add64(lo, l, 0)
+				hi, carry = bits.Add64(hi, h, carry)
+				top += carry
 			}
+			acc := bits.Rem64(0, top, q)
+			acc = bits.Rem64(acc, hi, q)
+			acc = bits.Rem64(acc, lo, q)
 			dst = binary.LittleEndian.AppendUint64(dst, acc)
 		}
 	}
@@ -248,6 +251,7 @@ type verifier struct {
 	// From the challenge set.
 	rho       [32]byte
 	haveRho   bool
+	r         [][]uint64 // the challenge vectors expanded from rho
 	decrypted *Decryption
 }
 
@@ -357,7 +361,8 @@ func (nd *Node) onChallengeSet(body []byte) ([]Message, error) {
 	p := nd.p
 	v.rho = challengeSeed(nd.rc.FederationID, nd.rc.Round, nd.rc.ModelVersion, v.claimed, v.aggregate, body)
 	v.haveRho = true
-	r := p.challengeVectors(v.rho)
+	v.r = p.challengeVectors(v.rho)
+	r := v.r
 	fp := make([]byte, 0, p.fpBytes(nd.chunks))
 	for _, c1 := range v.c1 {
 		fp = p.fingerprint(fp, r, c1)
@@ -431,7 +436,7 @@ func (nd *Node) onVerifiedRequest(attempt uint32, body []byte) ([]Message, error
 	ringQ := p.rlwe.RingQ().AtLevel(p.level)
 	c1s := make([]ring.Poly, nd.chunks)
 	coeff := ringQ.NewPoly()
-	r := p.challengeVectors(v.rho)
+	r := v.r
 	got := make([]byte, 0, fl)
 	for c := range c1s {
 		c1s[c] = ringQ.NewPoly()
@@ -453,6 +458,7 @@ func (nd *Node) onVerifiedRequest(attempt uint32, body []byte) ([]Message, error
 		}
 	}
 	v.decrypted = &d
+	v.r, v.c1 = nil, nil
 	return nd.share(attempt, decryptors, c1s)
 }
 
