@@ -463,3 +463,8 @@ func (p Params) PolyBytes() int { return p.p.qBytes }
 
 // CiphertextBytes returns the packed size of one ciphertext (two polynomials).
 func (p Params) CiphertextBytes() int { return 2 * p.p.qBytes }
+
+// KeyShareBytes returns the packed size of one public-key share (a
+// polynomial modulo QP). The setup's public-key message carries one per
+// party.
+func (p Params) KeyShareBytes() int { return p.p.qpBytes() }

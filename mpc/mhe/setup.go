@@ -70,9 +70,14 @@ func (c SetupConfig) Validate() error {
 // announceSize is the body of an announcement without and with a signature.
 const (
 	dhSize           = 32
-	announceSigned   = dhSize + ed25519.SignatureSize
+	commitSize       = 32
+	announceSize     = dhSize + commitSize
+	announceSigned   = announceSize + ed25519.SignatureSize
 	contributionSize = 32
 )
+
+// labelKeyCommit separates the commitments to key-generation shares.
+const labelKeyCommit = "consort/mhe/key-share-commitment/v1"
 
 // SetupNode is one node's side of the federation key setup, a pure state
 // machine:
@@ -105,6 +110,9 @@ type SetupNode struct {
 	nGot     int
 	pending  map[uint16][]byte // sealed shares that arrived before the sender's announcement
 	contribs [][contributionSize]byte
+	keyShare []byte     // own public-key share, packed, sent once every commitment is in
+	commits  [][32]byte // commitments to the public-key shares, by id-1
+	pkBody   []byte     // the aggregator's public-key message, until every commitment is in
 	pk0      ringqp.Poly
 	havePK   bool
 	km       *KeyMaterial
@@ -145,6 +153,7 @@ func NewSetupNode(cfg SetupConfig, id int, signer crypto.Signer, rand io.Reader)
 		got:      make([]bool, cfg.Parties),
 		pending:  make(map[uint16][]byte),
 		contribs: make([][contributionSize]byte, cfg.Parties),
+		commits:  make([][32]byte, cfg.Parties),
 	}, nil
 }
 
@@ -215,6 +224,9 @@ func (s *SetupNode) start() ([]Message, error) {
 	// Share of the collective public key: -a*s_i + e_i with a from the CRS
 	// (as multiparty.PublicKeyGenProtocol.GenShare, with our randomness).
 	share := p.keyShare(s.sk, p.crp(s.cfg.FederationID, s.cfg.CRS), derive(labelKeyShare, seed[:]))
+	s.keyShare = p.appendPolyQP(nil, share.Value)
+	zeroQP(share.Value)
+	s.commits[s.id-1] = s.commitment(s.id, s.keyShare)
 
 	// Shamir polynomial of degree t-1 with constant term s_i and uniform
 	// other coefficients (multiparty.Thresholdizer evaluates it).
@@ -225,9 +237,9 @@ func (s *SetupNode) start() ([]Message, error) {
 	s.got[s.id-1] = true
 	s.nGot = 1
 
-	body := append([]byte(nil), s.peers[s.id-1]...)
+	body := append(append([]byte(nil), s.peers[s.id-1]...), s.commits[s.id-1][:]...)
 	if s.cfg.Identities != nil {
-		sig, err := s.signer.Sign(nil, s.announceDigest(s.id, s.peers[s.id-1]), crypto.Hash(0))
+		sig, err := s.signer.Sign(nil, s.announceDigest(s.id, body), crypto.Hash(0))
 		if err != nil || len(sig) != ed25519.SignatureSize {
 			return nil, fmt.Errorf("%w: signing the announcement failed", ErrConfig)
 		}
@@ -240,9 +252,6 @@ func (s *SetupNode) start() ([]Message, error) {
 			out = append(out, Message{From: int(s.id), To: j, Data: ann})
 		}
 	}
-	ks := p.appendPolyQP(appendHeader(nil, s.header(KindKeyShare, 0)), share.Value)
-	zeroQP(share.Value)
-	out = append(out, Message{From: int(s.id), To: 0, Data: ks})
 	more, err := s.maybeSendShares()
 	if err != nil {
 		return nil, err
@@ -250,11 +259,19 @@ func (s *SetupNode) start() ([]Message, error) {
 	return append(out, more...), nil
 }
 
-// announceDigest is what an announcement's signature covers.
-func (s *SetupNode) announceDigest(id uint16, pub []byte) []byte {
+// announceDigest is what an announcement's signature covers: the X25519 key
+// and the commitment to the public-key share.
+func (s *SetupNode) announceDigest(id uint16, body []byte) []byte {
 	var idb [2]byte
 	binary.LittleEndian.PutUint16(idb[:], id)
-	return derive(labelAnnounce, []byte(s.cfg.FederationID), s.cfg.CRS[:], idb[:], pub)
+	return derive(labelAnnounce, []byte(s.cfg.FederationID), s.cfg.CRS[:], idb[:], body)
+}
+
+// commitment is node id's commitment to its packed public-key share.
+func (s *SetupNode) commitment(id uint16, share []byte) [32]byte {
+	var idb [2]byte
+	binary.LittleEndian.PutUint16(idb[:], id)
+	return [32]byte(derive(labelKeyCommit, []byte(s.cfg.FederationID), s.cfg.CRS[:], idb[:], share))
 }
 
 // pairKey derives the ChaCha20-Poly1305 key for the Shamir share from -> to.
@@ -286,7 +303,12 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 	}
 	s.sent = true
 	p := s.p
-	out := make([]Message, 0, s.cfg.Parties-1)
+	out := make([]Message, 0, s.cfg.Parties)
+	// Every node has committed to its public-key share: ours can go now
+	// (no share can be chosen after seeing it).
+	out = append(out, Message{From: int(s.id), To: 0, Data: append(appendHeader(nil, s.header(KindKeyShare, 0)), s.keyShare...)})
+	clear(s.keyShare)
+	s.keyShare = nil
 	share := s.thr.AllocateThresholdSecretShare()
 	plain := make([]byte, 0, p.qpBytes()+contributionSize)
 	var nonce [chacha20poly1305.NonceSize]byte // each key seals one message
@@ -374,7 +396,7 @@ func (s *SetupNode) onAnnounce(from uint16, body []byte) ([]Message, error) {
 	if err := s.checkPeer(from); err != nil {
 		return nil, err
 	}
-	want := dhSize
+	want := announceSize
 	if s.cfg.Identities != nil {
 		want = announceSigned
 	}
@@ -385,13 +407,14 @@ func (s *SetupNode) onAnnounce(from uint16, body []byte) ([]Message, error) {
 		return nil, unexpected("second announcement from party %d", from)
 	}
 	pub := body[:dhSize]
-	if s.cfg.Identities != nil && !ed25519.Verify(s.cfg.Identities[from-1], s.announceDigest(from, pub), body[dhSize:]) {
+	if s.cfg.Identities != nil && !ed25519.Verify(s.cfg.Identities[from-1], s.announceDigest(from, body[:announceSize]), body[announceSize:]) {
 		return nil, violation("bad announcement signature from party %d", from)
 	}
 	if _, err := ecdh.X25519().NewPublicKey(pub); err != nil {
 		return nil, malformed("X25519 key of party %d", from)
 	}
 	s.peers[from-1] = append([]byte(nil), pub...)
+	s.commits[from-1] = [32]byte(body[dhSize:announceSize])
 	s.nPeers++
 	return s.maybeSendShares()
 }
@@ -460,21 +483,52 @@ func (s *SetupNode) onPublicKey(from uint16, body []byte) ([]Message, error) {
 	if from != 0 {
 		return nil, violation("public key from party %d", from)
 	}
-	if s.havePK {
+	if s.havePK || s.pkBody != nil {
 		return nil, violation("second public key")
 	}
-	pk0 := s.p.rlwe.RingQP().NewPoly()
-	if err := s.p.readPolyQP(pk0, body); err != nil {
-		return nil, err
+	if want := s.cfg.Parties * s.p.qpBytes(); len(body) != want {
+		return nil, malformed("public key message of %d bytes, want %d", len(body), want)
 	}
-	s.pk0, s.havePK = pk0, true
+	s.pkBody = append([]byte(nil), body...)
 	return nil, s.maybeFinish()
+}
+
+// formPublicKey checks every public-key share the aggregator sent against
+// its owner's commitment and sums them into pk0 itself, so that an
+// aggregator cannot install a key of its own (whose secret it would know).
+func (s *SetupNode) formPublicKey() error {
+	p := s.p
+	ckg := multiparty.NewPublicKeyGenProtocol(p.rlwe)
+	acc, share := ckg.AllocateShare(), ckg.AllocateShare()
+	qp := p.qpBytes()
+	for j := range s.cfg.Parties {
+		b := s.pkBody[j*qp : (j+1)*qp]
+		if s.commitment(uint16(j+1), b) != s.commits[j] {
+			return s.abort(violation("public-key share of party %d does not match its commitment", j+1))
+		}
+		if err := p.readPolyQP(share.Value, b); err != nil {
+			return s.abort(err)
+		}
+		ckg.AggregateShares(acc, share, &acc)
+	}
+	pk := rlwe.NewPublicKey(p.rlwe)
+	ckg.GenPublicKey(acc, p.crp(s.cfg.FederationID, s.cfg.CRS), pk)
+	s.pk0, s.havePK, s.pkBody = pk.Value[0], true, nil
+	return nil
 }
 
 // maybeFinish assembles the key material once every share and the public
 // key are in.
 func (s *SetupNode) maybeFinish() error {
-	if s.km != nil || !s.havePK || s.nGot < s.cfg.Parties {
+	if s.km != nil {
+		return nil
+	}
+	if !s.havePK && s.pkBody != nil && s.nPeers == s.cfg.Parties {
+		if err := s.formPublicKey(); err != nil {
+			return err
+		}
+	}
+	if !s.havePK || s.nGot < s.cfg.Parties {
 		return nil
 	}
 	k := &KeyMaterial{
@@ -511,15 +565,16 @@ func (s *SetupNode) KeyMaterial() (*KeyMaterial, bool) {
 // public-key shares and broadcasts the collective public key. It holds no
 // secret.
 type SetupAggregator struct {
-	cfg  SetupConfig
-	p    *params
-	ckg  multiparty.PublicKeyGenProtocol
-	acc  multiparty.PublicKeyGenShare
-	tmp  multiparty.PublicKeyGenShare
-	got  []bool
-	nGot int
-	pk0  ringqp.Poly
-	done bool
+	cfg    SetupConfig
+	p      *params
+	ckg    multiparty.PublicKeyGenProtocol
+	acc    multiparty.PublicKeyGenShare
+	tmp    multiparty.PublicKeyGenShare
+	got    []bool
+	nGot   int
+	shares [][]byte // the packed shares by id-1, relayed to every node
+	pk0    ringqp.Poly
+	done   bool
 }
 
 // NewSetupAggregator returns the aggregator's setup state machine.
@@ -532,12 +587,13 @@ func NewSetupAggregator(cfg SetupConfig) (*SetupAggregator, error) {
 	return &SetupAggregator{
 		cfg: cfg, p: p, ckg: ckg,
 		acc: ckg.AllocateShare(), tmp: ckg.AllocateShare(),
-		got: make([]bool, cfg.Parties),
+		got: make([]bool, cfg.Parties), shares: make([][]byte, cfg.Parties),
 	}, nil
 }
 
-// Step handles a public-key share. When all n shares are in it returns the
-// collective public key, one message per node (sharing one Data).
+// Step handles a public-key share. When all n shares are in it returns them
+// all, one message per node (sharing one Data): every node checks each share
+// against its owner's commitment and forms the collective public key itself.
 func (a *SetupAggregator) Step(m Message) ([]Message, error) {
 	h, body, err := parseHeader(m.Data)
 	if err != nil {
@@ -563,6 +619,7 @@ func (a *SetupAggregator) Step(m Message) ([]Message, error) {
 		return nil, err
 	}
 	a.ckg.AggregateShares(a.acc, a.tmp, &a.acc)
+	a.shares[h.from-1] = append([]byte(nil), body...)
 	a.got[h.from-1] = true
 	a.nGot++
 	if a.nGot < a.cfg.Parties {
@@ -573,7 +630,11 @@ func (a *SetupAggregator) Step(m Message) ([]Message, error) {
 	a.ckg.GenPublicKey(a.acc, crp, pk)
 	a.pk0 = pk.Value[0]
 	a.done = true
-	data := a.p.appendPolyQP(appendHeader(nil, header{kind: KindPublicKey, to: broadcast, fed: a.cfg.FederationID}), a.pk0)
+	data := appendHeader(make([]byte, 0, headerFixed+len(a.cfg.FederationID)+a.cfg.Parties*a.p.qpBytes()), header{kind: KindPublicKey, to: broadcast, fed: a.cfg.FederationID})
+	for _, sh := range a.shares {
+		data = append(data, sh...)
+	}
+	a.shares = nil
 	out := make([]Message, a.cfg.Parties)
 	for j := range out {
 		out[j] = Message{From: 0, To: j + 1, Data: data}

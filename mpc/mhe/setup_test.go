@@ -1,0 +1,127 @@
+package mhe
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/consort-ml/consort/mpc"
+)
+
+// TestSetupCommitsBeforeReveal: a node sends its public-key share only once
+// it holds every other node's commitment, so no share can be chosen after
+// seeing the others.
+func TestSetupCommitsBeforeReveal(t *testing.T) {
+	p := mustParams(t, InsecureTestParams())
+	cfg := SetupConfig{Params: p, FederationID: "fed-commit", Parties: 3, Threshold: 2, CRS: [32]byte{5}}
+	nodes := make([]*SetupNode, 3)
+	outs := make([][]Message, 3)
+	for i := range nodes {
+		var err error
+		if nodes[i], err = NewSetupNode(cfg, i+1, nil, testRand("commit", i+1)); err != nil {
+			t.Fatal(err)
+		}
+		if outs[i], err = nodes[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range outs[i] {
+			if k, _ := MessageKind(m.Data); k != KindAnnounce {
+				t.Fatalf("node %d sent a %s message before seeing every commitment", i+1, k)
+			}
+		}
+	}
+	// Node 1 gets node 2's announcement: still no share.
+	out, err := nodes[0].Step(outs[1][0])
+	if err != nil || len(out) != 0 {
+		t.Fatalf("after one of two announcements: %d messages, %v", len(out), err)
+	}
+	out, err = nodes[0].Step(outs[2][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[Kind]int{}
+	for _, m := range out {
+		k, _ := MessageKind(m.Data)
+		kinds[k]++
+	}
+	if kinds[KindKeyShare] != 1 || kinds[KindShamirShare] != 2 {
+		t.Fatalf("after every announcement node 1 sent %v", kinds)
+	}
+}
+
+// TestSetupRefusesSubstitutedKey plays an aggregator that installs a public
+// key of its own: it replaces a node's share in the public-key message (or
+// sends a key share of its own making); every node refuses.
+func TestSetupRefusesSubstitutedKey(t *testing.T) {
+	p := mustParams(t, InsecureTestParams())
+	pp := p.p
+	cfg := SetupConfig{Params: p, FederationID: "fed-rogue", Parties: 3, Threshold: 2, CRS: [32]byte{6}}
+	// The aggregator's own key pair: a share -a*s' + e' for which it knows s'.
+	sk := pp.secretKeyFromSeed([]byte("rogue"))
+	rogue := pp.keyShare(sk, pp.crp(cfg.FederationID, cfg.CRS), []byte("rogue-error"))
+	rogueBytes := pp.appendPolyQP(nil, rogue.Value)
+	for _, victim := range []int{1, 3} {
+		errs := map[int]error{}
+		runSetupTampered(t, cfg, func(m Message) Message {
+			if k, _ := MessageKind(m.Data); k != KindPublicKey {
+				return m
+			}
+			data := bytes.Clone(m.Data)
+			off := headerFixed + len(cfg.FederationID) + (victim-1)*pp.qpBytes()
+			copy(data[off:], rogueBytes)
+			return Message{From: m.From, To: m.To, Data: data}
+		}, errs)
+		for id := 1; id <= 3; id++ {
+			var abort *mpc.AbortError
+			if err := errs[id]; !errors.As(err, &abort) || !errors.Is(err, mpc.ErrProtocol) {
+				t.Fatalf("victim %d: node %d: %v", victim, id, err)
+			}
+		}
+	}
+}
+
+// runSetupTampered runs a setup in which the aggregator rewrites every
+// message it sends with tamper; it records each node's first error.
+func runSetupTampered(t *testing.T, cfg SetupConfig, tamper func(Message) Message, errs map[int]error) {
+	t.Helper()
+	agg, err := NewSetupAggregator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := make([]*SetupNode, cfg.Parties)
+	var queue []Message
+	for i := range nodes {
+		if nodes[i], err = NewSetupNode(cfg, i+1, nil, testRand("tamper", i+1)); err != nil {
+			t.Fatal(err)
+		}
+		out, err := nodes[i].Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		queue = append(queue, out...)
+	}
+	for len(queue) > 0 {
+		m := queue[0]
+		queue = queue[1:]
+		var out []Message
+		if m.To == 0 {
+			if out, err = agg.Step(m); err != nil {
+				t.Fatal(err)
+			}
+			for i := range out {
+				out[i] = tamper(out[i])
+			}
+		} else {
+			out, err = nodes[m.To-1].Step(m)
+			if err != nil && errs[m.To] == nil {
+				errs[m.To] = err
+			}
+		}
+		queue = append(queue, out...)
+	}
+	for i, nd := range nodes {
+		if _, ok := nd.KeyMaterial(); ok && errs[i+1] == nil {
+			errs[i+1] = errors.New("completed the setup")
+		}
+	}
+}
