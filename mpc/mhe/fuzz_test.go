@@ -199,7 +199,12 @@ func FuzzDecodeRequest(f *testing.F) {
 func FuzzUnmarshalKeyMaterial(f *testing.F) {
 	fx := getFixture(f)
 	p := fx.f.cfg.Params
-	addSeeds(f, fx.keyBytes)
+	all := runSetup(f, SetupConfig{Params: p, FederationID: "fuzz-all", Parties: 2, Threshold: 2, CRS: [32]byte{1}})
+	additive, err := all.keys[1].MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	addSeeds(f, fx.keyBytes, additive)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		km, err := UnmarshalKeyMaterial(p, b)
 		if err != nil {

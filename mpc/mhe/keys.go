@@ -47,6 +47,7 @@ const (
 	labelShare        = "consort/mhe/shamir-share/v1"
 	labelAnnounce     = "consort/mhe/announce/v1"
 	labelKeyFile      = "consort-mhe-key\x01"
+	labelKeyFileAdd   = "consort-mhe-key\x02"
 	labelContribution = "consort/mhe/result-contribution/v1"
 	labelDH           = "consort/mhe/x25519/v1"
 	labelKeyShare     = "consort/mhe/key-share-error/v1"
@@ -151,6 +152,9 @@ type KeyMaterial struct {
 	rseed     [32]byte
 	share     multiparty.ShamirSecretShare
 	pk0       ringqp.Poly
+	// additive: t = n and share is the node's additive share of s itself
+	// (no Shamir sharing took place).
+	additive bool
 
 	// derived, not serialised
 	pk *rlwe.PublicKey
@@ -202,7 +206,8 @@ const keyFileFixed = 1 + 1 + 6 + 1 + 32 + 32
 
 // MarshalBinary encodes the key material:
 //
-//	label "consort-mhe-key\x01" (16 bytes)
+//	label "consort-mhe-key\x01" (16 bytes; "\x02" when t = n and the share is
+//	additive, not a Shamir share)
 //	len(name) (1) | parameter-set name | len(federation id) (1) | federation id
 //	id (uint16) | n (uint16) | t (uint16) | recipient (1)
 //	CRS seed (32) | result-key seed (32, zero unless the nodes are recipients)
@@ -214,7 +219,11 @@ func (k *KeyMaterial) MarshalBinary() ([]byte, error) {
 	p := k.p.p
 	name := p.lit.Name
 	b := make([]byte, 0, len(labelKeyFile)+keyFileFixed+len(name)+len(k.fed)+2*p.qpBytes())
-	b = append(b, labelKeyFile...)
+	if k.additive {
+		b = append(b, labelKeyFileAdd...)
+	} else {
+		b = append(b, labelKeyFile...)
+	}
 	b = append(b, byte(len(name)))
 	b = append(b, name...)
 	b = append(b, byte(len(k.fed)))
@@ -239,9 +248,10 @@ func UnmarshalKeyMaterial(p Params, b []byte) (*KeyMaterial, error) {
 		return nil, fmt.Errorf("%w: zero Params", ErrParams)
 	}
 	pp := p.p
-	if len(b) < len(labelKeyFile)+keyFileFixed || string(b[:len(labelKeyFile)]) != labelKeyFile {
+	if len(b) < len(labelKeyFile)+keyFileFixed || (string(b[:len(labelKeyFile)]) != labelKeyFile && string(b[:len(labelKeyFile)]) != labelKeyFileAdd) {
 		return nil, malformed("key material: bad label or %d bytes", len(b))
 	}
+	additive := string(b[:len(labelKeyFile)]) == labelKeyFileAdd
 	b = b[len(labelKeyFile):]
 	nl := int(b[0])
 	if len(b) < 1+nl+1 {
@@ -256,7 +266,7 @@ func UnmarshalKeyMaterial(p Params, b []byte) (*KeyMaterial, error) {
 	if len(b) != want {
 		return nil, malformed("key material: %d bytes after the name, want %d", len(b), want)
 	}
-	k := &KeyMaterial{p: p, fed: string(b[1 : 1+fl])}
+	k := &KeyMaterial{p: p, fed: string(b[1 : 1+fl]), additive: additive}
 	b = b[1+fl:]
 	k.id = binary.LittleEndian.Uint16(b)
 	k.n = int(binary.LittleEndian.Uint16(b[2:]))
@@ -267,6 +277,8 @@ func UnmarshalKeyMaterial(p Params, b []byte) (*KeyMaterial, error) {
 		return nil, malformed("key material: %d parties (max %d)", k.n, pp.lit.MaxParties)
 	case k.t < 1 || k.t > k.n:
 		return nil, malformed("key material: threshold %d of %d", k.t, k.n)
+	case k.additive && k.t != k.n:
+		return nil, malformed("key material: additive share with threshold %d of %d", k.t, k.n)
 	case k.id < 1 || int(k.id) > k.n:
 		return nil, malformed("key material: party id %d of %d", k.id, k.n)
 	case k.recipient > RecipientNodes:

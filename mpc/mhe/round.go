@@ -499,7 +499,11 @@ func (nd *Node) share(attempt uint32, decryptors []uint16, c1s []ring.Poly) ([]M
 	}
 	skAdd := rlwe.NewSecretKey(p.rlwe)
 	defer zeroQP(skAdd.Value)
-	if err := nd.comb.GenAdditiveShare(active, multiparty.ShamirPublicPoint(nd.km.id), nd.km.share, skAdd); err != nil {
+	if nd.km.additive {
+		// t = n: the key share is already additive (the decryption set is
+		// every node, checked by the callers).
+		skAdd.Value.Copy(nd.km.share.Poly)
+	} else if err := nd.comb.GenAdditiveShare(active, multiparty.ShamirPublicPoint(nd.km.id), nd.km.share, skAdd); err != nil {
 		return nil, nd.abort(fmt.Errorf("mhe: additive share: %w", err))
 	}
 	ringQ := p.rlwe.RingQ().AtLevel(p.level)

@@ -231,9 +231,15 @@ func (s *SetupNode) start() ([]Message, error) {
 	// Shamir polynomial of degree t-1 with constant term s_i and uniform
 	// other coefficients (multiparty.Thresholdizer evaluates it).
 	s.thr = multiparty.NewThresholdizer(p.rlwe)
-	s.poly = p.shamirPolynomial(s.sk, s.cfg.Threshold, derive(labelShamir, seed[:]))
 	s.tsk = s.thr.AllocateThresholdSecretShare()
-	s.thr.GenShamirSecretShare(multiparty.ShamirPublicPoint(s.id), s.poly, &s.tsk)
+	if s.additive() {
+		// t = n: every node's secret is its additive share of s; nothing is
+		// Shamir-shared.
+		s.tsk.Poly.Copy(s.sk.Value)
+	} else {
+		s.poly = p.shamirPolynomial(s.sk, s.cfg.Threshold, derive(labelShamir, seed[:]))
+		s.thr.GenShamirSecretShare(multiparty.ShamirPublicPoint(s.id), s.poly, &s.tsk)
+	}
 	s.got[s.id-1] = true
 	s.nGot = 1
 
@@ -291,9 +297,18 @@ func (s *SetupNode) pairKey(peer []byte, from, to uint16) ([]byte, error) {
 	return hkdf.Key(sha256.New, ss, nil, info, chacha20poly1305.KeySize)
 }
 
-// shareBodySize is the size of a sealed Shamir share.
-func (p *params) shareBodySize() int {
-	return p.qpBytes() + contributionSize + chacha20poly1305.Overhead
+// additive reports whether the federation needs every node to decrypt (t =
+// n): then the secret keys are additive shares of s and the sealed
+// node-to-node messages carry only the result-key contribution.
+func (s *SetupNode) additive() bool { return s.cfg.Threshold == s.cfg.Parties }
+
+// shareBodySize is the size of a sealed Shamir share (of only the
+// contribution when t = n).
+func (s *SetupNode) shareBodySize() int {
+	if s.additive() {
+		return contributionSize + chacha20poly1305.Overhead
+	}
+	return s.p.qpBytes() + contributionSize + chacha20poly1305.Overhead
 }
 
 // maybeSendShares sends the Shamir shares once every announcement is in.
@@ -316,7 +331,6 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 		if j == int(s.id) {
 			continue
 		}
-		s.thr.GenShamirSecretShare(multiparty.ShamirPublicPoint(j), s.poly, &share)
 		key, err := s.pairKey(s.peers[j-1], s.id, uint16(j))
 		if err != nil {
 			return nil, s.abort(violation("key agreement with party %d failed", j))
@@ -325,7 +339,11 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 		if err != nil {
 			return nil, s.abort(err)
 		}
-		plain = p.appendPolyQP(plain[:0], share.Poly)
+		plain = plain[:0]
+		if !s.additive() {
+			s.thr.GenShamirSecretShare(multiparty.ShamirPublicPoint(j), s.poly, &share)
+			plain = p.appendPolyQP(plain, share.Poly)
+		}
 		plain = append(plain, s.contribs[s.id-1][:]...)
 		hdr := appendHeader(nil, s.header(KindShamirShare, uint16(j)))
 		data := aead.Seal(hdr, nonce[:], plain, hdr)
@@ -424,8 +442,8 @@ func (s *SetupNode) onShare(from uint16, data []byte) ([]Message, error) {
 		return nil, err
 	}
 	hl := headerFixed + len(s.cfg.FederationID)
-	if len(data) != hl+s.p.shareBodySize() {
-		return nil, malformed("Shamir share of %d bytes, want %d", len(data)-hl, s.p.shareBodySize())
+	if len(data) != hl+s.shareBodySize() {
+		return nil, malformed("Shamir share of %d bytes, want %d", len(data)-hl, s.shareBodySize())
 	}
 	if s.got[from-1] {
 		return nil, unexpected("second Shamir share from party %d", from)
@@ -465,15 +483,17 @@ func (s *SetupNode) openShare(from uint16, data []byte) error {
 		return s.abort(violation("Shamir share from party %d does not authenticate", from))
 	}
 	defer clear(plain)
-	share := s.thr.AllocateThresholdSecretShare()
-	defer zeroQP(share.Poly)
-	if err := p.readPolyQP(share.Poly, plain[:p.qpBytes()]); err != nil {
-		return s.abort(err)
+	if !s.additive() {
+		share := s.thr.AllocateThresholdSecretShare()
+		defer zeroQP(share.Poly)
+		if err := p.readPolyQP(share.Poly, plain[:p.qpBytes()]); err != nil {
+			return s.abort(err)
+		}
+		if err := s.thr.AggregateShares(s.tsk, share, &s.tsk); err != nil {
+			return s.abort(err)
+		}
 	}
-	if err := s.thr.AggregateShares(s.tsk, share, &s.tsk); err != nil {
-		return s.abort(err)
-	}
-	copy(s.contribs[from-1][:], plain[p.qpBytes():])
+	copy(s.contribs[from-1][:], plain[len(plain)-contributionSize:])
 	s.got[from-1] = true
 	s.nGot++
 	return nil
@@ -540,6 +560,7 @@ func (s *SetupNode) maybeFinish() error {
 		recipient: s.cfg.Recipient,
 		crs:       s.cfg.CRS,
 		share:     s.tsk,
+		additive:  s.additive(),
 		pk0:       s.pk0,
 	}
 	if s.cfg.Recipient == RecipientNodes {

@@ -3,6 +3,8 @@ package mhe
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/consort-ml/consort/mpc"
@@ -122,6 +124,45 @@ func runSetupTampered(t *testing.T, cfg SetupConfig, tamper func(Message) Messag
 	for i, nd := range nodes {
 		if _, ok := nd.KeyMaterial(); ok && errs[i+1] == nil {
 			errs[i+1] = errors.New("completed the setup")
+		}
+	}
+}
+
+// TestSetupAllDecrypt: with t = n no secret is Shamir-shared: a node sends
+// its announcement, its public-key share and n-1 sealed 48-byte messages
+// (the result-key contributions), rounds decrypt exactly, and the key file
+// keeps the additive share apart from Shamir shares.
+func TestSetupAllDecrypt(t *testing.T) {
+	p := mustParams(t, InsecureTestParams())
+	pp := p.p
+	for _, rcpt := range []Recipient{RecipientAggregator, RecipientNodes} {
+		fed := fmt.Sprintf("fed-all-%s", rcpt)
+		f := runSetup(t, SetupConfig{Params: p, FederationID: fed, Parties: 4, Threshold: 4, CRS: [32]byte{8}, Recipient: rcpt})
+		hl := headerFixed + len(fed)
+		want := (hl+announceSize)*3 /* announcements */ + hl + pp.qpBytes() + 3*(hl+contributionSize+16)
+		if f.bytes[1] != want {
+			t.Fatalf("%s: node 1 sent %d setup bytes, want %d", rcpt, f.bytes[1], want)
+		}
+		rc := RoundConfig{FederationID: fed, Round: 1, Dim: 1500, Participants: ids(4), Bound: 1}
+		in := randomInputs(rc.Participants, rc.Dim, 1, 6)
+		res, st, err := runRound(t, f, rc, in, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want64 := expectedSum(t, rc, in, ids(4))
+		if rcpt == RecipientNodes {
+			res = *st.nodeResult[2]
+		}
+		if !slices.Equal(res.Quantized, want64) {
+			t.Fatalf("%s: wrong sum", rcpt)
+		}
+		b, err := f.keys[0].MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		km, err := UnmarshalKeyMaterial(p, b)
+		if err != nil || !km.additive || string(b[:len(labelKeyFileAdd)]) != labelKeyFileAdd {
+			t.Fatalf("key file round trip: %v", err)
 		}
 	}
 }
