@@ -201,3 +201,45 @@ func TestSmudgeWidth(t *testing.T) {
 		t.Fatalf("smudging std %.4g mean %.4g, want std %.4g mean 0", std, mean, want)
 	}
 }
+
+// TestChooseParams checks the choice for typical jobs against the sizes
+// computed by built parameter sets.
+func TestChooseParams(t *testing.T) {
+	for _, c := range []struct {
+		parties, dim int
+		bits         uint
+		want         string
+	}{
+		{10, 4096, 32, "N12-T32"},
+		{10, 650, 32, "N12-T32"},
+		{16, 8192, 16, "N12-T32"},
+		{17, 4096, 32, "N13-T128"},
+		{10, 1 << 20, 32, "N15-T512"},
+		{100, 4096, 32, "N14-T256"},
+		{200, 1000, 16, "N15-T512"},
+	} {
+		lit, err := ChooseParams(c.parties, c.dim, c.bits)
+		if err != nil || lit.Name != c.want {
+			t.Errorf("parties=%d dim=%d bits=%d: %s, %v; want %s", c.parties, c.dim, c.bits, lit.Name, err, c.want)
+			continue
+		}
+		// The choice is the minimum of what the built sets report.
+		p := mustParams(t, lit)
+		got := p.Ciphertexts(c.dim, c.bits) * p.CiphertextBytes()
+		for _, other := range ParamSets() {
+			if other.MaxParties < c.parties {
+				continue
+			}
+			o := mustParams(t, other)
+			if b := o.Ciphertexts(c.dim, c.bits) * o.CiphertextBytes(); b < got {
+				t.Errorf("parties=%d dim=%d: %s takes %d bytes, %s only %d", c.parties, c.dim, lit.Name, got, other.Name, b)
+			}
+		}
+	}
+	if _, err := ChooseParams(300, 10, 32); !errors.Is(err, ErrParams) {
+		t.Fatalf("300 parties: %v", err)
+	}
+	if _, err := ChooseParams(3, 10, 8); !errors.Is(err, ErrParams) {
+		t.Fatalf("8 bits: %v", err)
+	}
+}
