@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,10 @@ import (
 
 // ErrMHEConfig marks an invalid [MHEConfig].
 var ErrMHEConfig = errors.New("bench: bad mhe config")
+
+// MHEAutoParams in MHEConfig.ParamSets picks, for each point, the set
+// mhe.ChooseParams sizes to the job.
+const MHEAutoParams = "auto"
 
 // Targets of the multiparty-HE benchmark (issue 4).
 const (
@@ -39,10 +44,10 @@ type MHEConfig struct {
 	Dims    []int
 	// QuantBits is the quantisation width, 32 (default) or 16.
 	QuantBits uint
-	// ParamSets names the mhe parameter sets to run; an empty name picks
-	// the set with the fewest ciphertext bytes for the dimension (as
-	// federated.NewMHE does). Default: N14-T256 and N15-T512 (see
-	// DefaultMHEConfig).
+	// ParamSets names the mhe parameter sets to run; an empty name or
+	// MHEAutoParams picks the set sized to the job (mhe.ChooseParams: the fewest ciphertext
+	// bytes for the dimension among the sets that support the parties).
+	// Default: N14-T256 and N15-T512 (see DefaultMHEConfig).
 	ParamSets []string
 	// InsecureTestParams uses the small test ring (tests of this package).
 	InsecureTestParams bool
@@ -106,7 +111,7 @@ func (c MHEConfig) Validate() error {
 		return fmt.Errorf("%w: quantisation %d bits, repeats %d", ErrMHEConfig, c.QuantBits, c.Repeats)
 	}
 	for _, name := range c.ParamSets {
-		if name == "" {
+		if name == "" || name == MHEAutoParams {
 			continue
 		}
 		if _, err := mhe.LookupParams(name); err != nil {
@@ -157,6 +162,9 @@ type MHEResult struct {
 	VerifyRatio                    float64
 	VerifyUpBytes, VerifyDownBytes int64
 	VerifiedSentPerParty           float64
+	// CPUTime reports that Encrypt, Share, Node, RawEncrypt, VerifiedNode
+	// and Agg are the measuring thread's CPU time (Linux), not wall time.
+	CPUTime bool
 	// Exact reports whether every decrypted sum equalled the plaintext sum of
 	// the quantised inputs (in both kinds of round).
 	Exact bool
@@ -202,6 +210,8 @@ type mheBench struct {
 	res      MHEResult
 	round    uint64
 	sent     []float64 // bytes sent per party, per unverified round
+	cpu      bool      // times are the thread's CPU time (see now)
+	start    time.Time
 
 	// Verified rounds.
 	signers    []ed25519.PrivateKey
@@ -212,37 +222,24 @@ type mheBench struct {
 }
 
 func mheParamsFor(cfg MHEConfig, set string, n, d int) (mhe.Params, error) {
-	var lits []mhe.ParamsLiteral
+	var lit mhe.ParamsLiteral
+	var err error
 	switch {
 	case cfg.InsecureTestParams:
-		lits = []mhe.ParamsLiteral{mhe.InsecureTestParams()}
-	case set != "":
-		lit, err := mhe.LookupParams(set)
-		if err != nil {
-			return mhe.Params{}, err
-		}
-		lits = []mhe.ParamsLiteral{lit}
+		lit = mhe.InsecureTestParams()
+	case set != "" && set != MHEAutoParams:
+		lit, err = mhe.LookupParams(set)
 	default:
-		lits = mhe.ParamSets()
+		// Sized to the job; only the chosen set is built.
+		lit, err = mhe.ChooseParams(n, d, cfg.QuantBits)
 	}
-	var best mhe.Params
-	bestBytes := -1
-	for _, lit := range lits {
-		if lit.MaxParties < n {
-			continue
-		}
-		p, err := mhe.NewParams(lit)
-		if err != nil {
-			return mhe.Params{}, err
-		}
-		if b := p.Ciphertexts(d, cfg.QuantBits) * p.CiphertextBytes(); bestBytes < 0 || b < bestBytes {
-			best, bestBytes = p, b
-		}
+	if err != nil {
+		return mhe.Params{}, fmt.Errorf("%w: %w", ErrMHEConfig, err)
 	}
-	if bestBytes < 0 {
-		return mhe.Params{}, fmt.Errorf("%w: no parameter set for %d parties", ErrMHEConfig, n)
+	if lit.MaxParties < n {
+		return mhe.Params{}, fmt.Errorf("%w: %s supports at most %d parties", ErrMHEConfig, lit.Name, lit.MaxParties)
 	}
-	return best, nil
+	return mhe.NewParams(lit)
 }
 
 // newMHEBench picks the parameters, runs the key setup (timed) and draws
@@ -253,7 +250,7 @@ func newMHEBench(cfg MHEConfig, set string, n, d int) (*mheBench, error) {
 		return nil, err
 	}
 	t := min(n, max(2, n/3+1)) // a third of the parties learn nothing
-	b := &mheBench{cfg: cfg, p: p}
+	b := &mheBench{cfg: cfg, p: p, start: time.Now()}
 	b.setup = mhe.SetupConfig{Params: p, FederationID: "bench", Parties: n, Threshold: t, CRS: [32]byte{'b'}}
 	b.res = MHEResult{Parties: n, Threshold: t, Dim: d, Params: p.Name(), QuantBits: cfg.QuantBits, Ciphertexts: p.Ciphertexts(d, cfg.QuantBits), Exact: true}
 	t0 := time.Now()
@@ -321,13 +318,13 @@ func mheSetup(cfg mhe.SetupConfig) ([]*mhe.KeyMaterial, error) {
 
 // rawEncrypt times lattigo's encryption of count ciphertexts.
 func (b *mheBench) rawEncrypt(count int) (time.Duration, error) {
-	t0 := time.Now()
+	t0 := b.now()
 	for range count {
 		if err := b.baseline.Encrypt(); err != nil {
 			return 0, err
 		}
 	}
-	return time.Since(t0), nil
+	return b.now() - t0, nil
 }
 
 // mheSample is one decrypting node's measurement.
@@ -361,20 +358,20 @@ func (b *mheBench) oneRound() ([]mheSample, time.Duration, error) {
 		}
 		seeds[i][0], seeds[i][1] = byte(i), byte(b.round)
 		rnd := io.MultiReader(bytesReader(seeds[i][:]), crand.Reader)
-		t0 := time.Now()
+		t0 := b.now()
 		nodes[i], err = mhe.NewNode(b.keys[i], rc, rnd)
 		if err != nil {
 			return nil, 0, err
 		}
 		out, err := nodes[i].Upload(b.inputs[i])
-		enc[i] = time.Since(t0)
+		enc[i] = b.now() - t0
 		if err != nil {
 			return nil, 0, err
 		}
 		b.res.UploadBytes = int64(len(out[0].Data))
-		t0 = time.Now()
+		t0 = b.now()
 		req, err := agg.Step(out[0])
-		aggTime += time.Since(t0)
+		aggTime += b.now() - t0
 		if err != nil {
 			return nil, 0, err
 		}
@@ -390,18 +387,18 @@ func (b *mheBench) oneRound() ([]mheSample, time.Duration, error) {
 			return nil, 0, err
 		}
 		b.res.DownBytes = int64(len(m.Data))
-		t0 := time.Now()
+		t0 := b.now()
 		sh, err := nodes[m.To-1].Step(m)
-		share := time.Since(t0)
+		share := b.now() - t0
 		if err != nil {
 			return nil, 0, err
 		}
 		b.res.ShareBytes = int64(len(sh[0].Data))
 		sent += b.res.ShareBytes
 		samples = append(samples, mheSample{enc: enc[m.To-1], share: share, raw: (rawA[m.To-1] + raw) / 2})
-		t0 = time.Now()
+		t0 = b.now()
 		out, err := agg.Step(sh[0])
-		aggTime += time.Since(t0)
+		aggTime += b.now() - t0
 		if err != nil {
 			return nil, 0, err
 		}
@@ -429,8 +426,25 @@ func (b *mheBench) oneRound() ([]mheSample, time.Duration, error) {
 	return samples, aggTime, nil
 }
 
+// now returns the clock the node, raw-encryption and aggregator times are
+// read from: the calling thread's CPU time where the OS provides it (the
+// goroutine is locked to its thread during run), so that other processes
+// on a shared machine do not skew the ratios; wall-clock time otherwise.
+func (b *mheBench) now() time.Duration {
+	if b.cpu {
+		if t, ok := threadCPU(); ok {
+			return t
+		}
+	}
+	return time.Since(b.start)
+}
+
 // run measures repeats rounds.
 func (b *mheBench) run(repeats int) (MHEResult, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	_, b.cpu = threadCPU()
+	b.res.CPUTime = b.cpu
 	var samples []mheSample
 	var aggs []time.Duration
 	for range max(repeats, 1) {
@@ -512,9 +526,14 @@ func writeMHETable(w io.Writer, rs []MHEResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "wire = a decryptor's ciphertext + decryption share per value; node = its encryption + share; raw-enc = lattigo Encrypt of as many ciphertexts in this run.\n"+
+	clock := "wall-clock"
+	if len(rs) > 0 && rs[0].CPUTime {
+		clock = "the measuring thread's CPU"
+	}
+	_, err := fmt.Fprintf(w, "wire = a decryptor's ciphertext + decryption share per value; node = its encryption + share; raw-enc = lattigo Encrypt of as many ciphertexts in this run; times are %s time.\n"+
+		"sent-KB/party = mean bytes a party sends in one round; verified = signed uploads and the decryptors' fingerprint check (--verified), verified/plain = a decryptor's time against the unverified round of the same run.\n"+
 		"targets: wire <= %.0f B/value at 32 bits (%.0f at 16) for dim >= 2^20; node/raw <= %.1f; exact decrypted sums.\n",
-		MHEWireTarget, MHEWireTarget/2, MHENodeTarget)
+		clock, MHEWireTarget, MHEWireTarget/2, MHENodeTarget)
 	return err
 }
 
@@ -554,13 +573,13 @@ func (b *mheBench) verifiedRound() error {
 		nrc.Signer = b.signers[i]
 		nrc.Ledger = &mhe.MemoryLedger{}
 		seeds[i][0], seeds[i][1], seeds[i][2] = byte(i), byte(b.round), 'v'
-		t0 := time.Now()
+		t0 := b.now()
 		nodes[i], err = mhe.NewNode(b.keys[i], nrc, io.MultiReader(bytesReader(seeds[i][:]), crand.Reader))
 		if err != nil {
 			return err
 		}
 		out, err := nodes[i].Upload(b.inputs[i])
-		busy[i] += time.Since(t0)
+		busy[i] += b.now() - t0
 		if err != nil {
 			return err
 		}
@@ -575,9 +594,9 @@ func (b *mheBench) verifiedRound() error {
 			out, err = agg.Step(m)
 		} else {
 			down[m.To-1] += int64(len(m.Data))
-			t0 := time.Now()
+			t0 := b.now()
 			out, err = nodes[m.To-1].Step(m)
-			busy[m.To-1] += time.Since(t0)
+			busy[m.To-1] += b.now() - t0
 		}
 		if err != nil {
 			return err

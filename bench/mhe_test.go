@@ -59,14 +59,19 @@ func TestMHEConfigValidate(t *testing.T) {
 // the mean bytes a party sends, and the cost of a verified round (node time
 // ratio to the unverified round of the same run, extra bytes a decryptor
 // sends and receives).
-// It uses the first set of DefaultMHEConfig (N14-T256); RunMHE reports both.
+// At 2^20 values it uses the first set of DefaultMHEConfig (N14-T256;
+// RunMHE reports both), at 4,096 the set mhe.ChooseParams sizes to the job.
 func BenchmarkMHE(b *testing.B) {
 	cfg := DefaultMHEConfig()
 	cfg.Verified = true
 	for _, n := range cfg.Parties {
-		for _, d := range cfg.Dims {
+		for _, d := range append([]int{4096}, cfg.Dims...) {
 			b.Run(fmt.Sprintf("parties=%d/dim=%d", n, d), func(b *testing.B) {
-				mb, err := newMHEBench(cfg, cfg.ParamSets[0], n, d)
+				set := cfg.ParamSets[0]
+				if d < 1<<20 {
+					set = "" // sized to the job: N12-T32 for 4,096 values
+				}
+				mb, err := newMHEBench(cfg, set, n, d)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -86,6 +91,7 @@ func BenchmarkMHE(b *testing.B) {
 				b.ReportMetric(r.NodeRatio, "node/raw-enc")
 				b.ReportMetric(ms(r.RawEncrypt), "raw-enc-ms")
 				b.ReportMetric(r.SentPerParty, "sent-B/party")
+				b.ReportMetric(r.VerifiedSentPerParty, "verified-sent-B/party")
 				b.ReportMetric(r.VerifyRatio, "verified/plain")
 				b.ReportMetric(float64(r.VerifyUpBytes+r.VerifyDownBytes), "verify-B")
 			})
