@@ -214,7 +214,7 @@
 // these ring sizes: the fastest published implementation for exactly this
 // statement, Greco (a Halo2 circuit for secret-key BFV encryption), proves
 // one N = 2^14 ciphertext with eight 54-bit primes in 29-57 s on a 12-core
-// laptop, against about 7 ms for one of our N = 2^14 encryptions (2^20
+// laptop, against 7-11 ms for one of our N = 2^14 encryptions (2^20
 // values take 8): at least 10^3 times today's node time, far beyond the
 // 3x budget, so they are not implemented. secagg, where a colluding node
 // learns nothing about an honest node's input beyond the aggregate, is the
