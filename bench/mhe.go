@@ -149,6 +149,10 @@ type MHEResult struct {
 	// Agg is the aggregator's compute over a round (summing, requests,
 	// combining, decoding); Setup the federation's one-time key setup.
 	Agg, Setup time.Duration
+	// SetupSent and SetupRecv are the mean bytes a node sends and receives
+	// during the setup (announcements, key share, Shamir shares and the
+	// relayed public-key shares).
+	SetupSent, SetupRecv float64
 	// SentPerParty is the mean number of bytes a party sends in one
 	// unverified round (uploads and decryption shares over all parties).
 	SentPerParty float64
@@ -254,7 +258,7 @@ func newMHEBench(cfg MHEConfig, set string, n, d int) (*mheBench, error) {
 	b.setup = mhe.SetupConfig{Params: p, FederationID: "bench", Parties: n, Threshold: t, CRS: [32]byte{'b'}}
 	b.res = MHEResult{Parties: n, Threshold: t, Dim: d, Params: p.Name(), QuantBits: cfg.QuantBits, Ciphertexts: p.Ciphertexts(d, cfg.QuantBits), Exact: true}
 	t0 := time.Now()
-	if b.keys, err = mheSetup(b.setup); err != nil {
+	if b.keys, b.res.SetupSent, b.res.SetupRecv, err = mheSetup(b.setup); err != nil {
 		return nil, err
 	}
 	b.res.Setup = time.Since(t0)
@@ -273,27 +277,35 @@ func newMHEBench(cfg MHEConfig, set string, n, d int) (*mheBench, error) {
 	return b, nil
 }
 
-// mheSetup runs the key setup over a FIFO queue.
-func mheSetup(cfg mhe.SetupConfig) ([]*mhe.KeyMaterial, error) {
+// mheSetup runs the key setup over a FIFO queue and returns the keys and
+// the mean bytes a node sent and received.
+func mheSetup(cfg mhe.SetupConfig) (keys []*mhe.KeyMaterial, sent, recv float64, err error) {
 	agg, err := mhe.NewSetupAggregator(cfg)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
+	var up, down int
 	nodes := make([]*mhe.SetupNode, cfg.Parties)
 	var queue []mhe.Message
 	for i := range nodes {
 		if nodes[i], err = mhe.NewSetupNode(cfg, i+1, nil, crand.Reader); err != nil {
-			return nil, err
+			return nil, 0, 0, err
 		}
 		out, err := nodes[i].Start()
 		if err != nil {
-			return nil, err
+			return nil, 0, 0, err
 		}
 		queue = append(queue, out...)
 	}
 	for len(queue) > 0 {
 		m := queue[0]
 		queue = queue[1:]
+		if m.From > 0 {
+			up += len(m.Data)
+		}
+		if m.To > 0 {
+			down += len(m.Data)
+		}
 		var out []mhe.Message
 		if m.To == 0 {
 			out, err = agg.Step(m)
@@ -301,19 +313,20 @@ func mheSetup(cfg mhe.SetupConfig) ([]*mhe.KeyMaterial, error) {
 			out, err = nodes[m.To-1].Step(m)
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, 0, err
 		}
 		queue = append(queue, out...)
 	}
-	keys := make([]*mhe.KeyMaterial, len(nodes))
+	keys = make([]*mhe.KeyMaterial, len(nodes))
 	for i, nd := range nodes {
 		km, ok := nd.KeyMaterial()
 		if !ok {
-			return nil, fmt.Errorf("bench: mhe setup of node %d did not complete", i+1)
+			return nil, 0, 0, fmt.Errorf("bench: mhe setup of node %d did not complete", i+1)
 		}
 		keys[i] = km
 	}
-	return keys, nil
+	n := float64(cfg.Parties)
+	return keys, float64(up) / n, float64(down) / n, nil
 }
 
 // rawEncrypt times lattigo's encryption of count ciphertexts.
@@ -516,11 +529,11 @@ func bytesReader(b []byte) io.Reader { return &sliceReader{b} }
 
 func writeMHETable(w io.Writer, rs []MHEResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "parties\tt\tdim\tparams\tbits\tcts\twire-B/value\tsent-KB/party\tenc ms\tshare ms\tnode ms\traw-enc ms\tnode/raw\tagg ms\tsetup ms\tverified node ms\tverified/plain\tverify up-B\tverify down-B\texact\tpass\t")
+	fmt.Fprintln(tw, "parties\tt\tdim\tparams\tbits\tcts\twire-B/value\tsent-KB/party\tenc ms\tshare ms\tnode ms\traw-enc ms\tnode/raw\tagg ms\tsetup ms\tsetup sent-KB\tsetup recv-KB\tverified node ms\tverified/plain\tverify up-B\tverify down-B\texact\tpass\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.1f\t%.0f\t%.1f\t%.2f\t%d\t%d\t%v\t%v\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.1f\t%.0f\t%.0f\t%.0f\t%.1f\t%.2f\t%d\t%d\t%v\t%v\t\n",
 			r.Parties, r.Threshold, r.Dim, r.Params, r.QuantBits, r.Ciphertexts, r.WirePerValue, r.SentPerParty/1000,
-			ms(r.Encrypt), ms(r.Share), ms(r.Node), ms(r.RawEncrypt), r.NodeRatio, ms(r.Agg), ms(r.Setup),
+			ms(r.Encrypt), ms(r.Share), ms(r.Node), ms(r.RawEncrypt), r.NodeRatio, ms(r.Agg), ms(r.Setup), r.SetupSent/1000, r.SetupRecv/1000,
 			ms(r.VerifiedNode), r.VerifyRatio, r.VerifyUpBytes, r.VerifyDownBytes, r.Exact, r.Pass)
 	}
 	if err := tw.Flush(); err != nil {

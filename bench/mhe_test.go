@@ -27,14 +27,14 @@ func TestRunMHESmall(t *testing.T) {
 		// A verified round costs more node time and bytes than the plain
 		// round of the same run, but sends the same ciphertext and share.
 		if r.VerifiedNode <= 0 || r.VerifyRatio <= 0 || r.VerifyUpBytes <= 0 || r.VerifyDownBytes <= 0 ||
-			r.SentPerParty <= 0 || r.VerifiedSentPerParty <= r.SentPerParty {
+			r.SentPerParty <= 0 || r.VerifiedSentPerParty <= r.SentPerParty || r.SetupSent <= 0 || r.SetupRecv <= r.SetupSent {
 			t.Errorf("implausible verification cost %+v", r)
 		}
 		if r.Ciphertexts != 2 || r.Threshold < 2 {
 			t.Errorf("%d ciphertexts, threshold %d", r.Ciphertexts, r.Threshold)
 		}
 	}
-	for _, want := range []string{"wire-B/value", "node/raw", "agg ms", "parties", "verified/plain", "sent-KB/party"} {
+	for _, want := range []string{"wire-B/value", "node/raw", "agg ms", "parties", "verified/plain", "sent-KB/party", "setup sent-KB"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
