@@ -76,11 +76,17 @@
 //     X25519 key and a commitment (SHA-256) to that share, signed with its
 //     identity ([KindAnnounce]).
 //  2. Once it holds every announcement (every commitment), each node sends
-//     its public-key share to the aggregator ([KindKeyShare]) and evaluates
-//     a random polynomial f_i of degree t-1 with f_i(0) = s_i (drawn from its
-//     seed, evaluated by multiparty.Thresholdizer) at every other node's id
-//     and sends it sealed ([KindShamirShare]); the node sums what it
-//     receives into its share of s = sum s_i.
+//     its public-key share to the aggregator ([KindKeyShare]) and shares s_i
+//     with a polynomial f_i of degree t-1, f_i(0) = s_i, by pseudo-random
+//     secret sharing (Cramer, Damgard and Ishai, TCC 2005): its values at
+//     the t-1 lowest other ids are uniform polynomials mod QP that sender and
+//     recipient both expand from their X25519 agreement, which fixes f_i; the
+//     values at the n-t other ids are interpolated and sent sealed
+//     ([KindShamirShare]). Any t-1 nodes see t-1 uniform values, independent
+//     of s_i. Every pair still exchanges one sealed message (the seeded ones
+//     carry only the result-key contribution), so a node sends n-t
+//     polynomials instead of n-1; with t = n none (the keys are additive).
+//     Each node sums what it receives into its share of s = sum s_i.
 //  3. The aggregator relays all n public-key shares to every node
 //     ([KindPublicKey]); each node checks every share against its owner's
 //     commitment and the parameters, sums them into pk = (-a*s + e, a)
@@ -349,9 +355,10 @@
 // # Randomness
 //
 // Every random choice of a party comes from its injected io.Reader: a setup
-// node expands 32 bytes into its secret key, key-generation error, Shamir
-// coefficients, X25519 key and result-key contribution (through lattigo's
-// samplers keyed with our seeds); a round node reads seeds for the
+// node expands 32 bytes into its secret key, key-generation error, X25519
+// key and result-key contribution (through lattigo's samplers keyed with our
+// seeds; the seeded Shamir values come from the pairwise X25519
+// agreements); a round node reads seeds for the
 // stochastic rounding (the kernels' AES-CTR stream), the encryption
 // randomness u, e0, e1 (AES-128-CTR feeding lattigo's samplers, faster than
 // lattigo's BLAKE2b generator) and the smudging noise (ChaCha8). A run is
@@ -412,8 +419,9 @@
 // shares, the target 150 KB; it was 401 KB with N13-T128) in 1.3 ms
 // against 1.1 ms raw (1.13); verified 2.8 ms, the fixed cost of 2n
 // signature checks. The setup of 10 nodes with N12-T32 sends 565 KB per node
-// at t = 4 and 58 KB at t = n (no Shamir sharing), and a node receives 564
-// KB of public-key shares; with N14-T256 7.8 MB, 0.78 MB and 7.8 MB.
+// at t = 4 with every Shamir share sent, 395 KB with the seeded shares (6 of
+// 9 sent) and 58 KB at t = n (no Shamir sharing), and a node receives 564 KB
+// of public-key shares; with N14-T256 7.8 MB, 5.4 MB, 0.78 MB and 7.8 MB.
 //
 // # Usage
 //

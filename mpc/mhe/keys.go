@@ -4,13 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math/big"
+	"slices"
 
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 	"github.com/tuneinsight/lattigo/v6/multiparty"
 	"github.com/tuneinsight/lattigo/v6/ring"
 	"github.com/tuneinsight/lattigo/v6/ring/ringqp"
 	"github.com/tuneinsight/lattigo/v6/utils/sampling"
-	"github.com/tuneinsight/lattigo/v6/utils/structs"
 )
 
 // Recipient says who learns the aggregate of a round.
@@ -51,7 +52,7 @@ const (
 	labelContribution = "consort/mhe/result-contribution/v1"
 	labelDH           = "consort/mhe/x25519/v1"
 	labelKeyShare     = "consort/mhe/key-share-error/v1"
-	labelShamir       = "consort/mhe/shamir-coefficients/v1"
+	labelSeededShare  = "consort/mhe/seeded-shamir-share/v1"
 	keySeedSize       = 32
 )
 
@@ -121,18 +122,46 @@ func (p *params) keyShare(sk *rlwe.SecretKey, crp multiparty.PublicKeyGenCRP, se
 	return multiparty.PublicKeyGenShare{Value: e}
 }
 
-// shamirPolynomial returns f(X) = s + r_1 X + ... + r_(t-1) X^(t-1) with the
-// r_i uniform polynomials mod QP from a PRNG keyed with seed.
-func (p *params) shamirPolynomial(sk *rlwe.SecretKey, t int, seed []byte) multiparty.ShamirPolynomial {
-	rqp := p.rlwe.RingQP()
-	u := ringqp.NewUniformSampler(keyedPRNG(seed), *rqp)
-	coeffs := make(structs.Vector[ringqp.Poly], t)
-	coeffs[0] = *sk.Value.CopyNew()
-	for i := 1; i < t; i++ {
-		coeffs[i] = rqp.NewPoly()
-		u.Read(coeffs[i])
+// lagrangeAt sets dst = f(x) for the polynomial f of degree len(xs)-1 with
+// f(xs[m]) = ys[m] (distinct points), coefficient-wise modulo every prime of
+// QP: f(x) = sum_m ys[m] * prod_(l != m) (x - xs[l]) / (xs[m] - xs[l]).
+// Every representation of ys (NTT, Montgomery) is kept, since the map is
+// linear.
+func (p *params) lagrangeAt(dst ringqp.Poly, xs []uint64, ys []ringqp.Poly, x uint64) {
+	moduli := append(slices.Clone(p.lit.Q), p.lit.P...)
+	nq := len(p.lit.Q)
+	for k, q := range moduli {
+		bq := new(big.Int).SetUint64(q)
+		lambdas := make([]uint64, len(xs))
+		for m, xm := range xs {
+			num, den := big.NewInt(1), big.NewInt(1)
+			for l, xl := range xs {
+				if l == m {
+					continue
+				}
+				num.Mul(num, new(big.Int).Sub(new(big.Int).SetUint64(x), new(big.Int).SetUint64(xl)))
+				den.Mul(den, new(big.Int).Sub(new(big.Int).SetUint64(xm), new(big.Int).SetUint64(xl)))
+			}
+			den.Mod(den, bq).ModInverse(den, bq)
+			lambdas[m] = num.Mul(num, den).Mod(num, bq).Uint64()
+		}
+		coeffs := func(poly ringqp.Poly) []uint64 {
+			if k < nq {
+				return poly.Q.Coeffs[k][:p.n]
+			}
+			return poly.P.Coeffs[k-nq][:p.n]
+		}
+		brc := ring.GenBRedConstant(q)
+		out := coeffs(dst)
+		clear(out)
+		for m, y := range ys {
+			lm := lambdas[m]
+			for i, c := range coeffs(y) {
+				v := out[i] + ring.BRed(lm, c, q, brc)
+				out[i] = min(v, v-q) // v < 2q: subtract q unless it wraps
+			}
+		}
 	}
-	return multiparty.ShamirPolynomial{Value: coeffs}
 }
 
 // KeyMaterial is what a node keeps from the federation setup: its Shamir

@@ -103,7 +103,6 @@ type SetupNode struct {
 	nPeers   int
 	sk       *rlwe.SecretKey
 	thr      multiparty.Thresholdizer
-	poly     multiparty.ShamirPolynomial
 	sent     bool
 	tsk      multiparty.ShamirSecretShare
 	got      []bool
@@ -165,16 +164,13 @@ func (s *SetupNode) abort(err error) error {
 	return s.err
 }
 
-// clearSecrets overwrites the secret key and the Shamir polynomial.
+// clearSecrets overwrites the secret key.
 func (s *SetupNode) clearSecrets() {
 	if s.sk != nil {
 		zeroQP(s.sk.Value)
 		s.sk = nil
 	}
-	for _, c := range s.poly.Value {
-		zeroQP(c)
-	}
-	s.poly = multiparty.ShamirPolynomial{}
+
 }
 
 func zeroQP(p ringqp.Poly) {
@@ -236,10 +232,9 @@ func (s *SetupNode) start() ([]Message, error) {
 		// t = n: every node's secret is its additive share of s; nothing is
 		// Shamir-shared.
 		s.tsk.Poly.Copy(s.sk.Value)
-	} else {
-		s.poly = p.shamirPolynomial(s.sk, s.cfg.Threshold, derive(labelShamir, seed[:]))
-		s.thr.GenShamirSecretShare(multiparty.ShamirPublicPoint(s.id), s.poly, &s.tsk)
 	}
+	// Otherwise the Shamir polynomial is fixed once every X25519 key is in
+	// (maybeSendShares): its values at t-1 peers come from the pairwise keys.
 	s.got[s.id-1] = true
 	s.nGot = 1
 
@@ -280,16 +275,22 @@ func (s *SetupNode) commitment(id uint16, share []byte) [32]byte {
 	return [32]byte(derive(labelKeyCommit, []byte(s.cfg.FederationID), s.cfg.CRS[:], idb[:], share))
 }
 
-// pairKey derives the ChaCha20-Poly1305 key for the Shamir share from -> to.
-func (s *SetupNode) pairKey(peer []byte, from, to uint16) ([]byte, error) {
+// sharedSecret is the X25519 agreement with peer.
+func (s *SetupNode) sharedSecret(peer []byte) ([]byte, error) {
 	pub, err := ecdh.X25519().NewPublicKey(peer)
 	if err != nil {
 		return nil, err
 	}
-	ss, err := s.dh.ECDH(pub)
+	return s.dh.ECDH(pub)
+}
+
+// pairKey derives the ChaCha20-Poly1305 key for the Shamir share from -> to.
+func (s *SetupNode) pairKey(peer []byte, from, to uint16) ([]byte, error) {
+	ss, err := s.sharedSecret(peer)
 	if err != nil {
 		return nil, err
 	}
+	defer clear(ss)
 	var ids [4]byte
 	binary.LittleEndian.PutUint16(ids[:], from)
 	binary.LittleEndian.PutUint16(ids[2:], to)
@@ -302,13 +303,84 @@ func (s *SetupNode) pairKey(peer []byte, from, to uint16) ([]byte, error) {
 // node-to-node messages carry only the result-key contribution.
 func (s *SetupNode) additive() bool { return s.cfg.Threshold == s.cfg.Parties }
 
-// shareBodySize is the size of a sealed Shamir share (of only the
-// contribution when t = n).
-func (s *SetupNode) shareBodySize() int {
-	if s.additive() {
+// seeded reports whether the Shamir share from -> to is pseudo-random from
+// their pairwise key rather than sent: true for the t-1 lowest ids other
+// than from (pseudo-random secret sharing: those t-1 values and f(0) = s_from
+// fix the polynomial of degree t-1; the other n-t shares are interpolated
+// and sent).
+func (s *SetupNode) seeded(from, to uint16) bool {
+	if s.additive() || from == to {
+		return false
+	}
+	rank := int(to)
+	if from < to {
+		rank--
+	}
+	return rank <= s.cfg.Threshold-1
+}
+
+// shareBodySize is the size of a sealed message from -> to: a Shamir share
+// and the result-key contribution, or the contribution alone when the share
+// is seeded (or t = n).
+func (s *SetupNode) shareBodySize(from, to uint16) int {
+	if s.additive() || s.seeded(from, to) {
 		return contributionSize + chacha20poly1305.Overhead
 	}
 	return s.p.qpBytes() + contributionSize + chacha20poly1305.Overhead
+}
+
+// seededShare expands the Shamir share from -> to that both derive from
+// their X25519 agreement (a uniform polynomial mod QP).
+func (s *SetupNode) seededShare(peer []byte, from, to uint16, dst ringqp.Poly) error {
+	ss, err := s.sharedSecret(peer)
+	if err != nil {
+		return err
+	}
+	defer clear(ss)
+	var ids [4]byte
+	binary.LittleEndian.PutUint16(ids[:], from)
+	binary.LittleEndian.PutUint16(ids[2:], to)
+	info := string(derive(labelSeededShare, []byte(s.cfg.FederationID), s.cfg.CRS[:], ids[:]))
+	seed, err := hkdf.Key(sha256.New, ss, nil, info, 32)
+	if err != nil {
+		return err
+	}
+	defer clear(seed)
+	ringqp.NewUniformSampler(keyedPRNG(seed), *s.p.rlwe.RingQP()).Read(dst)
+	return nil
+}
+
+// shamirShares fixes the node's Shamir polynomial f of degree t-1 through
+// (0, s_i) and the t-1 seeded values, and returns f evaluated at every
+// other non-seeded id and at the node's own id (by Lagrange interpolation
+// modulo every prime of QP), indexed by id-1; seeded ids are left empty.
+func (s *SetupNode) shamirShares() ([]ringqp.Poly, error) {
+	p := s.p
+	rqp := p.rlwe.RingQP()
+	xs := []uint64{0}
+	ys := []ringqp.Poly{s.sk.Value}
+	for j := uint16(1); int(j) <= s.cfg.Parties; j++ {
+		if !s.seeded(s.id, j) {
+			continue
+		}
+		y := rqp.NewPoly()
+		if err := s.seededShare(s.peers[j-1], s.id, j, y); err != nil {
+			return nil, err
+		}
+		xs, ys = append(xs, uint64(j)), append(ys, y)
+	}
+	out := make([]ringqp.Poly, s.cfg.Parties)
+	for j := uint16(1); int(j) <= s.cfg.Parties; j++ {
+		if s.seeded(s.id, j) {
+			continue
+		}
+		out[j-1] = rqp.NewPoly()
+		p.lagrangeAt(out[j-1], xs, ys, uint64(j))
+	}
+	for _, y := range ys[1:] {
+		zeroQP(y)
+	}
+	return out, nil
 }
 
 // maybeSendShares sends the Shamir shares once every announcement is in.
@@ -324,7 +396,14 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 	out = append(out, Message{From: int(s.id), To: 0, Data: append(appendHeader(nil, s.header(KindKeyShare, 0)), s.keyShare...)})
 	clear(s.keyShare)
 	s.keyShare = nil
-	share := s.thr.AllocateThresholdSecretShare()
+	var shares []ringqp.Poly
+	if !s.additive() {
+		var err error
+		if shares, err = s.shamirShares(); err != nil {
+			return nil, s.abort(violation("key agreement failed"))
+		}
+		s.tsk.Poly.Copy(shares[s.id-1])
+	}
 	plain := make([]byte, 0, p.qpBytes()+contributionSize)
 	var nonce [chacha20poly1305.NonceSize]byte // each key seals one message
 	for j := 1; j <= s.cfg.Parties; j++ {
@@ -340,9 +419,8 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 			return nil, s.abort(err)
 		}
 		plain = plain[:0]
-		if !s.additive() {
-			s.thr.GenShamirSecretShare(multiparty.ShamirPublicPoint(j), s.poly, &share)
-			plain = p.appendPolyQP(plain, share.Poly)
+		if shares != nil && !s.seeded(s.id, uint16(j)) {
+			plain = p.appendPolyQP(plain, shares[j-1])
 		}
 		plain = append(plain, s.contribs[s.id-1][:]...)
 		hdr := appendHeader(nil, s.header(KindShamirShare, uint16(j)))
@@ -351,7 +429,11 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 		clear(key)
 	}
 	clear(plain[:cap(plain)])
-	zeroQP(share.Poly)
+	for _, sh := range shares {
+		if sh.Q.Coeffs != nil {
+			zeroQP(sh)
+		}
+	}
 	// The polynomial and the secret key are no longer needed.
 	s.clearSecrets()
 	for from, sealed := range s.pending {
@@ -442,8 +524,8 @@ func (s *SetupNode) onShare(from uint16, data []byte) ([]Message, error) {
 		return nil, err
 	}
 	hl := headerFixed + len(s.cfg.FederationID)
-	if len(data) != hl+s.shareBodySize() {
-		return nil, malformed("Shamir share of %d bytes, want %d", len(data)-hl, s.shareBodySize())
+	if want := s.shareBodySize(from, s.id); len(data) != hl+want {
+		return nil, malformed("Shamir share of %d bytes, want %d", len(data)-hl, want)
 	}
 	if s.got[from-1] {
 		return nil, unexpected("second Shamir share from party %d", from)
@@ -486,7 +568,11 @@ func (s *SetupNode) openShare(from uint16, data []byte) error {
 	if !s.additive() {
 		share := s.thr.AllocateThresholdSecretShare()
 		defer zeroQP(share.Poly)
-		if err := p.readPolyQP(share.Poly, plain[:p.qpBytes()]); err != nil {
+		if s.seeded(from, s.id) {
+			if err := s.seededShare(s.peers[from-1], from, s.id, share.Poly); err != nil {
+				return s.abort(violation("key agreement with party %d failed", from))
+			}
+		} else if err := p.readPolyQP(share.Poly, plain[:p.qpBytes()]); err != nil {
 			return s.abort(err)
 		}
 		if err := s.thr.AggregateShares(s.tsk, share, &s.tsk); err != nil {

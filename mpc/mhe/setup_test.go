@@ -166,3 +166,32 @@ func TestSetupAllDecrypt(t *testing.T) {
 		}
 	}
 }
+
+// TestSetupSeededShares: with t < n a node sends only n-t Shamir shares;
+// the t-1 others are pseudo-random from the pairwise keys (both ends derive
+// them), and every t-subset of the nodes still decrypts the exact sum.
+func TestSetupSeededShares(t *testing.T) {
+	p := mustParams(t, InsecureTestParams())
+	pp := p.p
+	const n, thr = 6, 3
+	fed := "fed-seeded"
+	f := runSetup(t, SetupConfig{Params: p, FederationID: fed, Parties: n, Threshold: thr, CRS: [32]byte{9}})
+	hl := headerFixed + len(fed)
+	for _, id := range []int{1, 4, 6} {
+		want := (hl+announceSize)*(n-1) + hl + pp.qpBytes() + (n-thr)*(hl+pp.qpBytes()+contributionSize+16) + (thr-1)*(hl+contributionSize+16)
+		if f.bytes[id] != want {
+			t.Fatalf("node %d sent %d setup bytes, want %d", id, f.bytes[id], want)
+		}
+	}
+	rc := RoundConfig{FederationID: fed, Round: 1, Dim: 800, Participants: ids(n), Bound: 1}
+	in := randomInputs(rc.Participants, rc.Dim, 1, 12)
+	for _, gone := range [][]int{{1, 2, 3}, {4, 5, 6}, {1, 3, 5}} {
+		res, _, err := runRound(t, f, rc, in, nil, set(gone))
+		if err != nil {
+			t.Fatalf("decryptors without %v: %v", gone, err)
+		}
+		if !slices.Equal(res.Quantized, expectedSum(t, rc, in, ids(n))) {
+			t.Fatalf("decryptors without %v: wrong sum", gone)
+		}
+	}
+}
