@@ -63,7 +63,7 @@ type MHEConfig struct {
 // DefaultMHEConfig returns the grid: 3 and 10 parties, 2^20 values,
 // 32-bit quantisation, on the two sets meant for large models. N14-T256
 // meets both targets (about 15.5 B/value); N15-T512 sends fewer bytes (13.8
-// B/value, the set federated.NewMHE picks at 2^20 values) but its node work
+// B/value, the set mhe.ChooseParams picks at 2^20 values) but its node work
 // per value beyond encryption (plaintext embedding into 10 primes, smudging,
 // packing) grows with the number of primes while lattigo's encryption per
 // value shrinks, so its node/raw ratio is higher.
