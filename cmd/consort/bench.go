@@ -159,11 +159,13 @@ func benchSecAgg(_ context.Context, args []string, stdout io.Writer) error {
 
 func benchMHE(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultMHEConfig()
-	fs := newFlagSet("bench mhe", "bench mhe [--parties 3,10] [--dims 1048576] [--bits 32|16]")
+	fs := newFlagSet("bench mhe", "bench mhe [--parties 3,10] [--dims 1048576] [--bits 32|16] [--params N14-T256,N15-T512|auto] [--verified]")
+	fs.Var(csvStrings{&cfg.ParamSets}, "params", "comma-separated parameter sets; auto sizes the set to each point")
 	fs.Var(csvInts{&cfg.Parties}, "parties", "comma-separated party counts")
 	fs.Var(csvInts{&cfg.Dims}, "dims", "comma-separated vector lengths")
 	fs.UintVar(&cfg.QuantBits, "bits", 32, "quantisation width: 32 or 16")
 	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size")
+	fs.BoolVar(&cfg.Verified, "verified", false, "also run verified rounds (signed uploads, decryptors' fingerprint check) and report their cost")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}

@@ -182,7 +182,7 @@ var mheKindList = []mhe.Kind{mhe.KindAnnounce, mhe.KindKeyShare, mhe.KindShamirS
 func mheKinds(maxDim, maxParties int) []mpc.Kind {
 	// Bounds over every secure parameter set; the state machines check the
 	// exact sizes for the agreed parameters before decoding.
-	var ctBytes, polyBytes int
+	var ctBytes, polyBytes, keyBytes int
 	for _, lit := range append(mhe.ParamSets(), mhe.InsecureTestParams()) {
 		p, err := mhe.NewParams(lit)
 		if err != nil {
@@ -192,6 +192,7 @@ func mheKinds(maxDim, maxParties int) []mpc.Kind {
 			ctBytes = max(ctBytes, p.Ciphertexts(maxDim, bits)*p.CiphertextBytes())
 		}
 		polyBytes = max(polyBytes, p.PolyBytes())
+		keyBytes = max(keyBytes, p.KeyShareBytes())
 	}
 	out := make([]mpc.Kind, 0, len(mheKindList))
 	for _, k := range mheKindList {
@@ -199,6 +200,8 @@ func mheKinds(maxDim, maxParties int) []mpc.Kind {
 		switch k {
 		case mhe.KindCiphertext, mhe.KindDecryptRequest, mhe.KindDecryptShare, mhe.KindResult:
 			size = ctBytes + 64*maxParties + 4096
+		case mhe.KindPublicKey: // every party's public-key share
+			size = keyBytes*maxParties + 4096
 		}
 		out = append(out, mpc.Kind{Name: k.String(), MaxSize: min(size, transport.MaxMessageSize)})
 	}

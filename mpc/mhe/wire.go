@@ -41,10 +41,24 @@ const (
 	// KindResult: aggregator -> nodes, round, only when the nodes are the
 	// recipients. The aggregate re-encrypted under the nodes' result key.
 	KindResult
+	// KindAggregate: aggregator -> contributors, verified round. The
+	// contributor set with every contribution's digest and signature, and
+	// the digest of the claimed aggregate's c1.
+	KindAggregate
+	// KindChallenge: contributor -> aggregator, verified round. A fresh
+	// 32-byte challenge seed, drawn after the claimed aggregate was fixed.
+	KindChallenge
+	// KindChallengeSet: aggregator -> contributors, verified round. Every
+	// contributor's challenge seed.
+	KindChallengeSet
+	// KindFingerprint: contributor -> aggregator, verified round. The signed
+	// linear fingerprints of the contributor's c1 under the joint challenge.
+	KindFingerprint
 	kindEnd
 )
 
-var kindNames = [...]string{"invalid", "announce", "key-share", "shamir-share", "public-key", "ciphertext", "decrypt-request", "decrypt-share", "result"}
+var kindNames = [...]string{"invalid", "announce", "key-share", "shamir-share", "public-key", "ciphertext", "decrypt-request", "decrypt-share", "result",
+	"aggregate", "challenge", "challenge-set", "fingerprint"}
 
 // String returns the kind's name.
 func (k Kind) String() string {
