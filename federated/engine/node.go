@@ -88,6 +88,10 @@ type NodeState struct {
 	// Released lists the contents this node's contribution may have
 	// entered an aggregate for (see releaseKeys).
 	Released []string `json:"released,omitempty"`
+	// Decrypted lists the mhe decryptions the node took part in, by round
+	// ("round/ID/N") and by model version ("version/HEX"): it never
+	// decrypts twice for either.
+	Decrypted []string `json:"decrypted,omitempty"`
 	// LastRound is the last training round it revealed a contribution to:
 	// training rounds it releases are strictly increasing.
 	LastRound  int `json:"last_round,omitempty"`
@@ -376,7 +380,7 @@ func (n *Node) begin(rs *trainpb.RoundStart) ([]mpc.Message, error) {
 			return nil, &Refusal{Code: RefuseRepeat, Detail: why}
 		}
 	}
-	sec := secrets{self: self, signer: n.cfg.Signer, rand: n.cfg.Rand, mhe: n.mhe}
+	sec := secrets{self: self, signer: n.cfg.Signer, rand: n.cfg.Rand, mhe: n.mhe, ledger: nodeLedger{n}}
 	if !pl.Setup() {
 		if sec.floats, sec.ring, err = n.contribution(pl, rs); err != nil {
 			return nil, err
@@ -641,6 +645,29 @@ func (n *Node) sendProtocol(outs []mpc.Message) {
 		n.bytesUp += int64(len(o.Data))
 		n.send(transport.Message{Type: n.plan.Protocol + "/" + o.Kind, Round: n.attempt, Step: uint32(max(o.To, 0)), Payload: o.Data})
 	}
+}
+
+// nodeLedger is a node's mhe Ledger: claims live in the node's state,
+// which the driver makes durable before the decryption share leaves (the
+// share is in the same Ready as the state change).
+type nodeLedger struct{ n *Node }
+
+// Claim implements mhe.Ledger.
+func (l nodeLedger) Claim(d mhe.Decryption) error {
+	st := &l.n.state
+	keys := []string{fmt.Sprintf("round/%s/%d", d.FederationID, d.Round), "version/" + hex.EncodeToString(d.ModelVersion[:])}
+	for _, k := range keys {
+		if slices.Contains(st.Decrypted, k) {
+			return fmt.Errorf("%w: this node already decrypted for this round or model version", mhe.ErrAlreadyDecrypted)
+		}
+	}
+	st.Decrypted = append(st.Decrypted, keys...)
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	l.n.rd.State = append(b, '\n')
+	return nil
 }
 
 // markReleased records that this node's contribution to rs can enter a

@@ -69,6 +69,10 @@ type Plan struct {
 	// its fixed-point fraction bits.
 	SecAgg *secagg.Config
 	Frac   uint
+	// Version is the digest of the global model a training attempt is
+	// computed on (zero for other phases); protocols bind it (mhe's verified
+	// decryption signs it).
+	Version [32]byte
 	// DP is the mechanism nodes apply to their training update (nil without
 	// DP or outside training).
 	DP *privacy.Mechanism
@@ -305,6 +309,11 @@ func NewPlan(fed Federation, params int, rs *trainpb.RoundStart, ids []ed25519.P
 		p.Bound = fed.phaseBound(rs.Phase, rs.Protocol)
 	default:
 		return nil, fmt.Errorf("%w: unknown phase %v", ErrPlan, rs.Phase)
+	}
+	if rs.Phase == trainpb.Phase_PHASE_TRAIN {
+		p.Version = sha256.Sum256(rs.Params)
+	} else {
+		p.Version = sha256.Sum256([]byte("consort statistics " + rs.Phase.String()))
 	}
 	if int(rs.Dim) != p.Dim || rs.Bound != p.Bound {
 		return nil, fmt.Errorf("%w: dimension %d and bound %g, the federation implies %d and %g", ErrPlan, rs.Dim, rs.Bound, p.Dim, p.Bound)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"slices"
 
@@ -79,6 +78,7 @@ type secrets struct {
 	signer crypto.Signer // identity key (clients)
 	rand   io.Reader     // private randomness (clients)
 	mhe    *mheFed       // the federation's mhe setup and, at a node, its key material
+	ledger mhe.Ledger    // a node's durable record of its mhe decryptions
 	// floats is the contribution; ring, when set, is it already encoded in
 	// Z_2^32 at the plan's scale with DP noise added in the ring.
 	floats []float32
@@ -177,7 +177,8 @@ func newSecaggClient(pl *Plan, s secrets) (mpc.Client, error) {
 // ---- mhe ----
 
 var mheKindList = []mhe.Kind{mhe.KindAnnounce, mhe.KindKeyShare, mhe.KindShamirShare, mhe.KindPublicKey,
-	mhe.KindCiphertext, mhe.KindDecryptRequest, mhe.KindDecryptShare, mhe.KindResult}
+	mhe.KindCiphertext, mhe.KindAggregate, mhe.KindChallenge, mhe.KindChallengeSet, mhe.KindFingerprint,
+	mhe.KindDecryptRequest, mhe.KindDecryptShare, mhe.KindResult}
 
 func mheKinds(maxDim, maxParties int) []mpc.Kind {
 	// Bounds over every secure parameter set; the state machines check the
@@ -224,41 +225,31 @@ type mheFed struct {
 	km      *mhe.KeyMaterial // node only, once the setup completed
 }
 
-// newMHEFed derives the federation's setup: the parameter set with the
-// fewest ciphertext bytes for a model of dim values among those that support
-// the nodes, the threshold, and a common reference seed fixed by the
-// federation id and its members.
+// newMHEFed derives the federation's setup: the parameter set sized to a
+// model of dim values and the nodes (mhe.ChooseParams), the threshold, and a
+// common reference seed fixed by the federation id and its members.
 func newMHEFed(fed Federation, dim int) (*mheFed, error) {
 	n := len(fed.Nodes)
-	var lits []mhe.ParamsLiteral
+	var lit mhe.ParamsLiteral
+	var err error
 	switch {
 	case fed.MHEInsecureTestParams:
-		lits = []mhe.ParamsLiteral{mhe.InsecureTestParams()}
+		lit = mhe.InsecureTestParams()
 	case fed.MHEParamSet != "":
-		lit, err := mhe.LookupParams(fed.MHEParamSet)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		lits = []mhe.ParamsLiteral{lit}
+		lit, err = mhe.LookupParams(fed.MHEParamSet)
 	default:
-		lits = mhe.ParamSets()
+		// The smallest secure set for the job; only that one is built.
+		lit, err = mhe.ChooseParams(n, dim, 32)
 	}
-	var best mhe.Params
-	bestBytes := -1
-	for _, lit := range lits {
-		if lit.MaxParties < n {
-			continue
-		}
-		p, err := mhe.NewParams(lit)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		if b := p.Ciphertexts(dim, 32) * p.CiphertextBytes(); bestBytes < 0 || b < bestBytes {
-			best, bestBytes = p, b
-		}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if bestBytes < 0 {
-		return nil, fmt.Errorf("%w: no mhe parameter set supports %d parties", ErrConfig, n)
+	if lit.MaxParties < n {
+		return nil, fmt.Errorf("%w: mhe parameter set %s serves at most %d parties, not %d", ErrConfig, lit.Name, lit.MaxParties, n)
+	}
+	best, err := mhe.NewParams(lit)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	ids := make([]ed25519.PublicKey, n)
 	h := sha256.New()
@@ -334,6 +325,11 @@ func (m mheIDs) roundConfig() (mhe.RoundConfig, error) {
 	return mhe.RoundConfig{
 		FederationID: m.f.setup.FederationID, Round: m.pl.Attempt, Dim: m.pl.Dim, Participants: ids,
 		Bound: m.pl.Bound, QuantBits: 32, MinContributors: m.pl.Threshold,
+		// Verified decryption: uploads are signed over the model version,
+		// and a decryptor checks that what it decrypts is the sum of the
+		// signed contributions before its share leaves, once per round and
+		// model version (see package mpc/mhe).
+		ModelVersion: m.pl.Version, Identities: m.f.setup.Identities,
 	}, nil
 }
 
@@ -353,11 +349,11 @@ func newMHEServer(pl *Plan, f *mheFed) (mpc.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := mhe.NewAggregator(f.setup, rc)
+	a, err := mhe.NewAggregatorParty(f.setup, rc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
-	return &mheRoundServer{ids: ids, a: a, pending: map[int]bool{}}, nil
+	return &mheRoundServer{ids: ids, p: a}, nil
 }
 
 // mheSetupServer relays the node-to-node setup messages (which the relay
@@ -431,85 +427,33 @@ func (s *mheSetupServer) Result() (mpc.Aggregate, bool) {
 	return mpc.Aggregate{Contributors: all}, true
 }
 
-// mheRoundServer aggregates ciphertexts and runs the collective decryption.
+// mheRoundServer is mpc/mhe's aggregator party, seen in participant
+// indices.
 type mheRoundServer struct {
-	ids     mheIDs
-	a       *mhe.Aggregator
-	closed  bool
-	pending map[int]bool // decryptors (mhe ids) asked and not yet answered
-	err     error
-}
-
-func (s *mheRoundServer) track(out []mhe.Message, err error) ([]mpc.Message, error) {
-	if err != nil {
-		if errors.Is(err, mpc.ErrTooFewParties) {
-			s.err = err
-		}
-		return nil, err
-	}
-	for _, m := range out {
-		if k, _ := mhe.MessageKind(m.Data); k == mhe.KindDecryptRequest {
-			s.closed = true
-			s.pending[m.To] = true
-		}
-	}
-	return s.ids.out(out), nil
+	ids mheIDs
+	p   *mhe.AggregatorParty
 }
 
 func (s *mheRoundServer) Start() ([]mpc.Message, error) { return nil, nil }
 
 func (s *mheRoundServer) Step(m mpc.Message) ([]mpc.Message, error) {
-	if s.err != nil {
-		return nil, s.err
+	if m.To != 0 {
+		return nil, fmt.Errorf("%w: mhe round message for participant %d", mpc.ErrProtocol, m.To)
 	}
-	if m.Kind != mheKindOf(m.Data) || m.To != 0 {
-		return nil, fmt.Errorf("%w: mhe message under kind %s", mpc.ErrMalformed, m.Kind)
-	}
-	src := s.ids.party(m.From)
-	k, _ := mhe.MessageKind(m.Data)
-	out, err := s.a.Step(mhe.Message{From: src, To: 0, Data: m.Data})
-	if k == mhe.KindDecryptShare && s.pending[src] {
-		delete(s.pending, src)
-		if err != nil && !errors.Is(err, mpc.ErrTooFewParties) {
-			// A share the aggregator rejects counts as no answer: move on
-			// to another decryptor now rather than wait for ever.
-			return s.track(s.a.Dropped(src))
-		}
-	}
-	return s.track(out, err)
+	out, err := s.p.Step(mhe.Message{From: s.ids.party(m.From), To: 0, Kind: m.Kind, Data: m.Data})
+	return s.ids.out(out), err
 }
 
 func (s *mheRoundServer) Advance() ([]mpc.Message, error) {
-	if s.err != nil {
-		return nil, s.err
-	}
-	if !s.closed {
-		s.closed = true
-		return s.track(s.a.CloseUploads())
-	}
-	var out []mpc.Message
-	for _, id := range slices.Sorted(maps.Keys(s.pending)) {
-		delete(s.pending, id)
-		o, err := s.track(s.a.Dropped(id))
-		if err != nil {
-			return out, err
-		}
-		out = append(out, o...)
-	}
-	return out, nil
+	out, err := s.p.Advance()
+	return s.ids.out(out), err
 }
 
-func (s *mheRoundServer) Status() mpc.Status {
-	if s.err != nil {
-		return mpc.Status{Err: s.err}
-	}
-	r, ok := s.a.Result()
-	return mpc.Status{Done: ok && r.Quantized != nil}
-}
+func (s *mheRoundServer) Status() mpc.Status { return s.p.Status() }
 
 func (s *mheRoundServer) Result() (mpc.Aggregate, bool) {
-	r, ok := s.a.Result()
-	if !ok || r.Quantized == nil {
+	r, ok := s.p.Result()
+	if !ok || r.Ints == nil {
 		return mpc.Aggregate{}, false
 	}
 	idx := make([]int, 0, len(r.Contributors))
@@ -519,7 +463,8 @@ func (s *mheRoundServer) Result() (mpc.Aggregate, bool) {
 		}
 	}
 	slices.Sort(idx)
-	return mpc.Aggregate{Contributors: idx, Ints: r.Quantized, Frac: r.Frac}, true
+	r.Contributors = idx
+	return r, true
 }
 
 func newMHEClient(pl *Plan, s secrets) (mpc.Client, error) {
@@ -549,11 +494,12 @@ func newMHEClient(pl *Plan, s secrets) (mpc.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	nd, err := mhe.NewNode(f.km, rc, s.rand)
+	rc.Signer, rc.Ledger = s.signer, s.ledger
+	nd, err := mhe.NewNodeClient(f.km, rc, s.floats, s.rand)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
-	return &mheRoundClient{ids: ids, nd: nd, self: self, input: s.floats}, nil
+	return &mheRoundClient{ids: ids, nd: nd, self: self}, nil
 }
 
 type mheSetupClient struct {
@@ -593,35 +539,29 @@ func (c *mheSetupClient) Revealed() bool { return false }
 // keyMaterial returns the completed setup's key material.
 func (c *mheSetupClient) keyMaterial() (*mhe.KeyMaterial, bool) { return c.s.KeyMaterial() }
 
+// mheRoundClient is mpc/mhe's node, seen in participant indices.
 type mheRoundClient struct {
-	ids      mheIDs
-	nd       *mhe.Node
-	self     int
-	input    []float32
-	uploaded bool
-	revealed bool
+	ids  mheIDs
+	nd   *mhe.Node
+	self int
 }
 
 func (c *mheRoundClient) Start() ([]mpc.Message, error) {
-	out, err := c.nd.Upload(c.input)
-	c.uploaded = err == nil
+	out, err := c.nd.Start()
 	return c.ids.out(out), err
 }
 
 func (c *mheRoundClient) Step(m mpc.Message) ([]mpc.Message, error) {
-	if m.Kind != mheKindOf(m.Data) || m.From != 0 {
-		return nil, fmt.Errorf("%w: mhe message under kind %s", mpc.ErrMalformed, m.Kind)
+	if m.From != 0 {
+		return nil, fmt.Errorf("%w: mhe round message from participant %d", mpc.ErrProtocol, m.From)
 	}
-	out, err := c.nd.Step(mhe.Message{From: 0, To: c.self, Data: m.Data})
-	if err == nil && len(out) > 0 && m.Kind == mhe.KindDecryptRequest.String() {
-		c.revealed = true
-	}
+	out, err := c.nd.Step(mhe.Message{From: 0, To: c.self, Kind: m.Kind, Data: m.Data})
 	return c.ids.out(out), err
 }
 
 func (c *mheRoundClient) Advance() ([]mpc.Message, error) { return nil, nil }
-func (c *mheRoundClient) Status() mpc.Status              { return mpc.Status{Done: c.uploaded} }
-func (c *mheRoundClient) Revealed() bool                  { return c.revealed }
+func (c *mheRoundClient) Status() mpc.Status              { return c.nd.Status() }
+func (c *mheRoundClient) Revealed() bool                  { return c.nd.Revealed() }
 
 // decodeAggregate turns an aggregate into float32 values, the same way on
 // every side, so the released model is bit-identical whichever driver ran

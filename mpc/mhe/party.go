@@ -288,6 +288,16 @@ func (p *AggregatorParty) Advance() ([]Message, error) {
 		return nil, a.err
 	case a.phase == phaseUpload:
 		return a.CloseUploads()
+	case a.phase == phaseChallenge || a.phase == phaseFingerprint:
+		// A verified round needs every contributor's challenge and
+		// fingerprint: the first one still silent aborts it.
+		for i, c := range a.contributors {
+			if (a.phase == phaseChallenge && !a.gotSeed[i]) || (a.phase == phaseFingerprint && a.fps[i] == nil) {
+				out, err := a.dropped(int(c))
+				return withKinds(out), err
+			}
+		}
+		return nil, nil
 	case a.phase != phaseDecrypt:
 		return nil, nil
 	}
