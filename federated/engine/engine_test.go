@@ -565,3 +565,27 @@ func TestTrainerCannotSkipDP(t *testing.T) {
 		t.Fatalf("squared norm of the contribution %.1f, want about %.1f (clip %g plus noise)", norm2, want, clip)
 	}
 }
+
+// TestMHESilentVerifierBackedOff: a member that uploads and then stays
+// silent at mhe's verification step aborts the attempts it takes part in
+// (no decryption happens, so nothing is revealed) until it is backed off;
+// the federation then goes on without it.
+func TestMHESilentVerifierBackedOff(t *testing.T) {
+	r := pureFederation(t, "mhe", 3, 2, 3, DPConfig{})
+	silent := sortedKeys(r.nodes)[1]
+	r.drop = func(from, to transport.PeerID, typ string) bool {
+		return from == silent && typ == "mhe/challenge"
+	}
+	r.run(t, 1000000)
+	if r.err != nil || !r.final || len(r.reports) != 3 {
+		t.Fatalf("err %v, final %v, %d reports", r.err, r.final, len(r.reports))
+	}
+	if r.c.AbortedAttempts() != backoffAfter {
+		t.Errorf("%d attempts aborted, want %d (until the back-off)", r.c.AbortedAttempts(), backoffAfter)
+	}
+	for _, rep := range r.reports {
+		if rep.Contributors != 2 {
+			t.Errorf("round %d: %d contributors, want the 2 others", rep.Round, rep.Contributors)
+		}
+	}
+}
