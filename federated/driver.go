@@ -367,6 +367,7 @@ func RunNode(ctx context.Context, n *engine.Node, tr transport.Transport, coordi
 		}
 	}
 	d.out = newSender(ctx, tr, false, d.io.SendTimeout, d.io.Logger)
+	n.SetContext(ctx)
 	clock := d.io.Clock
 	start := clock.Now()
 	n.Tick(start)

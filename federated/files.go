@@ -1,8 +1,6 @@
 package federated
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
 
 	"github.com/consort-ml/consort/federated/model"
@@ -25,12 +23,3 @@ func WriteModelFile(path string, m *ModelFile) error { return model.WriteFile(pa
 
 // ReadModelFile reads and checks a model file.
 func ReadModelFile(path string) (*ModelFile, error) { return model.ReadFile(path) }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
-func jsonUnmarshal(b []byte, v any) error {
-	if len(b) == 0 {
-		return fmt.Errorf("%w: no checkpoint state", ErrBadFile)
-	}
-	return json.Unmarshal(b, v)
-}

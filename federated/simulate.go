@@ -53,6 +53,9 @@ type SimConfig struct {
 	Dataset string
 	// Label names the label column of a csv: dataset.
 	Label string
+	// Schema, if set, declares how a csv: data set is read (one-hot
+	// columns, missing values, no header: see data.Schema).
+	Schema *data.Schema
 	// TestFraction is the share of a non-MNIST data set held out for
 	// evaluation (default 0.25).
 	TestFraction float64
@@ -237,7 +240,7 @@ func Prepare(c SimConfig) (*Prepared, error) {
 			return nil, err
 		}
 	} else {
-		ds, err := data.Load(c.Dataset, data.LoadOptions{Label: c.Label})
+		ds, err := data.Load(c.Dataset, data.LoadOptions{Label: c.Label, Schema: c.Schema})
 		if err != nil {
 			return nil, err
 		}

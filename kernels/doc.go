@@ -1,8 +1,9 @@
 // Package kernels holds the numeric inner loops of consort: fixed-point
 // encoding of float32 model updates into the rings Z_2^32 and Z_2^64, wrapping
 // ring addition, float32 vector kernels (axpy, scale, dot, L2 norm,
-// clip-to-norm), AES-128-CTR mask expansion fused with ring addition, and
-// bit packing of k-bit ring elements for the wire.
+// clip-to-norm), AES-128-CTR mask expansion fused with ring addition over
+// 16-, 32- and 64-bit lanes, and bit packing of k-bit ring elements for the
+// wire.
 //
 // The package is the bottom layer of the module: it imports only the standard
 // library (no networking, no os, no time), keeps no package-level state, does
@@ -54,7 +55,8 @@
 //
 // # Masks
 //
-// [MaskAdd32], [MaskSub32], [MaskAdd64] and [MaskSub64] add (or subtract) the
+// [MaskAdd16], [MaskSub16], [MaskAdd32], [MaskSub32], [MaskAdd64] and
+// [MaskSub64] add (or subtract) the
 // AES-128-CTR keystream of a seed, read as little-endian ring elements, to a
 // ring vector. A 16-byte seed is the AES key with an all-zero IV; a 32-byte
 // seed is key (first 16 bytes) followed by the IV, the initial 128-bit
@@ -63,7 +65,11 @@
 // vector as it is produced, so mask expansion costs one pass over the vector
 // and no memory of the vector's size. This is the pseudorandom generator of
 // pairwise-masking secure aggregation (Bonawitz et al., "Practical Secure
-// Aggregation for Privacy-Preserving Machine Learning", CCS 2017): a seed
+// Aggregation for Privacy-Preserving Machine Learning", CCS 2017). A ring
+// Z_{2^k} uses the narrowest lane that holds it (16 bits for k <= 16, 32 for
+// k <= 32, 64 otherwise) and reduces modulo 2^k when packing, which is
+// exact because 2^k divides the lane modulus; a mask so costs 2, 4 or 8
+// keystream bytes per element, and at k = 16 exactly the wire size. A seed
 // must be used for one vector only, and secrecy of the masked vector rests on
 // the secrecy of the seed and on AES-128 being a pseudorandom permutation (one
 // keystream should stay well below 2^64 blocks; a vector of 2^32 elements uses
@@ -71,20 +77,34 @@
 //
 // # Bit packing
 //
-// [Pack64] and [Pack32] write k-bit ring elements (k = 1..64, or 1..32)
+// [Pack64], [Pack32] and [Pack16] write k-bit ring elements (k = 1..64,
+// 1..32 or 1..16)
 // back to back in little-endian bit order: bit j of element i is bit
 // i*k + j of the output, bit 0 being the least significant bit of byte 0.
 // The output is [PackedLen](n, k) = ceil(n*k/8) bytes with zero padding
-// bits. [Unpack64] and [Unpack32] accept exactly the canonical encodings:
+// bits. [Unpack64], [Unpack32] and [Unpack16] accept exactly the canonical
+// encodings:
 // wrong length, a set padding bit or a bad width yields [ErrMalformed], so
-// anything accepted re-packs to the same bytes.
+// anything accepted re-packs to the same bytes. Widths equal to the lane
+// (16, 32, 64) are a copy on little-endian targets; other widths go through
+// a 64-bit accumulator (packing) or one unaligned word load per element
+// (unpacking, k <= 56). The tests compare every width 0..64 with a
+// bit-by-bit reference, and the fuzz targets check the unpackers.
+//
+// A k-bit sum is decoded by sign-extending it from bit k-1
+// ([SignExtend32], [SignExtend64]) and then decoding as usual.
 //
 // # Performance
 //
 // Mask expansion is bound by AES-128-CTR (crypto/aes, AES-NI): the keystream
 // of each 4 KiB chunk is added while still in L1, so MaskAdd runs at about
-// 0.85x the raw XORKeyStream rate. The ring additions (and so the add half of
-// mask expansion) use AVX2 assembly on amd64 (ring_amd64.s, selected at run
+// 0.85x the raw XORKeyStream rate. [MaskSet] applies many masks to one
+// vector (a secure-aggregation input and its k+1 masks) tile by tile: each
+// 4 KiB tile of the vector stays in L1 while every keystream is added to it,
+// so the vector is read and written once for the whole set instead of once
+// per mask, which matters once the vector no longer fits in cache. The ring
+// additions (16-, 32- and 64-bit lanes, and so the add half of mask
+// expansion) use AVX2 assembly on amd64 (ring_amd64.s, selected at run
 // time when the CPU has AVX2); they run at memory speed, about 1.2x the copy
 // bandwidth counted STREAM-style (an add moves 3 bytes per vector byte, a copy
 // 2). Stochastic rounding is branch-free apart from rare out-of-range values.

@@ -288,3 +288,30 @@ func (r *roundingStream) next(n int) []uint32 {
 	}
 	return w
 }
+
+// SignExtend32 maps elements of Z_{2^k}, stored in [0, 2^k), to their
+// two's complement representatives in Z_2^32: bit k-1 is copied into bits
+// k..31, so [Decode32] then reads the signed value of a k-bit ring (a sum
+// of k-bit encodings that did not wrap, see "Headroom for sums"). k must be
+// in 1..32; bits at k and above are ignored, and k = 32 leaves v unchanged.
+func SignExtend32(v []uint32, k uint) {
+	if k < 1 || k > 32 {
+		panic("kernels: SignExtend32 width not in 1..32")
+	}
+	s := 32 - k
+	for i, x := range v {
+		v[i] = uint32(int32(x<<s) >> s)
+	}
+}
+
+// SignExtend64 is [SignExtend32] for Z_2^64 and [Decode64]; k must be in
+// 1..64.
+func SignExtend64(v []uint64, k uint) {
+	if k < 1 || k > 64 {
+		panic("kernels: SignExtend64 width not in 1..64")
+	}
+	s := 64 - k
+	for i, x := range v {
+		v[i] = uint64(int64(x<<s) >> s)
+	}
+}

@@ -384,3 +384,39 @@ func TestHeadroomEdge(t *testing.T) {
 		}
 	}
 }
+
+func TestSignExtend(t *testing.T) {
+	for k := uint(1); k <= 64; k++ {
+		for _, x := range []int64{0, 1, -1, 5, -5, 1<<(k-1) - 1, -(1 << (k - 1))} {
+			if k < 64 && (x >= 1<<(k-1) || x < -(1<<(k-1))) {
+				continue
+			}
+			u := uint64(x) & lowMask(k)
+			v := []uint64{u} // stored reduced, in [0, 2^k)
+			SignExtend64(v, k)
+			if int64(v[0]) != x {
+				t.Fatalf("SignExtend64 k=%d of %d gives %d", k, x, int64(v[0]))
+			}
+			if k <= 32 {
+				w := []uint32{uint32(u)}
+				SignExtend32(w, k)
+				if int32(w[0]) != int32(x) {
+					t.Fatalf("SignExtend32 k=%d of %d gives %d", k, x, int32(w[0]))
+				}
+			}
+		}
+	}
+	for name, f := range map[string]func(){
+		"32/0": func() { SignExtend32(nil, 0) }, "32/33": func() { SignExtend32(nil, 33) },
+		"64/0": func() { SignExtend64(nil, 0) }, "64/65": func() { SignExtend64(nil, 65) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("SignExtend%s did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}

@@ -53,10 +53,24 @@ func Pack32(dst []byte, src []uint32, k uint) []byte {
 	return out
 }
 
+// Pack16 is [Pack64] for uint16 elements; k must be in 0..16.
+func Pack16(dst []byte, src []uint16, k uint) []byte {
+	if k > 16 {
+		panic("kernels: Pack16 bit width above 16")
+	}
+	out, body := grow(dst, PackedLen(len(src), k))
+	if littleEndian && k == 16 {
+		copy(body, bytesOf16(src))
+		return out
+	}
+	packBits(body, src, k)
+	return out
+}
+
 // packBits is the bit packer: an accumulator of up to 64 pending bits,
 // flushed eight bytes at a time. body has exactly PackedLen(len(src), k)
 // zeroed bytes.
-func packBits[T uint32 | uint64](body []byte, src []T, k uint) {
+func packBits[T uint16 | uint32 | uint64](body []byte, src []T, k uint) {
 	if k == 0 {
 		return
 	}
@@ -135,6 +149,22 @@ func Unpack32(dst []uint32, src []byte, k uint) error {
 	return nil
 }
 
+// Unpack16 is [Unpack64] for uint16 elements; k must be in 0..16.
+func Unpack16(dst []uint16, src []byte, k uint) error {
+	if k > 16 {
+		return malformed("bit width %d above 16", k)
+	}
+	if err := checkPacked(len(dst), src, k); err != nil {
+		return err
+	}
+	if littleEndian && k == 16 {
+		copy(bytesOf16(dst), src)
+		return nil
+	}
+	unpackBits(dst, src, k)
+	return nil
+}
+
 // checkPacked validates the length and the padding bits of a packed vector.
 func checkPacked(n int, src []byte, k uint) error {
 	want := PackedLen(n, k)
@@ -154,7 +184,7 @@ func checkPacked(n int, src []byte, k uint) error {
 // loop reads one unaligned little-endian word per element and needs no
 // state; the last elements, whose word would run past the end, and widths
 // above 56 go through an accumulator.
-func unpackBits[T uint32 | uint64](dst []T, src []byte, k uint) {
+func unpackBits[T uint16 | uint32 | uint64](dst []T, src []byte, k uint) {
 	if k == 0 {
 		clear(dst)
 		return

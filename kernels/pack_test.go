@@ -74,6 +74,22 @@ func TestPackMatchesReference(t *testing.T) {
 			if unpackBits(back, want, k); !equal(back, v) {
 				t.Fatalf("unpackBits k=%d n=%d differs from the input", k, n)
 			}
+			if k <= 16 {
+				v16 := make([]uint16, n)
+				for i := range v {
+					v16[i] = uint16(v[i])
+				}
+				if got := Pack16(nil, v16, k); !bytes.Equal(got, want) {
+					t.Fatalf("Pack16 k=%d n=%d differs from reference", k, n)
+				}
+				back16 := make([]uint16, n)
+				if err := Unpack16(back16, want, k); err != nil {
+					t.Fatalf("Unpack16 k=%d n=%d: %v", k, n, err)
+				}
+				if !equal(back16, v16) {
+					t.Fatalf("Unpack16 k=%d n=%d differs from the input", k, n)
+				}
+			}
 			if k > 32 {
 				continue
 			}
@@ -130,6 +146,11 @@ func TestUnpackRejectsNonCanonical(t *testing.T) {
 						t.Fatalf("Unpack32 k=%d n=%d: set padding bit accepted", k, n)
 					}
 				}
+				if k <= 16 {
+					if err := Unpack16(make([]uint16, n), q, k); !errors.Is(err, ErrMalformed) {
+						t.Fatalf("Unpack16 k=%d n=%d: set padding bit accepted", k, n)
+					}
+				}
 			}
 		}
 	}
@@ -138,6 +159,9 @@ func TestUnpackRejectsNonCanonical(t *testing.T) {
 	}
 	if err := Unpack32(make([]uint32, 1), make([]byte, 5), 33); !errors.Is(err, ErrMalformed) {
 		t.Errorf("Unpack32 k=33: err = %v", err)
+	}
+	if err := Unpack16(make([]uint16, 1), make([]byte, 3), 17); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Unpack16 k=17: err = %v", err)
 	}
 	if err := Unpack64(make([]uint64, 3), nil, 0); err != nil {
 		t.Errorf("Unpack64 k=0: err = %v", err)
@@ -148,6 +172,7 @@ func TestPackInvalidWidthPanics(t *testing.T) {
 	for name, f := range map[string]func(){
 		"Pack64": func() { Pack64(nil, []uint64{1}, 65) },
 		"Pack32": func() { Pack32(nil, []uint32{1}, 33) },
+		"Pack16": func() { Pack16(nil, []uint16{1}, 17) },
 	} {
 		func() {
 			defer func() {
@@ -248,6 +273,38 @@ func FuzzUnpack32(f *testing.F) {
 		}
 		if again := Pack32(nil, dst, uint(k)); !bytes.Equal(again, data) {
 			t.Fatalf("accepted input does not re-pack to the same bytes (n=%d k=%d)", n, k)
+		}
+	})
+}
+
+func FuzzUnpack16(f *testing.F) {
+	seeds := fuzzSeeds(16)
+	if len(seeds) == 0 {
+		f.Fatal("empty seed corpus")
+	}
+	for _, s := range seeds {
+		f.Add(s.data, uint32(s.n), uint8(s.k))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, n uint32, k uint8) {
+		if n > maxFuzzElems {
+			n %= maxFuzzElems
+		}
+		dst := make([]uint16, n)
+		err := Unpack16(dst, data, uint(k))
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			return
+		}
+		if again := Pack16(nil, dst, uint(k)); !bytes.Equal(again, data) {
+			t.Fatalf("accepted input does not re-pack to the same bytes (n=%d k=%d)", n, k)
+		}
+		ref := refUnpack(data, int(n), uint(k))
+		for i := range dst {
+			if uint64(dst[i]) != ref[i] {
+				t.Fatalf("Unpack16 differs from the reference (n=%d k=%d)", n, k)
+			}
 		}
 	})
 }

@@ -12,6 +12,12 @@ func useAVX2() bool { return cpu.X86.HasAVX2 }
 // The assembly routines take n bytes, a multiple of 128.
 //
 //go:noescape
+func addW(dst, src *uint16, n int)
+
+//go:noescape
+func subW(dst, src *uint16, n int)
+
+//go:noescape
 func addD(dst, src *uint32, n int)
 
 //go:noescape
@@ -22,6 +28,26 @@ func addQ(dst, src *uint64, n int)
 
 //go:noescape
 func subQ(dst, src *uint64, n int)
+
+func addRing16(dst, src []uint16) {
+	if useAVX2() && len(dst) >= 64 {
+		src = src[:len(dst)]
+		m := len(dst) &^ 63
+		addW(&dst[0], &src[0], m*2)
+		dst, src = dst[m:], src[m:]
+	}
+	addRing16Go(dst, src)
+}
+
+func subRing16(dst, src []uint16) {
+	if useAVX2() && len(dst) >= 64 {
+		src = src[:len(dst)]
+		m := len(dst) &^ 63
+		subW(&dst[0], &src[0], m*2)
+		dst, src = dst[m:], src[m:]
+	}
+	subRing16Go(dst, src)
+}
 
 func addRing32(dst, src []uint32) {
 	if useAVX2() && len(dst) >= 32 {

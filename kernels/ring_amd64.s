@@ -49,3 +49,11 @@ TEXT ·addQ(SB), NOSPLIT, $0-24
 // func subQ(dst, src *uint64, n int)
 TEXT ·subQ(SB), NOSPLIT, $0-24
 	RING_LOOP(VPSUBQ)
+
+// func addW(dst, src *uint16, n int)
+TEXT ·addW(SB), NOSPLIT, $0-24
+	RING_LOOP(VPADDW)
+
+// func subW(dst, src *uint16, n int)
+TEXT ·subW(SB), NOSPLIT, $0-24
+	RING_LOOP(VPSUBW)

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -32,6 +33,21 @@ func random32(r *rand.Rand, n int) []uint32 {
 			v[i] = 1 << 31
 		default:
 			v[i] = r.Uint32()
+		}
+	}
+	return v
+}
+
+func random16(r *rand.Rand, n int) []uint16 {
+	v := make([]uint16, n)
+	for i := range v {
+		switch r.IntN(8) {
+		case 0:
+			v[i] = math.MaxUint16
+		case 1:
+			v[i] = 1 << 15
+		default:
+			v[i] = uint16(r.Uint32())
 		}
 	}
 	return v
@@ -62,7 +78,32 @@ func TestRingMatchesReference(t *testing.T) {
 		"dispatch": {AddRing64, SubRing64},
 		"portable": {addRing64Go, subRing64Go},
 	}
+	impls16 := map[string][2]func(dst, src []uint16){
+		"dispatch": {AddRing16, SubRing16},
+		"portable": {addRing16Go, subRing16Go},
+	}
 	for _, n := range ringLengths() {
+		a16, b16 := random16(r, n+1), random16(r, n+1)
+		a16, b16 = a16[1:], b16[1:]
+		for name, f := range impls16 {
+			d := append([]uint16(nil), a16...)
+			f[0](d, b16)
+			for i := range d {
+				if d[i] != a16[i]+b16[i] {
+					t.Fatalf("%s add16 n=%d: element %d wrong", name, n, i)
+				}
+			}
+			f[1](d, b16)
+			if !equal(d, a16) {
+				t.Fatalf("%s sub16 n=%d does not undo add", name, n)
+			}
+			f[1](d, b16)
+			for i := range d {
+				if d[i] != a16[i]-b16[i] {
+					t.Fatalf("%s sub16 n=%d: element %d wrong", name, n, i)
+				}
+			}
+		}
 		a32, b32 := random32(r, n+1), random32(r, n+1)
 		a64, b64 := random64(r, n+1), random64(r, n+1)
 		// Offset by one element to exercise unaligned vectors.
@@ -159,7 +200,7 @@ func TestMaskMatchesReference(t *testing.T) {
 	copy(wrap[24:], bytes.Repeat([]byte{0xff}, 8))
 	wrapAll := append(make([]byte, 16), bytes.Repeat([]byte{0xff}, 16)...)
 	seeds = append(seeds, wrap, wrapAll)
-	lengths := append(ringLengths(), maskChunk/4-1, maskChunk/4, maskChunk/4+1, 3*maskChunk/4+5)
+	lengths := append(ringLengths(), maskChunk/4-1, maskChunk/4, maskChunk/4+1, 3*maskChunk/4+5, maskChunk/2-1, maskChunk/2+1, 3*maskChunk/2+7)
 	for si, seed := range seeds {
 		for _, n := range lengths {
 			ks := refMaskKeystream(seed, n*8)
@@ -178,6 +219,22 @@ func TestMaskMatchesReference(t *testing.T) {
 			}
 			if !equal(d32, a32) {
 				t.Fatalf("seed %d n=%d: MaskSub32 does not undo MaskAdd32", si, n)
+			}
+			a16 := random16(r, n)
+			d16 := append([]uint16(nil), a16...)
+			if err := MaskAdd16(d16, seed); err != nil {
+				t.Fatal(err)
+			}
+			for i := range d16 {
+				if d16[i] != a16[i]+binary.LittleEndian.Uint16(ks[2*i:]) {
+					t.Fatalf("seed %d (len %d) n=%d: MaskAdd16 element %d wrong", si, len(seed), n, i)
+				}
+			}
+			if err := MaskSub16(d16, seed); err != nil {
+				t.Fatal(err)
+			}
+			if !equal(d16, a16) {
+				t.Fatalf("seed %d n=%d: MaskSub16 does not undo MaskAdd16", si, n)
 			}
 			a64 := random64(r, n)
 			d64 := append([]uint64(nil), a64...)
@@ -237,6 +294,11 @@ func TestMaskSeedLength(t *testing.T) {
 				t.Errorf("64-bit mask with %d-byte seed: err = %v", n, err)
 			}
 		}
+		for _, f := range []func([]uint16, []byte) error{MaskAdd16, MaskSub16} {
+			if err := f([]uint16{1}, make([]byte, n)); !errors.Is(err, ErrSeedLength) {
+				t.Errorf("16-bit mask with %d-byte seed: err = %v", n, err)
+			}
+		}
 		if err := MaskSub32(v, make([]byte, n)); !errors.Is(err, ErrSeedLength) {
 			t.Errorf("MaskSub32 with %d-byte seed: err = %v", n, err)
 		}
@@ -268,4 +330,57 @@ func ExampleMaskAdd32() {
 	_ = MaskSub32(update, seed) // the neighbour's opposite mask
 	fmt.Println(update)
 	// Output: [1 2 3]
+}
+
+// TestMaskSetMatchesSequential checks the tiled multi-mask pass against the
+// same masks applied one by one, for every lane, lengths around the tile,
+// and a bad seed that must leave the vector unchanged.
+func TestMaskSetMatchesSequential(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	seed := func(n int) []byte {
+		s := make([]byte, n)
+		for i := range s {
+			s[i] = byte(r.Uint32())
+		}
+		return s
+	}
+	for _, n := range []int{0, 1, 63, 64, 65, maskTile/8 - 1, maskTile / 2, maskTile/2 + 1, 3*maskTile + 17} {
+		for _, counts := range [][2]int{{0, 0}, {1, 0}, {0, 1}, {3, 2}, {7, 9}} {
+			var set MaskSet
+			for range counts[0] {
+				set.Add = append(set.Add, seed(32))
+			}
+			for range counts[1] {
+				set.Sub = append(set.Sub, seed(16))
+			}
+			a16, a32, a64 := random16(r, n), random32(r, n), random64(r, n)
+			w16, w32, w64 := slices.Clone(a16), slices.Clone(a32), slices.Clone(a64)
+			for _, s := range set.Add {
+				_, _, _ = MaskAdd16(w16, s), MaskAdd32(w32, s), MaskAdd64(w64, s)
+			}
+			for _, s := range set.Sub {
+				_, _, _ = MaskSub16(w16, s), MaskSub32(w32, s), MaskSub64(w64, s)
+			}
+			if err := set.Apply16(a16); err != nil || !equal(a16, w16) {
+				t.Fatalf("Apply16 n=%d %v: differs from sequential masks (%v)", n, counts, err)
+			}
+			if err := set.Apply32(a32); err != nil || !equal(a32, w32) {
+				t.Fatalf("Apply32 n=%d %v: differs from sequential masks (%v)", n, counts, err)
+			}
+			if err := set.Apply64(a64); err != nil || !equal(a64, w64) {
+				t.Fatalf("Apply64 n=%d %v: differs from sequential masks (%v)", n, counts, err)
+			}
+		}
+	}
+	bad := MaskSet{Add: [][]byte{make([]byte, 32)}, Sub: [][]byte{make([]byte, 5)}}
+	v := []uint32{1, 2, 3}
+	if err := bad.Apply32(v); !errors.Is(err, ErrSeedLength) || v[0] != 1 || v[1] != 2 || v[2] != 3 {
+		t.Fatalf("bad seed: err %v, vector %v", err, v)
+	}
+	if err := bad.Apply16(make([]uint16, 3)); !errors.Is(err, ErrSeedLength) {
+		t.Fatalf("Apply16 bad seed: %v", err)
+	}
+	if err := bad.Apply64(make([]uint64, 3)); !errors.Is(err, ErrSeedLength) {
+		t.Fatalf("Apply64 bad seed: %v", err)
+	}
 }

@@ -20,6 +20,42 @@ import (
 	"simd/archsimd"
 )
 
+func addRing16(dst, src []uint16) {
+	if !archsimd.X86.AVX2() {
+		addRing16Go(dst, src)
+		return
+	}
+	src = src[:len(dst)]
+	i := 0
+	for ; i+64 <= len(dst); i += 64 {
+		d, s := dst[i:i+64], src[i:i+64]
+		archsimd.LoadUint16x16Slice(d).Add(archsimd.LoadUint16x16Slice(s)).StoreSlice(d)
+		archsimd.LoadUint16x16Slice(d[16:]).Add(archsimd.LoadUint16x16Slice(s[16:])).StoreSlice(d[16:])
+		archsimd.LoadUint16x16Slice(d[32:]).Add(archsimd.LoadUint16x16Slice(s[32:])).StoreSlice(d[32:])
+		archsimd.LoadUint16x16Slice(d[48:]).Add(archsimd.LoadUint16x16Slice(s[48:])).StoreSlice(d[48:])
+	}
+	archsimd.ClearAVXUpperBits()
+	addRing16Go(dst[i:], src[i:])
+}
+
+func subRing16(dst, src []uint16) {
+	if !archsimd.X86.AVX2() {
+		subRing16Go(dst, src)
+		return
+	}
+	src = src[:len(dst)]
+	i := 0
+	for ; i+64 <= len(dst); i += 64 {
+		d, s := dst[i:i+64], src[i:i+64]
+		archsimd.LoadUint16x16Slice(d).Sub(archsimd.LoadUint16x16Slice(s)).StoreSlice(d)
+		archsimd.LoadUint16x16Slice(d[16:]).Sub(archsimd.LoadUint16x16Slice(s[16:])).StoreSlice(d[16:])
+		archsimd.LoadUint16x16Slice(d[32:]).Sub(archsimd.LoadUint16x16Slice(s[32:])).StoreSlice(d[32:])
+		archsimd.LoadUint16x16Slice(d[48:]).Sub(archsimd.LoadUint16x16Slice(s[48:])).StoreSlice(d[48:])
+	}
+	archsimd.ClearAVXUpperBits()
+	subRing16Go(dst[i:], src[i:])
+}
+
 func addRing32(dst, src []uint32) {
 	if !archsimd.X86.AVX2() {
 		addRing32Go(dst, src)

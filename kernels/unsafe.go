@@ -31,3 +31,19 @@ func words32Of64(s []uint64) []uint32 {
 	}
 	return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*2)
 }
+
+// bytesOf16 returns the bytes of s.
+func bytesOf16(s []uint16) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*2)
+}
+
+// words16Of64 views s as four times as many uint16 values.
+func words16Of64(s []uint64) []uint16 {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*4)
+}

@@ -19,7 +19,9 @@ type Message struct {
 	// Kind names the message's step within its protocol ("advertise-keys",
 	// "ciphertext", ...). Drivers map it to a transport message type, so
 	// every kind has its own size limit; a receiving party checks that Kind
-	// agrees with what Data encodes.
+	// agrees with what Data encodes (an empty Kind, from a driver that
+	// predates the contract, is not checked). Every message a party returns
+	// has its Kind set.
 	Kind string
 	// Data is the encoded message (layout in the protocol package's doc).
 	Data []byte
@@ -48,8 +50,9 @@ type Party interface {
 	// rejected malformed message (ErrMalformed, ErrProtocol).
 	Step(m Message) ([]Message, error)
 	// Advance tells the party that the driver's deadline for its current
-	// step passed: a server treats the silent participants as dropped, a
-	// client may give up.
+	// step passed: a server treats the silent participants as dropped (and
+	// releases, moves on or aborts), a client may give up (the clients of
+	// consort's protocols ignore it).
 	Advance() ([]Message, error)
 	// Status reports whether the party finished or aborted.
 	Status() Status
@@ -70,9 +73,11 @@ type Aggregate struct {
 	// Contributors lists the ids (1..n) whose inputs are in the sum,
 	// increasing.
 	Contributors []int
-	// Exactly one of the following is set. Ring holds a sum in Z_{2^Bits}
+	// At most one of the following is set. Ring holds a sum in Z_{2^Bits}
 	// (secagg); Ints an exact integer sum of quantised values (mhe); Floats
-	// a float sum (plain, insecure).
+	// a float sum (plain, insecure). None is set when the server does not
+	// learn the sum: the mhe key setup, and mhe rounds whose recipients are
+	// the nodes.
 	Ring   []uint64
 	Bits   uint
 	Ints   []int64
@@ -90,6 +95,8 @@ type Server interface {
 }
 
 // Kind describes one message kind of a protocol for the transport registry.
+// A protocol lists its kinds for an instance (plain.Config.Kinds,
+// secagg.Params.Kinds).
 type Kind struct {
 	// Name is the kind's name (Message.Kind).
 	Name string

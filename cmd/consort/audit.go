@@ -242,10 +242,13 @@ func verifyLogs(ctx context.Context, logs []string, keys pubkeyFlag, allowOpen b
 			nodes = append(nodes, r)
 		}
 	}
-	findings := audit.CrossCheck(reports[coord], nodes, known)
-	for _, f := range findings {
-		res.Findings = append(res.Findings, fmt.Sprint(f))
+	var findings []audit.Finding
+	for _, f := range audit.CrossCheck(reports[coord], nodes, known) {
 		fmt.Fprintf(w, "cross-check: %s\n", f)
+		res.Findings = append(res.Findings, fmt.Sprint(f))
+		if !f.Interrupted {
+			findings = append(findings, f)
+		}
 	}
 	if len(findings) > 0 {
 		res.CrossCheck = "inconsistent"

@@ -174,9 +174,11 @@ func benchTraining(_ context.Context, args []string, stdout io.Writer) error {
 
 func benchSecAgg(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultSecAggConfig()
-	fs := newFlagSet("bench secagg", "bench secagg [--parties 10,100] [--dims 65536,1048576]", "consort bench secagg", "consort bench secagg --json")
+	fs := newFlagSet("bench secagg", "bench secagg [--parties 10,100] [--dims 65536,1048576] [--bits 16,32] [--no-check]", "consort bench secagg", "consort bench secagg --bits 16,32 --json")
 	fs.Var(csvInts{&cfg.Parties}, "parties", "comma-separated party counts")
 	fs.Var(csvInts{&cfg.Dims}, "dims", "comma-separated vector lengths")
+	fs.Var(csvInts{&cfg.Bits}, "bits", "comma-separated ring widths (1..64)")
+	fs.BoolVar(&cfg.NoCheck, "no-check", cfg.NoCheck, "run without the consistency check")
 	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size (best kept)")
 	jsonOut := jsonFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -187,11 +189,13 @@ func benchSecAgg(_ context.Context, args []string, stdout io.Writer) error {
 
 func benchMHE(_ context.Context, args []string, stdout io.Writer) error {
 	cfg := bench.DefaultMHEConfig()
-	fs := newFlagSet("bench mhe", "bench mhe [--parties 3,10] [--dims 1048576] [--bits 32|16]", "consort bench mhe", "consort bench mhe --json")
+	fs := newFlagSet("bench mhe", "bench mhe [--parties 3,10] [--dims 1048576] [--bits 32|16] [--params N14-T256,N15-T512|auto] [--verified]", "consort bench mhe", "consort bench mhe --params auto --json")
+	fs.Var(csvStrings{&cfg.ParamSets}, "params", "comma-separated parameter sets; auto sizes the set to each point")
 	fs.Var(csvInts{&cfg.Parties}, "parties", "comma-separated party counts")
 	fs.Var(csvInts{&cfg.Dims}, "dims", "comma-separated vector lengths")
 	fs.UintVar(&cfg.QuantBits, "bits", 32, "quantisation width: 32 or 16")
 	fs.IntVar(&cfg.Repeats, "repeats", cfg.Repeats, "rounds per size")
+	fs.BoolVar(&cfg.Verified, "verified", false, "also run verified rounds (signed uploads, decryptors' fingerprint check) and report their cost")
 	jsonOut := jsonFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err

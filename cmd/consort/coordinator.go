@@ -105,7 +105,7 @@ func runCoordinator(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	c, err := engine.NewCoordinator(engine.CoordinatorConfig{
 		Federation: fed, ManifestDigest: hex.EncodeToString(ps.m.Digest()), Seed: 1, StepTimeout: *stepTimeout,
-		FeatureNames: ps.m.Data.Features, ClassNames: ps.classes, Label: ps.m.Data.Label,
+		FeatureNames: ps.m.Data.InputNames(), ClassNames: ps.classes, Label: ps.m.Data.Label,
 		Resume: resume, Logger: log,
 	})
 	if err != nil {

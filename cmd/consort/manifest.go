@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/consort-ml/consort/federated/engine"
+	"github.com/consort-ml/consort/mpc/mhe"
+	"github.com/consort-ml/consort/mpc/secagg"
 	"io"
 	"os"
 	"slices"
@@ -467,6 +470,13 @@ func printSummary(w io.Writer, s manifest.Summary) {
 		prot += " (plain is INSECURE: the aggregator sees every update)"
 	}
 	fmt.Fprintf(w, "  protection   %s; an aggregate is released only with at least %d contributors\n", prot, s.Threshold)
+	if slices.Contains(s.Protocols, "secagg") {
+		fmt.Fprintf(w, "  secagg       holds against a malicious coordinator colluding with up to %d nodes (consistency check on)\n",
+			secaggColluders(len(s.Nodes), s.Threshold))
+	}
+	if slices.Contains(s.Protocols, "mhe") {
+		fmt.Fprintf(w, "  WARNING      %s\n", mhe.ResidualRisk)
+	}
 	mdl := s.Model.Spec
 	if s.Model.Spec == manifest.KindExternal {
 		mdl = fmt.Sprintf("external trainer, %d tensors, %d values", s.Model.Tensors, s.Model.Values)
@@ -508,4 +518,11 @@ func printSummary(w io.Writer, s manifest.Summary) {
 		dp += fmt.Sprintf(", budget epsilon %g at delta %g", s.DP.Epsilon, s.DP.Delta)
 	}
 	fmt.Fprintf(w, "  privacy      %s\n", dp)
+}
+
+// secaggColluders is how many colluding nodes secagg tolerates for a round
+// with every node, on the round engine's graph.
+func secaggColluders(nodes, threshold int) int {
+	degree, share := engine.SecAggGraph(nodes, threshold)
+	return secagg.MaliciousColluders(nodes, share, degree)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +18,10 @@ import (
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/engine"
 	"github.com/consort-ml/consort/federated/manifest"
+	"github.com/consort-ml/consort/federated/model"
 	"github.com/consort-ml/consort/federated/policy"
+	"github.com/consort-ml/consort/federated/trainer"
+	"github.com/consort-ml/consort/federated/trainer/runner"
 	"github.com/consort-ml/consort/transport"
 )
 
@@ -41,6 +45,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	auditPath := fs.String("audit", "", "signed, hash-chained audit log (default: STATE/audit.log when --state is set)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logJSON := fs.Bool("log-json", false, "structured logs as JSON lines")
+	trainerCmd := fs.String("trainer", "", "run the team's own training program, e.g. 'python3 train.py' (sandboxed; see docs/trainer.md)")
+	trainerFiles := fs.String("trainer-files", "", "the trainer's program files, comma-separated (hashed, pinned by the policy's [trainer] digest; default: the files named in --trainer)")
+	trainerData := fs.String("trainer-data", "", "files and directories the trainer may read, comma-separated")
 	testRand := fs.String("insecure-test-rand", "", "INSECURE, tests only (needs CONSORT_INSECURE_TEST=1): SEED:INDEX draws the node's keys, masks and noise like simulated party INDEX of a simulation with SEED")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -64,7 +71,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--label is required (the manifest names no label column)")
 	}
 	// Data minimisation: only the columns the manifest declares are read.
-	ds, err := data.LoadCSV(*dataPath, data.LoadOptions{Label: lab, Columns: ps.m.Data.Features})
+	schema := ps.m.Data.Schema()
+	schema.Label = lab
+	ds, err := data.LoadCSV(*dataPath, data.LoadOptions{Schema: schema})
 	if err != nil {
 		return usageError(err)
 	}
@@ -123,6 +132,15 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	proc, trInfo, err := startTrainer(ctx, *trainerCmd, *trainerFiles, *trainerData, *keyPath, *state, pol, ps, log)
+	if err != nil {
+		return err
+	}
+	var tr trainer.Trainer // nil: the built-in model
+	if proc != nil {
+		defer proc.Close()
+		tr = proc
+	}
 	nodeState, mheKey, err := federated.LoadNodeFiles(*state)
 	if err != nil {
 		return usageError(err)
@@ -130,7 +148,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	n, err := engine.NewNode(engine.NodeConfig{
 		Federation: ps.federation(), Purpose: ps.m.Purpose, Self: ps.id.PeerID(), Coordinator: transport.PeerID(coordinator.PeerID),
 		Signer: ps.id.Signer(), Train: train, Test: test, Seed: *seed, Rand: rnd, Policy: pol,
-		State: nodeState, MHEKey: mheKey, Label: lab, Logger: log,
+		State: nodeState, MHEKey: mheKey, Label: lab, Logger: log, Trainer: tr, TrainerInfo: trInfo,
 	})
 	if err != nil {
 		return usageError(err)
@@ -190,4 +208,54 @@ func nodeRand(spec string, log *slog.Logger) (io.Reader, error) {
 	}
 	log.Warn("INSECURE: deterministic node randomness for tests")
 	return federated.SimNodeRand(seed, idx), nil
+}
+
+// startTrainer starts the team's external trainer, if any, with the policy's
+// [trainer] table (digest pin, sandbox rule, quotas); the node's key and state
+// directory are never visible to it.
+func startTrainer(ctx context.Context, argvFlag, filesFlag, dataFlag, keyPath, stateDir string, pol *policy.Policy, ps *peerSetup, log *slog.Logger) (*runner.Process, map[string]string, error) {
+	if argvFlag == "" {
+		return nil, nil, nil
+	}
+	argv, err := runner.ParseArgv(argvFlag)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	m, err := model.New(ps.spec, ps.features, len(ps.classes), 0)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	c := runner.Command{Argv: argv, Layout: model.Layout(m), Deny: []string{keyPath}, Stderr: os.Stderr}
+	if stateDir != "" {
+		c.Deny = append(c.Deny, stateDir)
+	}
+	if filesFlag != "" {
+		c.Files = strings.Split(filesFlag, ",")
+	} else {
+		for _, a := range argv[1:] {
+			if _, err := os.Stat(a); err == nil {
+				c.Files = append(c.Files, a)
+			}
+		}
+	}
+	if dataFlag != "" {
+		c.Data = strings.Split(dataFlag, ",")
+	}
+	if pol != nil {
+		if err := pol.Trainer.Apply(&c); err != nil {
+			return nil, nil, usageError(err)
+		}
+	}
+	p, err := runner.Start(ctx, c)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	info := p.Info()
+	digest := hex.EncodeToString(info.Digest[:])
+	if info.Sandboxed {
+		log.Info("trainer started", "digest", digest, "isolation", info.Isolation)
+	} else {
+		log.Warn("trainer runs WITHOUT a sandbox (the policy allows it on this machine)", "digest", digest)
+	}
+	return p, map[string]string{"digest": digest, "sandboxed": fmt.Sprint(info.Sandboxed)}, nil
 }

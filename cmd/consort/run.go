@@ -68,7 +68,7 @@ func loadPeer(keyPath, manifestPath string, role manifest.Role) (*peerSetup, err
 	if err := ps.spec.Validate(); err != nil {
 		return nil, usageError(err)
 	}
-	ps.features = len(m.Data.Features)
+	ps.features = m.Data.InputWidth()
 	ps.classes = m.Data.Classes
 	if (ps.features == 0 || len(ps.classes) == 0) && m.Data.Dataset != "" && !strings.HasPrefix(m.Data.Dataset, "csv:") {
 		// A bundled data set is public: its shape can be read from it.

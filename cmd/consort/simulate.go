@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -112,11 +111,9 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	name := cfg.Dataset
 	if f.schema != "" {
-		cleanup, err := applySchema(&cfg, f.schema, stdout, f.jsonOut)
-		if err != nil {
+		if err := applySchema(&cfg, f.schema, stdout, f.jsonOut); err != nil {
 			return err
 		}
-		defer cleanup()
 	}
 	var observe func(federated.RoundReport)
 	if !f.jsonOut {
@@ -177,47 +174,30 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // data sets by name (data.Load(cfg.Dataset, {Label})); until SimConfig
 // carries a data.Schema, the encoded copy is how the declared reading
 // reaches it, exactly (data.WriteCSV round-trips float32).
-func applySchema(cfg *federated.SimConfig, schemaPath string, stdout io.Writer, quiet bool) (func(), error) {
+func applySchema(cfg *federated.SimConfig, schemaPath string, stdout io.Writer, quiet bool) error {
 	d, err := manifest.LoadData(schemaPath)
 	if err != nil {
-		return nil, usageError(err)
+		return usageError(err)
 	}
 	s := d.Schema()
 	switch {
 	case cfg.Label != "" && s.Label != "" && cfg.Label != s.Label:
-		return nil, usagef("--label %q differs from the schema's label %q", cfg.Label, s.Label)
+		return usagef("--label %q differs from the schema's label %q", cfg.Label, s.Label)
 	case s.Label == "":
 		s.Label = cfg.Label
 	}
 	if s.Label == "" {
-		return nil, usagef("--label is required (the schema names no label column)")
+		return usagef("--label is required (the schema names no label column)")
 	}
 	path := strings.TrimPrefix(cfg.Dataset, "csv:")
 	ds, err := data.LoadCSV(path, data.LoadOptions{Schema: s})
 	if err != nil {
-		return nil, usageError(err)
+		return usageError(err)
 	}
 	if !quiet {
 		fmt.Fprintf(stdout, "read %s as declared in %s: %d rows (%d dropped by missing-value rules), %d model inputs\n",
 			path, schemaPath, ds.Len(), ds.Dropped, ds.Features)
 	}
-	dir, err := os.MkdirTemp("", "consort-simulate-")
-	if err != nil {
-		return nil, err
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	enc := filepath.Join(dir, "encoded.csv")
-	f, err := os.OpenFile(enc, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		err = data.WriteCSV(f, ds, s.Label)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	cfg.Dataset, cfg.Label = "csv:"+enc, s.Label
-	return cleanup, nil
+	cfg.Schema, cfg.Label = s, s.Label
+	return nil
 }

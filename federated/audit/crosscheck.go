@@ -19,10 +19,22 @@ type Finding struct {
 	// Problem is a sentence naming the inconsistency (digests abbreviated,
 	// never data).
 	Problem string
+	// Interrupted marks what a crash explains (a contribution that never
+	// reached the coordinator and entered no aggregate; a countersignature
+	// missing because the node restarted before it): reported, not a sign
+	// of tampering.
+	Interrupted bool
+}
+
+func finding(actor string, round uint64, seq int64, problem string) Finding {
+	return Finding{Actor: actor, Round: round, Seq: seq, Problem: problem}
 }
 
 // String formats the finding as one line.
 func (f Finding) String() string {
+	if f.Interrupted {
+		return fmt.Sprintf("%s round %d: interrupted: %s", f.Actor, f.Round, f.Problem)
+	}
 	if f.Seq < 0 {
 		return fmt.Sprintf("%s round %d: %s", f.Actor, f.Round, f.Problem)
 	}
@@ -92,14 +104,19 @@ func CrossCheck(coordinator Report, nodes []Report, keys map[string]ed25519.Publ
 			c := contribution{e.Round, n.Actor, e.Digest}
 			sent[c] = true
 			if !received[c] {
-				out = append(out, Finding{n.Actor, e.Round, int64(e.Seq),
-					fmt.Sprintf("sent contribution %s that %s did not log as received", short(e.Digest), coord)})
+				// A contribution lost in a crash or on the network that
+				// entered no aggregate is an interruption; one the
+				// coordinator replaced, or counted without receiving, is not.
+				f := Finding{Actor: n.Actor, Round: e.Round, Seq: int64(e.Seq),
+					Problem: fmt.Sprintf("sent contribution %s that %s did not log as received", short(e.Digest), coord)}
+				f.Interrupted = !receivedOther(receivedFrom[n.Actor], c) && !inAggregate(coordinator, e.Round, n.Actor)
+				out = append(out, f)
 			}
 		}
 		for _, c := range receivedFrom[n.Actor] {
 			if !sent[c] {
-				out = append(out, Finding{coord, c.round, -1,
-					fmt.Sprintf("logged contribution %s as received from %s, whose log has no such send", short(c.digest), n.Actor)})
+				out = append(out, finding(coord, c.round, -1,
+					fmt.Sprintf("logged contribution %s as received from %s, whose log has no such send", short(c.digest), n.Actor)))
 			}
 		}
 	}
@@ -117,17 +134,17 @@ func CrossCheck(coordinator Report, nodes []Report, keys map[string]ed25519.Publ
 			pub, hasKey := keys[c]
 			switch {
 			case !ok:
-				out = append(out, Finding{coord, e.Round, int64(e.Seq),
-					fmt.Sprintf("aggregate %s has no countersignature from contributor %s", short(e.Digest), c)})
+				out = append(out, finding(coord, e.Round, int64(e.Seq),
+					fmt.Sprintf("aggregate %s has no countersignature from contributor %s", short(e.Digest), c)))
 			case d.Digest != e.Digest:
-				out = append(out, Finding{coord, e.Round, int64(d.Seq),
-					fmt.Sprintf("countersignature of %s is for %s, aggregate is %s", c, short(d.Digest), short(e.Digest))})
+				out = append(out, finding(coord, e.Round, int64(d.Seq),
+					fmt.Sprintf("countersignature of %s is for %s, aggregate is %s", c, short(d.Digest), short(e.Digest))))
 			case !hasKey:
-				out = append(out, Finding{coord, e.Round, int64(d.Seq),
-					fmt.Sprintf("countersignature of %s cannot be verified: no key for it", c)})
+				out = append(out, finding(coord, e.Round, int64(d.Seq),
+					fmt.Sprintf("countersignature of %s cannot be verified: no key for it", c)))
 			case !VerifyCountersign(pub, coordinator.Federation, e.Round, e.Digest, d.Fields["countersig"]):
-				out = append(out, Finding{coord, e.Round, int64(d.Seq),
-					fmt.Sprintf("countersignature of %s does not verify", c)})
+				out = append(out, finding(coord, e.Round, int64(d.Seq),
+					fmt.Sprintf("countersignature of %s does not verify", c)))
 			}
 		}
 	}
@@ -159,15 +176,60 @@ func checkLast(coordinator Report, nodes []Report) []Finding {
 			}
 		}
 		if cs != nil && aggs[cs.Round] != cs.Digest {
-			out = append(out, Finding{n.Actor, cs.Round, int64(cs.Seq),
-				fmt.Sprintf("last countersigned aggregate %s is not in %s's log (cut short or substituted)", short(cs.Digest), coordinator.Actor)})
+			out = append(out, finding(n.Actor, cs.Round, int64(cs.Seq),
+				fmt.Sprintf("last countersigned aggregate %s is not in %s's log (cut short or substituted)", short(cs.Digest), coordinator.Actor)))
 		}
 		if mv != nil && lastModel != "" && mv.Digest != lastModel {
-			out = append(out, Finding{n.Actor, mv.Round, int64(mv.Seq),
-				fmt.Sprintf("final model %s differs from %s's last model version %s", short(mv.Digest), coordinator.Actor, short(lastModel))})
+			out = append(out, finding(n.Actor, mv.Round, int64(mv.Seq),
+				fmt.Sprintf("final model %s differs from %s's last model version %s", short(mv.Digest), coordinator.Actor, short(lastModel))))
 		}
 	}
 	return out
+}
+
+// receivedOther reports whether the coordinator logged a contribution of
+// the same sender and round with another digest.
+func receivedOther(from []contribution, c contribution) bool {
+	for _, r := range from {
+		if r.round == c.round && r.digest != c.digest {
+			return true
+		}
+	}
+	return false
+}
+
+// inAggregate reports whether the coordinator's aggregate of round lists peer.
+func inAggregate(coordinator Report, round uint64, peer string) bool {
+	for _, e := range coordinator.Entries {
+		if e.Kind == KindAggregate && e.Round == round && slices.Contains(e.Contributors, peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// restartedAfter reports whether node n's log shows a restart (a join after
+// its entries of round, with no close before it) before it could
+// countersign that round's aggregate.
+func restartedAfter(n Report, round uint64) bool {
+	last := -1
+	for i, e := range n.Entries {
+		if e.Round == round && e.Kind != KindJoin {
+			last = i
+		}
+	}
+	if last < 0 {
+		return false
+	}
+	for _, e := range n.Entries[last+1:] {
+		switch e.Kind {
+		case KindClose:
+			return false
+		case KindJoin:
+			return true
+		}
+	}
+	return false
 }
 
 // checkNodeCountersign checks that node n countersigned aggregate agg and did
@@ -181,20 +243,21 @@ func checkNodeCountersign(n Report, agg Entry) []Finding {
 		}
 		switch e.Kind {
 		case KindRefusal:
-			out = append(out, Finding{n.Actor, e.Round, int64(e.Seq),
-				fmt.Sprintf("refused round %d but is listed as a contributor of its aggregate", e.Round)})
+			out = append(out, finding(n.Actor, e.Round, int64(e.Seq),
+				fmt.Sprintf("refused round %d but is listed as a contributor of its aggregate", e.Round)))
 		case KindCountersign:
 			if e.Digest == agg.Digest {
 				found = true
 			} else {
-				out = append(out, Finding{n.Actor, e.Round, int64(e.Seq),
-					fmt.Sprintf("countersigned aggregate %s, coordinator logged %s", short(e.Digest), short(agg.Digest))})
+				out = append(out, finding(n.Actor, e.Round, int64(e.Seq),
+					fmt.Sprintf("countersigned aggregate %s, coordinator logged %s", short(e.Digest), short(agg.Digest))))
 			}
 		}
 	}
 	if !found && len(out) == 0 {
-		out = append(out, Finding{n.Actor, agg.Round, -1,
-			fmt.Sprintf("no countersignature of aggregate %s", short(agg.Digest))})
+		out = append(out, Finding{Actor: n.Actor, Round: agg.Round, Seq: -1,
+			Problem:     fmt.Sprintf("no countersignature of aggregate %s", short(agg.Digest)),
+			Interrupted: restartedAfter(n, agg.Round)})
 	}
 	slices.SortStableFunc(out, func(a, b Finding) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out

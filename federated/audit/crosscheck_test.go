@@ -213,3 +213,70 @@ func TestCrossCheckCoordinatorLogCutShort(t *testing.T) {
 		t.Fatal("a differing final model version was not reported")
 	}
 }
+
+// TestCrossCheckInterrupted: a contribution that never reached the
+// coordinator and entered no aggregate (a crash between the node's log
+// append and its send, or a lost message) is an interruption; the same
+// contribution counted in the aggregate, or replaced, is a finding; so is a
+// missing countersignature, unless the node restarted before it could sign.
+func TestCrossCheckInterrupted(t *testing.T) {
+	coord, nodes, keys := runFederation(t, fedScript{})
+	drop := func(r Report, keep func(Entry) bool) Report {
+		var out []Entry
+		for _, e := range r.Entries {
+			if keep(e) {
+				out = append(out, e)
+			}
+		}
+		r.Entries = out
+		return r
+	}
+	lost := drop(coord, func(e Entry) bool {
+		return !(e.Kind == KindContributionReceived && e.Round == 2 && e.Peer == "node-a")
+	})
+	// Counted although never received: a finding.
+	for _, f := range CrossCheck(lost, nodes, keys) {
+		if strings.Contains(f.Problem, "did not log as received") && f.Interrupted {
+			t.Fatalf("a contribution in the aggregate but not received was called an interruption: %v", f)
+		}
+	}
+	// Not in the aggregate either: an interruption.
+	for i := range lost.Entries {
+		if e := &lost.Entries[i]; e.Kind == KindAggregate && e.Round == 2 {
+			e.Contributors = []string{"node-b", "node-c", "node-d"}
+		}
+	}
+	nodeA := drop(nodes[0], func(e Entry) bool { return !(e.Kind == KindCountersign && e.Round == 2) })
+	var interrupted, failures int
+	for _, f := range CrossCheck(lost, []Report{nodeA, nodes[1], nodes[2]}, keys) {
+		if f.Interrupted {
+			interrupted++
+		} else {
+			failures++
+			t.Errorf("unexpected finding %v", f)
+		}
+	}
+	if interrupted != 1 || failures != 0 {
+		t.Fatalf("%d interruptions, %d findings; want 1 and 0", interrupted, failures)
+	}
+	// A node that restarted before countersigning: the missing
+	// countersignature is an interruption; without the restart, a finding.
+	noCS := drop(nodes[1], func(e Entry) bool { return !(e.Kind == KindCountersign && e.Round == 2) })
+	check := func(n Report) Finding {
+		for _, f := range CrossCheck(coord, []Report{nodes[0], n, nodes[2]}, keys) {
+			if strings.Contains(f.Problem, "no countersignature") {
+				return f
+			}
+		}
+		t.Fatal("missing countersignature not reported")
+		return Finding{}
+	}
+	if f := check(noCS); f.Interrupted {
+		t.Fatalf("a missing countersignature without a restart called an interruption: %v", f)
+	}
+	restarted := drop(noCS, func(e Entry) bool { return e.Kind != KindClose }) // a crash writes no close
+	restarted.Entries = append(restarted.Entries, Entry{Seq: uint64(len(restarted.Entries)), Kind: KindJoin, Peer: "coordinator"})
+	if f := check(restarted); !f.Interrupted {
+		t.Fatalf("a node that restarted before countersigning: %v", f)
+	}
+}

@@ -233,6 +233,7 @@ type attempt struct {
 	began       time.Time
 	refused     map[transport.PeerID]string
 	contributed map[int]bool
+	msgs        map[int]int // protocol messages received per participant
 	bytesUp     int64
 }
 
@@ -582,6 +583,7 @@ func (c *Coordinator) onProtocol(now time.Time, in transport.Incoming) {
 		return
 	}
 	a.bytesUp += int64(len(in.Payload))
+	a.msgs[idx]++
 	if kind == c.proto.Contribution && !a.contributed[idx] {
 		a.contributed[idx] = true
 		c.record(audit.Entry{Kind: audit.KindContributionReceived, Round: c.ck.Attempt, Peer: string(in.From), Digest: audit.Digest(in.Payload)})
@@ -780,7 +782,7 @@ func (c *Coordinator) startAttempt(now time.Time, rs *trainpb.RoundStart, parts 
 		c.send(p, transport.Message{Type: typeRoundStart, Round: rs.Attempt, Payload: payload})
 	}
 	c.att = &attempt{start: rs, plan: plan, srv: srv, ex: ex, total: total, began: now,
-		deadline: now.Add(c.cfg.StepTimeout), refused: map[transport.PeerID]string{}, contributed: map[int]bool{}}
+		deadline: now.Add(c.cfg.StepTimeout), refused: map[transport.PeerID]string{}, contributed: map[int]bool{}, msgs: map[int]int{}}
 	c.state = cRunning
 }
 
@@ -813,7 +815,7 @@ func (c *Coordinator) checkAttempt(now time.Time) bool {
 		c.refusedRow = 0
 	}
 	c.att = nil
-	c.noteMisses(now, a)
+	c.noteMisses(now, a, abort != nil)
 	if abort != nil {
 		c.aborted(now, a, abort)
 		return true
@@ -823,14 +825,22 @@ func (c *Coordinator) checkAttempt(now time.Time) bool {
 	return true
 }
 
-// noteMisses updates the back-off of the attempt's participants.
-func (c *Coordinator) noteMisses(now time.Time, a *attempt) {
+// noteMisses updates the back-off of the attempt's participants: a miss is
+// an attempt a node was selected for and did not contribute to, or, when
+// the attempt aborted, one in which it fell silent before the others (it
+// sent fewer protocol messages than the most talkative participant).
+func (c *Coordinator) noteMisses(now time.Time, a *attempt, aborted bool) {
+	most := 0
+	for _, k := range a.msgs {
+		most = max(most, k)
+	}
 	for i, p := range a.plan.Peers {
 		n := c.nodes[p]
 		if n == nil {
 			continue
 		}
-		if a.contributed[i+1] || a.refused[p] != "" || a.plan.Setup() {
+		silent := !a.contributed[i+1] || (aborted && a.msgs[i+1] < most)
+		if !silent || a.refused[p] != "" || a.plan.Setup() {
 			n.misses = 0
 			continue
 		}

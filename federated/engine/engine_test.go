@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/federated/trainer"
 	"github.com/consort-ml/consort/federated/trainpb"
 	"github.com/consort-ml/consort/transport"
 	"github.com/consort-ml/consort/transport/identity"
@@ -503,5 +505,87 @@ func TestSilentMemberBackedOff(t *testing.T) {
 	}
 	if r.c.BackedOff(r.now) != 1 {
 		t.Errorf("%d nodes backed off, want 1", r.c.BackedOff(r.now))
+	}
+}
+
+// forgetful is a team's trainer that "forgets" DP and returns a wildly
+// overfitted model: +1000 on every parameter.
+type forgetful struct{ layout []trainer.TensorSpec }
+
+func (f forgetful) Layout() []trainer.TensorSpec { return f.layout }
+func (f forgetful) Train(_ context.Context, r trainer.Round) (trainer.Tensors, trainer.Metrics, error) {
+	out := slices.Clone(r.Global.Data)
+	for i := range out {
+		out[i] += 1000
+	}
+	return trainer.Tensors{Layout: f.layout, Data: out}, trainer.Metrics{Examples: 10}, nil
+}
+func (f forgetful) Evaluate(context.Context, trainer.Tensors) (trainer.Metrics, error) {
+	return trainer.Metrics{}, nil
+}
+func (forgetful) Close() error { return nil }
+
+// TestTrainerCannotSkipDP: whatever the trainer returns, the node clips the
+// update to the manifest's bound and adds its noise share before it leaves.
+func TestTrainerCannotSkipDP(t *testing.T) {
+	ids := testIdentities(t, 3)
+	ds := &data.Dataset{Name: "t", Features: 30, Classes: 2, X: make([]float32, 300), Y: make([]int, 10), ClassNames: []string{"0", "1"}}
+	const clip, z = 1.0, 1.0
+	fed := Federation{ID: "dp", Nodes: peers(ids), Threshold: 2, Protocol: "plain", Rounds: 1,
+		Model: model.Spec{Kind: "logistic"}, Features: 30, Classes: 2, DP: DPConfig{Clip: clip, NoiseMultiplier: z}}
+	g, _ := model.New(fed.Model, 30, 2, 0)
+	nd, err := NewNode(NodeConfig{Federation: fed, Self: ids[0].PeerID(), Coordinator: "c", Signer: ids[0].Signer(), Train: ds,
+		Trainer: forgetful{model.Layout(g)}, Rand: rand.NewChaCha8([32]byte{7})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := fed.Resolved().phaseBound(trainpb.Phase_PHASE_TRAIN, "plain")
+	rs := &trainpb.RoundStart{Attempt: 1, Round: 1, Phase: trainpb.Phase_PHASE_TRAIN, Protocol: "plain", Participants: names(peers(ids)),
+		Threshold: 2, TotalExamples: 30, Dim: 31, Bound: bound, Params: f32bytes(make([]float32, 31))}
+	b, _ := proto.Marshal(rs)
+	nd.Step(time.Unix(0, 0), transport.Incoming{From: "c", Message: transport.Message{Type: typeRoundStart, Round: 1, Payload: b}})
+	rd := nd.Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0].Type != "plain/update" {
+		t.Fatalf("node sent %v", rd.Messages)
+	}
+	p := rd.Messages[0].Payload
+	u, err := bytesF32(p[len(p)-4*31:], 31)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var norm2 float64
+	for _, v := range u {
+		norm2 += float64(v) * float64(v)
+	}
+	// Clipped to 1, plus noise of std z*C/sqrt(t) per coordinate: the
+	// squared norm is about 1 + 31 * 0.5 = 16.5, nowhere near 31 * 10^6.
+	sigma := z * clip / math.Sqrt(2)
+	want := clip*clip + 31*sigma*sigma
+	if norm2 > 3*want || norm2 < want/3 {
+		t.Fatalf("squared norm of the contribution %.1f, want about %.1f (clip %g plus noise)", norm2, want, clip)
+	}
+}
+
+// TestMHESilentVerifierBackedOff: a member that uploads and then stays
+// silent at mhe's verification step aborts the attempts it takes part in
+// (no decryption happens, so nothing is revealed) until it is backed off;
+// the federation then goes on without it.
+func TestMHESilentVerifierBackedOff(t *testing.T) {
+	r := pureFederation(t, "mhe", 3, 2, 3, DPConfig{})
+	silent := sortedKeys(r.nodes)[1]
+	r.drop = func(from, to transport.PeerID, typ string) bool {
+		return from == silent && typ == "mhe/challenge"
+	}
+	r.run(t, 1000000)
+	if r.err != nil || !r.final || len(r.reports) != 3 {
+		t.Fatalf("err %v, final %v, %d reports", r.err, r.final, len(r.reports))
+	}
+	if r.c.AbortedAttempts() != backoffAfter {
+		t.Errorf("%d attempts aborted, want %d (until the back-off)", r.c.AbortedAttempts(), backoffAfter)
+	}
+	for _, rep := range r.reports {
+		if rep.Contributors != 2 {
+			t.Errorf("round %d: %d contributors, want the 2 others", rep.Round, rep.Contributors)
+		}
 	}
 }

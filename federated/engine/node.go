@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -21,6 +22,7 @@ import (
 	"github.com/consort-ml/consort/federated/policy"
 	"github.com/consort-ml/consort/federated/privacy"
 	"github.com/consort-ml/consort/federated/strategy"
+	"github.com/consort-ml/consort/federated/trainer"
 	"github.com/consort-ml/consort/federated/trainpb"
 	"github.com/consort-ml/consort/kernels"
 	"github.com/consort-ml/consort/mpc"
@@ -48,6 +50,17 @@ type NodeConfig struct {
 	// Train holds the node's training examples (raw features) and Test its
 	// held-out examples, used only to report counts of correct predictions.
 	Train, Test *data.Dataset
+	// Trainer, if set, trains the model instead of the built-in one (an
+	// external trainer, package federated/trainer/runner); its output is
+	// checked against the model's layout. The node still computes the
+	// update, clips it, adds its DP noise share and protects it: nothing
+	// the trainer returns can change that. Nil trains the built-in model on
+	// Train (standardised like the federation) and evaluates it on Test.
+	Trainer trainer.Trainer
+	// TrainerInfo describes an external trainer for the audit log (its
+	// program digest and whether it runs sandboxed), recorded with every
+	// attempt the node starts.
+	TrainerInfo map[string]string
 	// Seed drives local shuffling.
 	Seed uint64
 	// Rand supplies the node's private randomness: protocol keys, masks,
@@ -75,6 +88,10 @@ type NodeState struct {
 	// Released lists the contents this node's contribution may have
 	// entered an aggregate for (see releaseKeys).
 	Released []string `json:"released,omitempty"`
+	// Decrypted lists the mhe decryptions the node took part in, by round
+	// ("round/ID/N") and by model version ("version/HEX"): it never
+	// decrypts twice for either.
+	Decrypted []string `json:"decrypted,omitempty"`
 	// LastRound is the last training round it revealed a contribution to:
 	// training rounds it releases are strictly increasing.
 	LastRound  int `json:"last_round,omitempty"`
@@ -125,6 +142,9 @@ type Node struct {
 
 	stdTrain, stdTest *data.Dataset
 	statsKey          string
+	builtin           trainer.Trainer // the built-in model on the standardised data
+	layout            []trainer.TensorSpec
+	ctx               context.Context
 
 	attempt   uint64
 	cur       *trainpb.RoundStart
@@ -164,7 +184,14 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	n := &Node{cfg: cfg, fed: fed, log: cfg.Logger, prox: st.ProxMu(), global: g, local: g.Clone(), evaluated: map[int]bool{}}
+	n := &Node{cfg: cfg, fed: fed, log: cfg.Logger, prox: st.ProxMu(), global: g, local: g.Clone(), evaluated: map[int]bool{},
+		layout: model.Layout(g), ctx: context.Background()}
+	if cfg.Trainer != nil {
+		if !trainer.SameLayout(cfg.Trainer.Layout(), n.layout) {
+			return nil, fmt.Errorf("%w: the trainer's layout differs from the federation's model", ErrConfig)
+		}
+		n.cfg.Trainer = trainer.Checked(cfg.Trainer, uint64(cfg.Train.Len()))
+	}
 	if cfg.State != nil {
 		n.state = *cfg.State
 	}
@@ -195,6 +222,19 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// SetContext bounds the trainer's calls (a driver passes its own context;
+// the default never ends).
+func (n *Node) SetContext(ctx context.Context) { n.ctx = ctx }
+
+// trainer returns the trainer of the round: the configured one, or the
+// built-in model on the standardised data.
+func (n *Node) trainer() trainer.Trainer {
+	if n.cfg.Trainer != nil {
+		return n.cfg.Trainer
+	}
+	return n.builtin
 }
 
 // PastRounds returns how many training rounds this node has contributed to.
@@ -269,8 +309,11 @@ func (n *Node) onRoundStart(in transport.Incoming) {
 		return // duplicate or stale
 	}
 	n.attempt, n.sess, n.cur, n.plan, n.bytesUp = rs.Attempt, nil, nil, nil, 0
-	n.record(audit.Entry{Kind: audit.KindRoundStart, Round: rs.Attempt, Contributors: rs.Participants,
-		Fields: map[string]string{"round": fmt.Sprint(rs.Round), "phase": rs.Phase.String(), "protocol": rs.Protocol}})
+	fields := map[string]string{"round": fmt.Sprint(rs.Round), "phase": rs.Phase.String(), "protocol": rs.Protocol}
+	for k, v := range n.cfg.TrainerInfo {
+		fields["trainer-"+k] = v
+	}
+	n.record(audit.Entry{Kind: audit.KindRoundStart, Round: rs.Attempt, Contributors: rs.Participants, Fields: fields})
 	outs, err := n.begin(&rs)
 	if err != nil {
 		r := refusalOf(err)
@@ -337,7 +380,7 @@ func (n *Node) begin(rs *trainpb.RoundStart) ([]mpc.Message, error) {
 			return nil, &Refusal{Code: RefuseRepeat, Detail: why}
 		}
 	}
-	sec := secrets{self: self, signer: n.cfg.Signer, rand: n.cfg.Rand, mhe: n.mhe}
+	sec := secrets{self: self, signer: n.cfg.Signer, rand: n.cfg.Rand, mhe: n.mhe, ledger: nodeLedger{n}}
 	if !pl.Setup() {
 		if sec.floats, sec.ring, err = n.contribution(pl, rs); err != nil {
 			return nil, err
@@ -424,15 +467,17 @@ func (n *Node) contribution(pl *Plan, rs *trainpb.RoundStart) (floats []float32,
 			return nil, nil, err
 		}
 		copy(n.global.Params(), gp)
-		copy(n.local.Params(), gp)
 		ts := n.fed.Train
-		if _, err := model.Train(n.local, n.stdTrain.X, n.stdTrain.Y, model.TrainConfig{
-			Epochs: ts.LocalEpochs, BatchSize: ts.BatchSize, LR: ts.LR, Momentum: ts.Momentum, WeightDecay: ts.WeightDecay,
-			Prox: n.prox, ProxCenter: gp, Seed: TrainSeed(n.cfg.Seed, int(rs.Round)),
-		}); err != nil {
+		local, _, err := n.trainer().Train(n.ctx, trainer.Round{
+			Round: int(rs.Round), Global: trainer.Tensors{Layout: n.layout, Data: gp},
+			Settings: trainer.Settings{Epochs: ts.LocalEpochs, BatchSize: ts.BatchSize, LR: float64(ts.LR),
+				Momentum: float64(ts.Momentum), WeightDecay: float64(ts.WeightDecay), ProxMu: float64(n.prox)},
+			Seed: TrainSeed(n.cfg.Seed, int(rs.Round)),
+		})
+		if err != nil {
 			return nil, nil, err
 		}
-		lp := n.local.Params()
+		lp := local.Data
 		u := make([]float32, len(lp))
 		if pl.DP != nil {
 			for j := range u {
@@ -536,7 +581,15 @@ func (n *Node) standardise(meanB, stdB []byte) error {
 			}
 		}
 	}
-	n.stdTrain, n.stdTest, n.statsKey = train, test, key
+	td := model.TrainerData{X: train.X, Y: train.Y}
+	if test != nil {
+		td.TestX, td.TestY = test.X, test.Y
+	}
+	bt, err := model.NewTrainer(n.local, td)
+	if err != nil {
+		return err
+	}
+	n.stdTrain, n.stdTest, n.statsKey, n.builtin = train, test, key, bt
 	return nil
 }
 
@@ -592,6 +645,29 @@ func (n *Node) sendProtocol(outs []mpc.Message) {
 		n.bytesUp += int64(len(o.Data))
 		n.send(transport.Message{Type: n.plan.Protocol + "/" + o.Kind, Round: n.attempt, Step: uint32(max(o.To, 0)), Payload: o.Data})
 	}
+}
+
+// nodeLedger is a node's mhe Ledger: claims live in the node's state,
+// which the driver makes durable before the decryption share leaves (the
+// share is in the same Ready as the state change).
+type nodeLedger struct{ n *Node }
+
+// Claim implements mhe.Ledger.
+func (l nodeLedger) Claim(d mhe.Decryption) error {
+	st := &l.n.state
+	keys := []string{fmt.Sprintf("round/%s/%d", d.FederationID, d.Round), "version/" + hex.EncodeToString(d.ModelVersion[:])}
+	for _, k := range keys {
+		if slices.Contains(st.Decrypted, k) {
+			return fmt.Errorf("%w: this node already decrypted for this round or model version", mhe.ErrAlreadyDecrypted)
+		}
+	}
+	st.Decrypted = append(st.Decrypted, keys...)
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	l.n.rd.State = append(b, '\n')
+	return nil
 }
 
 // markReleased records that this node's contribution to rs can enter a
@@ -660,16 +736,15 @@ func (n *Node) onRoundEnd(in transport.Incoming) {
 // counts (and the summed loss) leave the node.
 func (n *Node) evaluate(round int) *trainpb.Metrics {
 	m := &trainpb.Metrics{Attempt: n.attempt, Round: uint32(round)}
-	if n.stdTest == nil || n.stdTest.Len() == 0 {
+	tr := n.trainer()
+	if tr == nil {
 		return m
 	}
-	loss, acc := model.Evaluate(n.global, n.stdTest.X, n.stdTest.Y)
-	if math.IsNaN(acc) || math.IsNaN(loss) || math.IsInf(loss, 0) {
+	got, err := tr.Evaluate(n.ctx, trainer.Tensors{Layout: n.layout, Data: n.global.Params()})
+	if err != nil || got.Examples == 0 || math.IsNaN(got.LossSum) || math.IsInf(got.LossSum, 0) {
 		return m
 	}
-	m.Examples = uint64(n.stdTest.Len())
-	m.Correct = uint64(math.Round(acc * float64(m.Examples)))
-	m.LossSum = loss * float64(m.Examples)
+	m.Examples, m.Correct, m.LossSum = got.Examples, got.Correct, got.LossSum
 	return m
 }
 

@@ -65,12 +65,14 @@ type Plan struct {
 	Bound float32
 	// Split marks statistics sent as two integer parts (mhe).
 	Split bool
-	// SecAgg holds the secagg instance (nil for other protocols). Frac is
-	// the fixed-point fraction bits of secagg's ring and of plain, which adds
-	// updates as 64-bit integers: integer sums do not depend on the order
-	// contributions arrive in, so every driver releases the same bits.
+	// SecAgg holds the secagg instance (nil for other protocols) and Frac
+	// its fixed-point fraction bits.
 	SecAgg *secagg.Config
 	Frac   uint
+	// Version is the digest of the global model a training attempt is
+	// computed on (zero for other phases); protocols bind it (mhe's verified
+	// decryption signs it).
+	Version [32]byte
 	// DP is the mechanism nodes apply to their training update (nil without
 	// DP or outside training).
 	DP *privacy.Mechanism
@@ -203,28 +205,14 @@ func secaggConfig(binding string, attempt uint64, n, threshold, dim int, bits ui
 	if n < 2 {
 		return secagg.Config{}, fmt.Errorf("%w: secure aggregation needs at least 2 participants", ErrPlan)
 	}
-	t := min(max(threshold, 2), n)
+	k, st := SecAggGraph(n, threshold)
 	cfg := secagg.Config{
 		FederationID: binding, Round: attempt, Parties: n, Dim: dim, Bits: bits,
-		Threshold: t, MinSurvivors: t, Identities: ids,
-	}
-	if n > secaggCompleteMax {
-		dropout := min(float64(n-threshold)/float64(n), 0.5)
-		k, st, err := secagg.Recommend(n, dropout, secaggCorrupt)
-		if err != nil {
-			k, st = 0, t // the complete graph of the original SecAgg
-		}
-		// The share threshold never drops below the federation's: fewer
-		// than T colluding parties must learn nothing. A party shares among
-		// itself and its k neighbours, so k+1 >= t (k even, or complete).
-		st = max(st, t)
-		if k+1 < st {
-			k = st - 1 + (st-1)%2
-		}
-		if k >= n-1 {
-			k = 0 // complete graph
-		}
-		cfg.Degree, cfg.Threshold, cfg.MinSurvivors = k, st, max(t, st)
+		Degree: k, Threshold: st, MinSurvivors: max(min(max(threshold, 2), n), st), Identities: ids,
+		// The consistency check of Bonawitz et al.: parties reveal
+		// unmasking shares only once enough of them confirmed the same
+		// survivor set, so a server cannot show split views.
+		ConsistencyCheck: true,
 	}
 	for i, id := range ids {
 		if len(id) != ed25519.PublicKeySize {
@@ -235,6 +223,34 @@ func secaggConfig(binding string, attempt uint64, n, threshold, dim int, bits ui
 		return secagg.Config{}, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
 	return cfg, nil
+}
+
+// SecAggGraph returns the neighbour degree (0: the complete graph) and the
+// share threshold of a secagg instance of n participants for a federation
+// threshold T: the complete graph with T-of-n sharing up to
+// secaggCompleteMax participants; beyond, secagg.Recommend's SecAgg+ degree
+// for the dropout fraction (n-T)/n (at most one half) and a corruption bound
+// of one third, its share threshold never below T (fewer than T colluding
+// parties must learn nothing), and the degree raised so that a party and its
+// k neighbours can hold that many shares.
+func SecAggGraph(n, threshold int) (degree, shareThreshold int) {
+	t := min(max(threshold, 2), n)
+	if n <= secaggCompleteMax {
+		return 0, t
+	}
+	dropout := min(float64(n-threshold)/float64(n), 0.5)
+	k, st, err := secagg.Recommend(n, dropout, secaggCorrupt)
+	if err != nil {
+		k, st = 0, t // the complete graph of the original SecAgg
+	}
+	st = max(st, t)
+	if k+1 < st {
+		k = st - 1 + (st-1)%2
+	}
+	if k >= n-1 {
+		k = 0 // complete graph
+	}
+	return k, st
 }
 
 // NewPlan derives the protection plan of the attempt rs for the federation
@@ -294,6 +310,11 @@ func NewPlan(fed Federation, params int, rs *trainpb.RoundStart, ids []ed25519.P
 	default:
 		return nil, fmt.Errorf("%w: unknown phase %v", ErrPlan, rs.Phase)
 	}
+	if rs.Phase == trainpb.Phase_PHASE_TRAIN {
+		p.Version = sha256.Sum256(rs.Params)
+	} else {
+		p.Version = sha256.Sum256([]byte("consort statistics " + rs.Phase.String()))
+	}
 	if int(rs.Dim) != p.Dim || rs.Bound != p.Bound {
 		return nil, fmt.Errorf("%w: dimension %d and bound %g, the federation implies %d and %g", ErrPlan, rs.Dim, rs.Bound, p.Dim, p.Bound)
 	}
@@ -311,12 +332,6 @@ func NewPlan(fed Federation, params int, rs *trainpb.RoundStart, ids []ed25519.P
 			return nil, err
 		}
 		p.SecAgg = &cfg
-	}
-	if rs.Protocol == "plain" && !p.Setup() {
-		var err error
-		if p.Frac, err = SecAggFracBits(64, n, p.Bound); err != nil {
-			return nil, err
-		}
 	}
 	if fed.DP.Enabled() && rs.Phase == trainpb.Phase_PHASE_TRAIN {
 		m, err := fed.Mechanism(rs.Protocol, n)

@@ -4,17 +4,16 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"slices"
 
 	"github.com/consort-ml/consort/kernels"
 	"github.com/consort-ml/consort/mpc"
 	"github.com/consort-ml/consort/mpc/mhe"
+	"github.com/consort-ml/consort/mpc/plain"
 	"github.com/consort-ml/consort/mpc/secagg"
 	"github.com/consort-ml/consort/transport"
 )
@@ -44,7 +43,9 @@ type Protocol struct {
 // protocols is the one list of protection protocols.
 var protocols = []Protocol{
 	{Name: "plain", Secure: false, Contribution: plainKind, Kinds: func(maxDim, _ int) []mpc.Kind {
-		return []mpc.Kind{{Name: plainKind, MaxSize: 4*maxDim + 16}}
+		// A header (at most 13 bytes and a 255-byte federation id), then
+		// the float32 update.
+		return []mpc.Kind{{Name: plainKind, MaxSize: 4*maxDim + 13 + 255}}
 	}},
 	{Name: "secagg", Secure: true, Contribution: secagg.StepMaskedInput.String(), Kinds: secaggKinds},
 	{Name: "mhe", Secure: true, Contribution: mhe.KindCiphertext.String(), Kinds: mheKinds},
@@ -77,6 +78,7 @@ type secrets struct {
 	signer crypto.Signer // identity key (clients)
 	rand   io.Reader     // private randomness (clients)
 	mhe    *mheFed       // the federation's mhe setup and, at a node, its key material
+	ledger mhe.Ledger    // a node's durable record of its mhe decryptions
 	// floats is the contribution; ring, when set, is it already encoded in
 	// Z_2^32 at the plan's scale with DP noise added in the ring.
 	floats []float32
@@ -86,17 +88,13 @@ type secrets struct {
 func newServer(pl *Plan, s secrets) (mpc.Server, error) {
 	switch pl.Protocol {
 	case "plain":
-		return &plainServer{pl: pl, acc: make([]int64, pl.Dim), got: make([]bool, pl.Parties()+1)}, nil
+		return plain.NewServer(plainConfig(pl))
 	case "secagg":
 		params, err := secagg.NewParams(*pl.SecAgg)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 		}
-		srv, err := secagg.NewServer(secagg.ServerConfig{Params: params})
-		if err != nil {
-			return nil, err
-		}
-		return &secaggServer{s: srv, bits: pl.SecAgg.Bits, frac: pl.Frac}, nil
+		return secagg.NewServerParty(secagg.ServerConfig{Params: params, Frac: pl.Frac})
 	case "mhe":
 		return newMHEServer(pl, s.mhe)
 	}
@@ -109,7 +107,7 @@ func newClient(pl *Plan, s secrets) (mpc.Client, error) {
 	}
 	switch pl.Protocol {
 	case "plain":
-		return &plainClient{input: s.floats}, nil
+		return plain.NewClient(plainConfig(pl), s.self, s.floats)
 	case "secagg":
 		return newSecaggClient(pl, s)
 	case "mhe":
@@ -122,102 +120,16 @@ func newClient(pl *Plan, s secrets) (mpc.Client, error) {
 
 const plainKind = "update"
 
-type plainServer struct {
-	pl      *Plan
-	acc     []int64
-	got     []bool
-	count   int
-	st      mpc.Status
-	contrib []int
+func plainConfig(pl *Plan) plain.Config {
+	return plain.Config{FederationID: pl.Binding, Round: pl.Attempt, Parties: pl.Parties(), Threshold: pl.Threshold, Dim: pl.Dim, Bound: pl.Bound}
 }
-
-func (s *plainServer) Start() ([]mpc.Message, error) { return nil, nil }
-
-func (s *plainServer) Step(m mpc.Message) ([]mpc.Message, error) {
-	if s.st.Done || s.st.Err != nil {
-		return nil, nil
-	}
-	if m.From < 1 || m.From > s.pl.Parties() || m.Kind != plainKind {
-		return nil, fmt.Errorf("%w: unexpected %s from %d", ErrSession, m.Kind, m.From)
-	}
-	if s.got[m.From] {
-		return nil, fmt.Errorf("%w: duplicate update", mpc.ErrUnexpected)
-	}
-	if len(m.Data) != 4*s.pl.Dim {
-		return nil, fmt.Errorf("%w: update of %d bytes, want %d", mpc.ErrMalformed, len(m.Data), 4*s.pl.Dim)
-	}
-	vals := make([]int64, s.pl.Dim)
-	for i := range vals {
-		v := math.Float32frombits(binary.LittleEndian.Uint32(m.Data[4*i:]))
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("%w: non-finite update value", mpc.ErrMalformed)
-		}
-		vals[i] = int64(math.Round(math.Ldexp(float64(min(max(v, -s.pl.Bound), s.pl.Bound)), int(s.pl.Frac))))
-	}
-	for i, v := range vals {
-		s.acc[i] += v
-	}
-	s.got[m.From] = true
-	s.count++
-	if s.count == s.pl.Parties() {
-		return s.Advance()
-	}
-	return nil, nil
-}
-
-func (s *plainServer) Advance() ([]mpc.Message, error) {
-	if s.st.Done || s.st.Err != nil {
-		return nil, s.st.Err
-	}
-	if s.count < s.pl.Threshold {
-		s.st.Err = &mpc.AbortError{Party: 0, Round: s.pl.Attempt, Err: fmt.Errorf("%w: %d of %d updates, threshold %d", mpc.ErrTooFewParties, s.count, s.pl.Parties(), s.pl.Threshold)}
-		s.acc = nil
-		return nil, s.st.Err
-	}
-	for i := 1; i <= s.pl.Parties(); i++ {
-		if s.got[i] {
-			s.contrib = append(s.contrib, i)
-		}
-	}
-	s.st.Done = true
-	return nil, nil
-}
-
-func (s *plainServer) Status() mpc.Status { return s.st }
-
-func (s *plainServer) Result() (mpc.Aggregate, bool) {
-	if !s.st.Done {
-		return mpc.Aggregate{}, false
-	}
-	return mpc.Aggregate{Contributors: s.contrib, Ints: s.acc, Frac: s.pl.Frac}, true
-}
-
-type plainClient struct {
-	input []float32
-	sent  bool
-}
-
-func (c *plainClient) Start() ([]mpc.Message, error) {
-	b := make([]byte, 0, 4*len(c.input))
-	for _, v := range c.input {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
-	}
-	c.sent = true
-	return []mpc.Message{{From: -1, To: 0, Kind: plainKind, Data: b}}, nil
-}
-
-func (c *plainClient) Step(mpc.Message) ([]mpc.Message, error) {
-	return nil, fmt.Errorf("%w: plain sends nothing to participants", mpc.ErrUnexpected)
-}
-func (c *plainClient) Advance() ([]mpc.Message, error) { return nil, nil }
-func (c *plainClient) Status() mpc.Status              { return mpc.Status{Done: c.sent} }
-func (c *plainClient) Revealed() bool                  { return c.sent }
 
 // ---- secagg ----
 
 var secaggSteps = []secagg.Step{
 	secagg.StepAdvertiseKeys, secagg.StepKeyList, secagg.StepShareKeys, secagg.StepShares,
-	secagg.StepMaskedInput, secagg.StepUnmask, secagg.StepUnmaskShares, secagg.StepDone, secagg.StepAbort,
+	secagg.StepMaskedInput, secagg.StepUnmask, secagg.StepConfirm, secagg.StepConfirmations,
+	secagg.StepUnmaskShares, secagg.StepDone, secagg.StepAbort,
 }
 
 func secaggKinds(maxDim, maxParties int) []mpc.Kind {
@@ -231,81 +143,6 @@ func secaggKinds(maxDim, maxParties int) []mpc.Kind {
 		out = append(out, mpc.Kind{Name: s.String(), MaxSize: size})
 	}
 	return out
-}
-
-// secaggKind returns the kind of an encoded secagg message.
-func secaggKind(data []byte) string {
-	if len(data) < 2 {
-		return "invalid"
-	}
-	return secagg.Step(data[1]).String()
-}
-
-func fromSecagg(ms []secagg.Message) []mpc.Message {
-	out := make([]mpc.Message, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, mpc.Message{From: m.From, To: m.To, Kind: secaggKind(m.Data), Data: m.Data})
-	}
-	return out
-}
-
-// secaggErr maps the package's unexpected-message error to the contract's.
-func secaggErr(err error) error {
-	if errors.Is(err, secagg.ErrUnexpected) && !errors.Is(err, mpc.ErrUnexpected) {
-		return fmt.Errorf("%w: %w", mpc.ErrUnexpected, err)
-	}
-	return err
-}
-
-type secaggServer struct {
-	s    *secagg.Server
-	bits uint
-	frac uint
-}
-
-func (s *secaggServer) Start() ([]mpc.Message, error) { return nil, nil }
-
-func (s *secaggServer) Step(m mpc.Message) ([]mpc.Message, error) {
-	if m.Kind != secaggKind(m.Data) {
-		return nil, fmt.Errorf("%w: secagg message under kind %s", mpc.ErrMalformed, m.Kind)
-	}
-	out, err := s.s.Step(secagg.Message{From: m.From, To: 0, Data: m.Data})
-	return fromSecagg(out), secaggErr(err)
-}
-
-func (s *secaggServer) Advance() ([]mpc.Message, error) {
-	out, err := s.s.Advance()
-	return fromSecagg(out), secaggErr(err)
-}
-
-func (s *secaggServer) Status() mpc.Status {
-	if err := s.s.Err(); err != nil {
-		return mpc.Status{Err: err}
-	}
-	_, ok := s.s.Result()
-	return mpc.Status{Done: ok}
-}
-
-func (s *secaggServer) Result() (mpc.Aggregate, bool) {
-	r, ok := s.s.Result()
-	if !ok {
-		return mpc.Aggregate{}, false
-	}
-	a := mpc.Aggregate{Contributors: r.Contributors, Bits: s.bits, Frac: s.frac}
-	if r.Sum64 != nil {
-		a.Ring = r.Sum64
-	} else {
-		a.Ring = make([]uint64, len(r.Sum32))
-		for i, v := range r.Sum32 {
-			a.Ring[i] = uint64(v)
-		}
-	}
-	return a, true
-}
-
-type secaggClient struct {
-	c        *secagg.Client
-	revealed bool
 }
 
 func newSecaggClient(pl *Plan, s secrets) (mpc.Client, error) {
@@ -334,50 +171,19 @@ func newSecaggClient(pl *Plan, s secrets) (mpc.Client, error) {
 		cc.Input32 = make([]uint32, pl.Dim)
 		kernels.EncodeStochastic32(cc.Input32, s.floats, pl.Frac, seed)
 	}
-	c, err := secagg.NewClient(cc, s.rand)
-	if err != nil {
-		return nil, err
-	}
-	return &secaggClient{c: c}, nil
+	return secagg.NewClient(cc, s.rand)
 }
-
-func (c *secaggClient) Start() ([]mpc.Message, error) {
-	out, err := c.c.Start()
-	return fromSecagg(out), secaggErr(err)
-}
-
-func (c *secaggClient) Step(m mpc.Message) ([]mpc.Message, error) {
-	if m.Kind != secaggKind(m.Data) || m.From != 0 {
-		return nil, fmt.Errorf("%w: secagg message under kind %s from %d", mpc.ErrMalformed, m.Kind, m.From)
-	}
-	out, err := c.c.Step(secagg.Message{From: 0, To: c.c.ID(), Data: m.Data})
-	if err == nil && len(out) > 0 && m.Kind == secagg.StepUnmask.String() {
-		c.revealed = true
-	}
-	return fromSecagg(out), secaggErr(err)
-}
-
-func (c *secaggClient) Advance() ([]mpc.Message, error) { return nil, nil }
-
-func (c *secaggClient) Status() mpc.Status {
-	if err := c.c.Err(); err != nil {
-		return mpc.Status{Err: err}
-	}
-	_, ok := c.c.Result()
-	return mpc.Status{Done: ok}
-}
-
-func (c *secaggClient) Revealed() bool { return c.revealed }
 
 // ---- mhe ----
 
 var mheKindList = []mhe.Kind{mhe.KindAnnounce, mhe.KindKeyShare, mhe.KindShamirShare, mhe.KindPublicKey,
-	mhe.KindCiphertext, mhe.KindDecryptRequest, mhe.KindDecryptShare, mhe.KindResult}
+	mhe.KindCiphertext, mhe.KindAggregate, mhe.KindChallenge, mhe.KindChallengeSet, mhe.KindFingerprint,
+	mhe.KindDecryptRequest, mhe.KindDecryptShare, mhe.KindResult}
 
 func mheKinds(maxDim, maxParties int) []mpc.Kind {
 	// Bounds over every secure parameter set; the state machines check the
 	// exact sizes for the agreed parameters before decoding.
-	var ctBytes, polyBytes int
+	var ctBytes, polyBytes, keyBytes int
 	for _, lit := range append(mhe.ParamSets(), mhe.InsecureTestParams()) {
 		p, err := mhe.NewParams(lit)
 		if err != nil {
@@ -387,6 +193,7 @@ func mheKinds(maxDim, maxParties int) []mpc.Kind {
 			ctBytes = max(ctBytes, p.Ciphertexts(maxDim, bits)*p.CiphertextBytes())
 		}
 		polyBytes = max(polyBytes, p.PolyBytes())
+		keyBytes = max(keyBytes, p.KeyShareBytes())
 	}
 	out := make([]mpc.Kind, 0, len(mheKindList))
 	for _, k := range mheKindList {
@@ -394,6 +201,8 @@ func mheKinds(maxDim, maxParties int) []mpc.Kind {
 		switch k {
 		case mhe.KindCiphertext, mhe.KindDecryptRequest, mhe.KindDecryptShare, mhe.KindResult:
 			size = ctBytes + 64*maxParties + 4096
+		case mhe.KindPublicKey: // every party's public-key share
+			size = keyBytes*maxParties + 4096
 		}
 		out = append(out, mpc.Kind{Name: k.String(), MaxSize: min(size, transport.MaxMessageSize)})
 	}
@@ -416,41 +225,31 @@ type mheFed struct {
 	km      *mhe.KeyMaterial // node only, once the setup completed
 }
 
-// newMHEFed derives the federation's setup: the parameter set with the
-// fewest ciphertext bytes for a model of dim values among those that support
-// the nodes, the threshold, and a common reference seed fixed by the
-// federation id and its members.
+// newMHEFed derives the federation's setup: the parameter set sized to a
+// model of dim values and the nodes (mhe.ChooseParams), the threshold, and a
+// common reference seed fixed by the federation id and its members.
 func newMHEFed(fed Federation, dim int) (*mheFed, error) {
 	n := len(fed.Nodes)
-	var lits []mhe.ParamsLiteral
+	var lit mhe.ParamsLiteral
+	var err error
 	switch {
 	case fed.MHEInsecureTestParams:
-		lits = []mhe.ParamsLiteral{mhe.InsecureTestParams()}
+		lit = mhe.InsecureTestParams()
 	case fed.MHEParamSet != "":
-		lit, err := mhe.LookupParams(fed.MHEParamSet)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		lits = []mhe.ParamsLiteral{lit}
+		lit, err = mhe.LookupParams(fed.MHEParamSet)
 	default:
-		lits = mhe.ParamSets()
+		// The smallest secure set for the job; only that one is built.
+		lit, err = mhe.ChooseParams(n, dim, 32)
 	}
-	var best mhe.Params
-	bestBytes := -1
-	for _, lit := range lits {
-		if lit.MaxParties < n {
-			continue
-		}
-		p, err := mhe.NewParams(lit)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		if b := p.Ciphertexts(dim, 32) * p.CiphertextBytes(); bestBytes < 0 || b < bestBytes {
-			best, bestBytes = p, b
-		}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if bestBytes < 0 {
-		return nil, fmt.Errorf("%w: no mhe parameter set supports %d parties", ErrConfig, n)
+	if lit.MaxParties < n {
+		return nil, fmt.Errorf("%w: mhe parameter set %s serves at most %d parties, not %d", ErrConfig, lit.Name, lit.MaxParties, n)
+	}
+	best, err := mhe.NewParams(lit)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	ids := make([]ed25519.PublicKey, n)
 	h := sha256.New()
@@ -526,6 +325,11 @@ func (m mheIDs) roundConfig() (mhe.RoundConfig, error) {
 	return mhe.RoundConfig{
 		FederationID: m.f.setup.FederationID, Round: m.pl.Attempt, Dim: m.pl.Dim, Participants: ids,
 		Bound: m.pl.Bound, QuantBits: 32, MinContributors: m.pl.Threshold,
+		// Verified decryption: uploads are signed over the model version,
+		// and a decryptor checks that what it decrypts is the sum of the
+		// signed contributions before its share leaves, once per round and
+		// model version (see package mpc/mhe).
+		ModelVersion: m.pl.Version, Identities: m.f.setup.Identities,
 	}, nil
 }
 
@@ -545,11 +349,11 @@ func newMHEServer(pl *Plan, f *mheFed) (mpc.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := mhe.NewAggregator(f.setup, rc)
+	a, err := mhe.NewAggregatorParty(f.setup, rc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
-	return &mheRoundServer{ids: ids, a: a, pending: map[int]bool{}}, nil
+	return &mheRoundServer{ids: ids, p: a}, nil
 }
 
 // mheSetupServer relays the node-to-node setup messages (which the relay
@@ -623,85 +427,33 @@ func (s *mheSetupServer) Result() (mpc.Aggregate, bool) {
 	return mpc.Aggregate{Contributors: all}, true
 }
 
-// mheRoundServer aggregates ciphertexts and runs the collective decryption.
+// mheRoundServer is mpc/mhe's aggregator party, seen in participant
+// indices.
 type mheRoundServer struct {
-	ids     mheIDs
-	a       *mhe.Aggregator
-	closed  bool
-	pending map[int]bool // decryptors (mhe ids) asked and not yet answered
-	err     error
-}
-
-func (s *mheRoundServer) track(out []mhe.Message, err error) ([]mpc.Message, error) {
-	if err != nil {
-		if errors.Is(err, mpc.ErrTooFewParties) {
-			s.err = err
-		}
-		return nil, err
-	}
-	for _, m := range out {
-		if k, _ := mhe.MessageKind(m.Data); k == mhe.KindDecryptRequest {
-			s.closed = true
-			s.pending[m.To] = true
-		}
-	}
-	return s.ids.out(out), nil
+	ids mheIDs
+	p   *mhe.AggregatorParty
 }
 
 func (s *mheRoundServer) Start() ([]mpc.Message, error) { return nil, nil }
 
 func (s *mheRoundServer) Step(m mpc.Message) ([]mpc.Message, error) {
-	if s.err != nil {
-		return nil, s.err
+	if m.To != 0 {
+		return nil, fmt.Errorf("%w: mhe round message for participant %d", mpc.ErrProtocol, m.To)
 	}
-	if m.Kind != mheKindOf(m.Data) || m.To != 0 {
-		return nil, fmt.Errorf("%w: mhe message under kind %s", mpc.ErrMalformed, m.Kind)
-	}
-	src := s.ids.party(m.From)
-	k, _ := mhe.MessageKind(m.Data)
-	out, err := s.a.Step(mhe.Message{From: src, To: 0, Data: m.Data})
-	if k == mhe.KindDecryptShare && s.pending[src] {
-		delete(s.pending, src)
-		if err != nil && !errors.Is(err, mpc.ErrTooFewParties) {
-			// A share the aggregator rejects counts as no answer: move on
-			// to another decryptor now rather than wait for ever.
-			return s.track(s.a.Dropped(src))
-		}
-	}
-	return s.track(out, err)
+	out, err := s.p.Step(mhe.Message{From: s.ids.party(m.From), To: 0, Kind: m.Kind, Data: m.Data})
+	return s.ids.out(out), err
 }
 
 func (s *mheRoundServer) Advance() ([]mpc.Message, error) {
-	if s.err != nil {
-		return nil, s.err
-	}
-	if !s.closed {
-		s.closed = true
-		return s.track(s.a.CloseUploads())
-	}
-	var out []mpc.Message
-	for _, id := range slices.Sorted(maps.Keys(s.pending)) {
-		delete(s.pending, id)
-		o, err := s.track(s.a.Dropped(id))
-		if err != nil {
-			return out, err
-		}
-		out = append(out, o...)
-	}
-	return out, nil
+	out, err := s.p.Advance()
+	return s.ids.out(out), err
 }
 
-func (s *mheRoundServer) Status() mpc.Status {
-	if s.err != nil {
-		return mpc.Status{Err: s.err}
-	}
-	r, ok := s.a.Result()
-	return mpc.Status{Done: ok && r.Quantized != nil}
-}
+func (s *mheRoundServer) Status() mpc.Status { return s.p.Status() }
 
 func (s *mheRoundServer) Result() (mpc.Aggregate, bool) {
-	r, ok := s.a.Result()
-	if !ok || r.Quantized == nil {
+	r, ok := s.p.Result()
+	if !ok || r.Ints == nil {
 		return mpc.Aggregate{}, false
 	}
 	idx := make([]int, 0, len(r.Contributors))
@@ -711,7 +463,8 @@ func (s *mheRoundServer) Result() (mpc.Aggregate, bool) {
 		}
 	}
 	slices.Sort(idx)
-	return mpc.Aggregate{Contributors: idx, Ints: r.Quantized, Frac: r.Frac}, true
+	r.Contributors = idx
+	return r, true
 }
 
 func newMHEClient(pl *Plan, s secrets) (mpc.Client, error) {
@@ -741,11 +494,12 @@ func newMHEClient(pl *Plan, s secrets) (mpc.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	nd, err := mhe.NewNode(f.km, rc, s.rand)
+	rc.Signer, rc.Ledger = s.signer, s.ledger
+	nd, err := mhe.NewNodeClient(f.km, rc, s.floats, s.rand)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
-	return &mheRoundClient{ids: ids, nd: nd, self: self, input: s.floats}, nil
+	return &mheRoundClient{ids: ids, nd: nd, self: self}, nil
 }
 
 type mheSetupClient struct {
@@ -785,35 +539,29 @@ func (c *mheSetupClient) Revealed() bool { return false }
 // keyMaterial returns the completed setup's key material.
 func (c *mheSetupClient) keyMaterial() (*mhe.KeyMaterial, bool) { return c.s.KeyMaterial() }
 
+// mheRoundClient is mpc/mhe's node, seen in participant indices.
 type mheRoundClient struct {
-	ids      mheIDs
-	nd       *mhe.Node
-	self     int
-	input    []float32
-	uploaded bool
-	revealed bool
+	ids  mheIDs
+	nd   *mhe.Node
+	self int
 }
 
 func (c *mheRoundClient) Start() ([]mpc.Message, error) {
-	out, err := c.nd.Upload(c.input)
-	c.uploaded = err == nil
+	out, err := c.nd.Start()
 	return c.ids.out(out), err
 }
 
 func (c *mheRoundClient) Step(m mpc.Message) ([]mpc.Message, error) {
-	if m.Kind != mheKindOf(m.Data) || m.From != 0 {
-		return nil, fmt.Errorf("%w: mhe message under kind %s", mpc.ErrMalformed, m.Kind)
+	if m.From != 0 {
+		return nil, fmt.Errorf("%w: mhe round message from participant %d", mpc.ErrProtocol, m.From)
 	}
-	out, err := c.nd.Step(mhe.Message{From: 0, To: c.self, Data: m.Data})
-	if err == nil && len(out) > 0 && m.Kind == mhe.KindDecryptRequest.String() {
-		c.revealed = true
-	}
+	out, err := c.nd.Step(mhe.Message{From: 0, To: c.self, Kind: m.Kind, Data: m.Data})
 	return c.ids.out(out), err
 }
 
 func (c *mheRoundClient) Advance() ([]mpc.Message, error) { return nil, nil }
-func (c *mheRoundClient) Status() mpc.Status              { return mpc.Status{Done: c.uploaded} }
-func (c *mheRoundClient) Revealed() bool                  { return c.revealed }
+func (c *mheRoundClient) Status() mpc.Status              { return c.nd.Status() }
+func (c *mheRoundClient) Revealed() bool                  { return c.nd.Revealed() }
 
 // decodeAggregate turns an aggregate into float32 values, the same way on
 // every side, so the released model is bit-identical whichever driver ran

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"github.com/consort-ml/consort/federated/engine"
 	"io"
 	"os"
 	"slices"
@@ -115,18 +116,17 @@ func (m *Manifest) validateProtection(nodes int) error {
 	return nil
 }
 
-// checkSecAggThreshold is the hook for secagg's threshold rules against a
-// malicious aggregator. HOOK(secagg.CheckMaliciousThreshold): when
-// mpc/secagg exports CheckMaliciousThreshold(n, t, degree), call it here
-// with the neighbour degree the round engine uses for n nodes (today
-// federated.netSecAggParams: the complete graph, degree n-1, up to its
-// complete-graph limit; secagg.Recommend's degree, raised to t-1, beyond)
-// and wrap its error with bad(...). Until then it enforces what the
-// engine already requires: 2 <= t <= n (t >= 2 is checked by the caller
-// for every secure protocol).
+// checkSecAggThreshold applies secagg's rule against a malicious
+// aggregator to a round with every node, on the graph the round engine uses
+// (engine.SecAggGraph): each secret's holders must be fewer than twice the
+// threshold (the complete graph needs t > n/2).
 func checkSecAggThreshold(nodes, threshold int) error {
 	if threshold > nodes {
 		return bad("threshold %d above the %d nodes", threshold, nodes)
+	}
+	degree, share := engine.SecAggGraph(nodes, threshold)
+	if err := secagg.CheckMaliciousThreshold(nodes, share, degree); err != nil {
+		return bad("threshold %d of %d nodes does not hold against a malicious coordinator with secagg (it needs a majority of each secret's holders: threshold > %d): %v", threshold, nodes, nodes/2, err)
 	}
 	return nil
 }

@@ -61,6 +61,15 @@
 // here panics on malformed input: shape and label errors are returned as
 // [ErrShape] and [ErrLabel].
 //
+// # As a trainer
+//
+// [NewTrainer] wraps a model and a node's local data as a
+// trainer.Trainer (package federated/trainer), the interface through which
+// the round engine trains every model, built-in or external. [Layout] names
+// the parameter vector's tensors ("layer0.weight" [in, out], "layer0.bias"
+// [out], ...), in Params order, so a built-in model is written to and read
+// from safetensors like any other.
+//
 // # Usage
 //
 //	spec, err := model.ParseSpec("mlp:128")           // or Spec{Kind: "softmax"}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/consort-ml/consort/federated/trainer/runner"
 	"io"
 	"math"
 	"os"
@@ -87,6 +88,10 @@ type Policy struct {
 	Coordinators    []string `toml:"coordinators"`
 	MaxEpsilon      float64  `toml:"max_epsilon"`
 	Delta           float64  `toml:"delta"`
+	// Trainer is the [trainer] table: the approved digest of an external
+	// trainer's program files, whether one may run unsandboxed, and its
+	// quotas (see package federated/trainer/runner).
+	Trainer runner.Policy `toml:"trainer"`
 }
 
 // DefaultProtocols are the protocols accepted when a policy lists none: the

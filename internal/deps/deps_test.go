@@ -71,10 +71,16 @@ var bannedPkg = map[string]map[string]string{
 		"github.com/tuneinsight/lattigo/": "only mpc/mhe imports lattigo: every peer byte is size-checked there before lattigo sees it",
 	},
 	module + "/federated/engine": {
-		module + "/transport/p2p": "the engine is pure: drivers move its messages over a transport",
-		module + "/transport/mem": "the engine is pure: drivers move its messages over a transport",
-		"net":                     "the engine is pure: no sockets",
-		"os":                      "the engine is pure: files belong to the drivers",
+		module + "/transport/p2p":            "the engine is pure: drivers move its messages over a transport",
+		module + "/transport/mem":            "the engine is pure: drivers move its messages over a transport",
+		"net":                                "the engine is pure: no sockets",
+		"os":                                 "the engine is pure: files belong to the drivers",
+		module + "/federated/trainer/runner": "the engine takes a trainer.Trainer; starting processes belongs to the drivers",
+	},
+	module + "/federated/trainer": {
+		"os":      "the trainer contract is pure: processes and files belong to package runner",
+		"net":     "the trainer contract is pure",
+		"os/exec": "the trainer contract is pure: processes belong to package runner",
 	},
 }
 
@@ -87,6 +93,9 @@ func bannedFor(pkg string) map[string]string {
 		}
 		if prefix == module && hasPathPrefix(pkg, module+"/mpc/mhe") {
 			continue // the one package that may import lattigo
+		}
+		if prefix == module+"/federated/trainer" && hasPathPrefix(pkg, module+"/federated/trainer/runner") {
+			continue // the runner starts the processes
 		}
 		for imp, why := range bans {
 			out[imp] = why

@@ -52,16 +52,32 @@ func (p *params) embed(dst ring.Poly, vals []uint32, off int32, b uint, scratch 
 	for k, q := range p.lit.Q {
 		out := dst.Coeffs[k][:n]
 		row := p.enc[k]
-		c := row[0]
-		for i, x := range words[:n] {
-			out[i] = c.mulReduced(x, q)
-		}
-		for j := 1; j < p.words; j++ {
-			c := row[j]
-			for i, x := range words[j*n : (j+1)*n] {
-				r := out[i] + c.mulReduced(x, q)
-				out[i] = min(r, r-q)
+		if p.words == 1 || p.words > 8 || q >= 1<<59 {
+			c := row[0]
+			for i, x := range words[:n] {
+				out[i] = c.mulReduced(x, q)
 			}
+			for j := 1; j < p.words; j++ {
+				c := row[j]
+				for i, x := range words[j*n : (j+1)*n] {
+					r := out[i] + c.mulReduced(x, q)
+					out[i] = min(r, r-q)
+				}
+			}
+			continue
+		}
+		// Lazy: each Shoup product is in [0, 2q); at most 8 of them sum below
+		// 16q < 2^64 (q < 2^59), reduced once per coefficient.
+		q2, q4, q8 := 2*q, 4*q, 8*q
+		for i := range out {
+			var acc uint64
+			for j, c := range row {
+				acc += c.mul(words[j*n+i], q)
+			}
+			acc = min(acc, acc-q8)
+			acc = min(acc, acc-q4)
+			acc = min(acc, acc-q2)
+			out[i] = min(acc, acc-q)
 		}
 	}
 }

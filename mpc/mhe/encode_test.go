@@ -10,7 +10,8 @@ import (
 // TestEmbedMatchesBig compares the plaintext embedding with a naive
 // math/big computation of M * T^-1 mod q for every coefficient.
 func TestEmbedMatchesBig(t *testing.T) {
-	for _, lit := range []ParamsLiteral{InsecureTestParams(), ParamSets()[0]} {
+	// Every set: one word per coefficient (N12-T32) up to eight (N15-T512).
+	for _, lit := range append([]ParamsLiteral{InsecureTestParams()}, ParamSets()...) {
 		p := mustParams(t, lit)
 		pp := p.p
 		for _, b := range []uint{32, 16} {

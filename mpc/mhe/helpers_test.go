@@ -6,6 +6,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/consort-ml/consort/mpc"
+	"github.com/consort-ml/consort/mpc/mpctest"
 )
 
 // testRand returns a deterministic reader for party id of a test.
@@ -33,7 +36,8 @@ type federation struct {
 	bytes []int
 }
 
-// runSetup runs the setup state machines over an in-memory FIFO network.
+// runSetup runs the setup state machines over mpctest's network, first in
+// first out.
 func runSetup(t testing.TB, cfg SetupConfig) *federation {
 	t.Helper()
 	return runSetupCapture(t, cfg, nil)
@@ -42,41 +46,26 @@ func runSetup(t testing.TB, cfg SetupConfig) *federation {
 // runSetupCapture is runSetup that shows every delivered message to capture.
 func runSetupCapture(t testing.TB, cfg SetupConfig, capture func(Message)) *federation {
 	t.Helper()
-	agg, err := NewSetupAggregator(cfg)
+	agg, err := NewSetupAggregatorParty(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nodes := make([]*SetupNode, cfg.Parties)
-	var queue []Message
-	f := &federation{cfg: cfg, bytes: make([]int, cfg.Parties+1)}
+	parties := make([]mpc.Party, cfg.Parties)
 	for i := range nodes {
 		if nodes[i], err = NewSetupNode(cfg, i+1, nil, testRand("setup", i+1)); err != nil {
 			t.Fatal(err)
 		}
-		out, err := nodes[i].Start()
-		if err != nil {
-			t.Fatal(err)
-		}
-		queue = append(queue, out...)
+		parties[i] = nodes[i]
 	}
-	for len(queue) > 0 {
-		m := queue[0]
-		queue = queue[1:]
-		f.bytes[m.From] += len(m.Data)
-		if capture != nil {
-			capture(m)
-		}
-		var out []Message
-		if m.To == 0 {
-			out, err = agg.Step(m)
-		} else {
-			out, err = nodes[m.To-1].Step(m)
-		}
-		if err != nil {
-			t.Fatalf("setup: %d -> %d: %v", m.From, m.To, err)
-		}
-		queue = append(queue, out...)
+	rep, err := mpctest.Run(mpctest.Config{Observe: capture}, agg, parties...)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if rep.Rejected+rep.Unexpected != 0 {
+		t.Fatalf("setup: %d messages rejected, %d unexpected", rep.Rejected, rep.Unexpected)
+	}
+	f := &federation{cfg: cfg, bytes: rep.Sent}
 	want, ok := agg.PublicKeyDigest()
 	if !ok {
 		t.Fatal("aggregator has no public key")

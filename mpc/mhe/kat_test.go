@@ -28,7 +28,11 @@ func sum256(b []byte) string {
 func katVectors(t *testing.T) map[string]string {
 	out := map[string]string{}
 	out["header"] = hex.EncodeToString(appendHeader(nil, header{kind: KindCiphertext, from: 3, to: 0, round: 0x0102030405060708, attempt: 7, fed: "kat-fed"}))
-	for _, lit := range []ParamsLiteral{InsecureTestParams(), ParamSets()[0]} {
+	n13, err := LookupParams("N13-T128")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lit := range []ParamsLiteral{InsecureTestParams(), n13} {
 		p := mustParams(t, lit)
 		pp := p.p
 		for _, b := range []uint{32, 16} {

@@ -4,13 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math/big"
+	"slices"
 
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 	"github.com/tuneinsight/lattigo/v6/multiparty"
 	"github.com/tuneinsight/lattigo/v6/ring"
 	"github.com/tuneinsight/lattigo/v6/ring/ringqp"
 	"github.com/tuneinsight/lattigo/v6/utils/sampling"
-	"github.com/tuneinsight/lattigo/v6/utils/structs"
 )
 
 // Recipient says who learns the aggregate of a round.
@@ -47,10 +48,11 @@ const (
 	labelShare        = "consort/mhe/shamir-share/v1"
 	labelAnnounce     = "consort/mhe/announce/v1"
 	labelKeyFile      = "consort-mhe-key\x01"
+	labelKeyFileAdd   = "consort-mhe-key\x02"
 	labelContribution = "consort/mhe/result-contribution/v1"
 	labelDH           = "consort/mhe/x25519/v1"
 	labelKeyShare     = "consort/mhe/key-share-error/v1"
-	labelShamir       = "consort/mhe/shamir-coefficients/v1"
+	labelSeededShare  = "consort/mhe/seeded-shamir-share/v1"
 	keySeedSize       = 32
 )
 
@@ -120,18 +122,46 @@ func (p *params) keyShare(sk *rlwe.SecretKey, crp multiparty.PublicKeyGenCRP, se
 	return multiparty.PublicKeyGenShare{Value: e}
 }
 
-// shamirPolynomial returns f(X) = s + r_1 X + ... + r_(t-1) X^(t-1) with the
-// r_i uniform polynomials mod QP from a PRNG keyed with seed.
-func (p *params) shamirPolynomial(sk *rlwe.SecretKey, t int, seed []byte) multiparty.ShamirPolynomial {
-	rqp := p.rlwe.RingQP()
-	u := ringqp.NewUniformSampler(keyedPRNG(seed), *rqp)
-	coeffs := make(structs.Vector[ringqp.Poly], t)
-	coeffs[0] = *sk.Value.CopyNew()
-	for i := 1; i < t; i++ {
-		coeffs[i] = rqp.NewPoly()
-		u.Read(coeffs[i])
+// lagrangeAt sets dst = f(x) for the polynomial f of degree len(xs)-1 with
+// f(xs[m]) = ys[m] (distinct points), coefficient-wise modulo every prime of
+// QP: f(x) = sum_m ys[m] * prod_(l != m) (x - xs[l]) / (xs[m] - xs[l]).
+// Every representation of ys (NTT, Montgomery) is kept, since the map is
+// linear.
+func (p *params) lagrangeAt(dst ringqp.Poly, xs []uint64, ys []ringqp.Poly, x uint64) {
+	moduli := append(slices.Clone(p.lit.Q), p.lit.P...)
+	nq := len(p.lit.Q)
+	for k, q := range moduli {
+		bq := new(big.Int).SetUint64(q)
+		lambdas := make([]uint64, len(xs))
+		for m, xm := range xs {
+			num, den := big.NewInt(1), big.NewInt(1)
+			for l, xl := range xs {
+				if l == m {
+					continue
+				}
+				num.Mul(num, new(big.Int).Sub(new(big.Int).SetUint64(x), new(big.Int).SetUint64(xl)))
+				den.Mul(den, new(big.Int).Sub(new(big.Int).SetUint64(xm), new(big.Int).SetUint64(xl)))
+			}
+			den.Mod(den, bq).ModInverse(den, bq)
+			lambdas[m] = num.Mul(num, den).Mod(num, bq).Uint64()
+		}
+		coeffs := func(poly ringqp.Poly) []uint64 {
+			if k < nq {
+				return poly.Q.Coeffs[k][:p.n]
+			}
+			return poly.P.Coeffs[k-nq][:p.n]
+		}
+		brc := ring.GenBRedConstant(q)
+		out := coeffs(dst)
+		clear(out)
+		for m, y := range ys {
+			lm := lambdas[m]
+			for i, c := range coeffs(y) {
+				v := out[i] + ring.BRed(lm, c, q, brc)
+				out[i] = min(v, v-q) // v < 2q: subtract q unless it wraps
+			}
+		}
 	}
-	return multiparty.ShamirPolynomial{Value: coeffs}
 }
 
 // KeyMaterial is what a node keeps from the federation setup: its Shamir
@@ -151,6 +181,9 @@ type KeyMaterial struct {
 	rseed     [32]byte
 	share     multiparty.ShamirSecretShare
 	pk0       ringqp.Poly
+	// additive: t = n and share is the node's additive share of s itself
+	// (no Shamir sharing took place).
+	additive bool
 
 	// derived, not serialised
 	pk *rlwe.PublicKey
@@ -202,7 +235,8 @@ const keyFileFixed = 1 + 1 + 6 + 1 + 32 + 32
 
 // MarshalBinary encodes the key material:
 //
-//	label "consort-mhe-key\x01" (16 bytes)
+//	label "consort-mhe-key\x01" (16 bytes; "\x02" when t = n and the share is
+//	additive, not a Shamir share)
 //	len(name) (1) | parameter-set name | len(federation id) (1) | federation id
 //	id (uint16) | n (uint16) | t (uint16) | recipient (1)
 //	CRS seed (32) | result-key seed (32, zero unless the nodes are recipients)
@@ -214,7 +248,11 @@ func (k *KeyMaterial) MarshalBinary() ([]byte, error) {
 	p := k.p.p
 	name := p.lit.Name
 	b := make([]byte, 0, len(labelKeyFile)+keyFileFixed+len(name)+len(k.fed)+2*p.qpBytes())
-	b = append(b, labelKeyFile...)
+	if k.additive {
+		b = append(b, labelKeyFileAdd...)
+	} else {
+		b = append(b, labelKeyFile...)
+	}
 	b = append(b, byte(len(name)))
 	b = append(b, name...)
 	b = append(b, byte(len(k.fed)))
@@ -239,9 +277,10 @@ func UnmarshalKeyMaterial(p Params, b []byte) (*KeyMaterial, error) {
 		return nil, fmt.Errorf("%w: zero Params", ErrParams)
 	}
 	pp := p.p
-	if len(b) < len(labelKeyFile)+keyFileFixed || string(b[:len(labelKeyFile)]) != labelKeyFile {
+	if len(b) < len(labelKeyFile)+keyFileFixed || (string(b[:len(labelKeyFile)]) != labelKeyFile && string(b[:len(labelKeyFile)]) != labelKeyFileAdd) {
 		return nil, malformed("key material: bad label or %d bytes", len(b))
 	}
+	additive := string(b[:len(labelKeyFile)]) == labelKeyFileAdd
 	b = b[len(labelKeyFile):]
 	nl := int(b[0])
 	if len(b) < 1+nl+1 {
@@ -256,7 +295,7 @@ func UnmarshalKeyMaterial(p Params, b []byte) (*KeyMaterial, error) {
 	if len(b) != want {
 		return nil, malformed("key material: %d bytes after the name, want %d", len(b), want)
 	}
-	k := &KeyMaterial{p: p, fed: string(b[1 : 1+fl])}
+	k := &KeyMaterial{p: p, fed: string(b[1 : 1+fl]), additive: additive}
 	b = b[1+fl:]
 	k.id = binary.LittleEndian.Uint16(b)
 	k.n = int(binary.LittleEndian.Uint16(b[2:]))
@@ -267,6 +306,8 @@ func UnmarshalKeyMaterial(p Params, b []byte) (*KeyMaterial, error) {
 		return nil, malformed("key material: %d parties (max %d)", k.n, pp.lit.MaxParties)
 	case k.t < 1 || k.t > k.n:
 		return nil, malformed("key material: threshold %d of %d", k.t, k.n)
+	case k.additive && k.t != k.n:
+		return nil, malformed("key material: additive share with threshold %d of %d", k.t, k.n)
 	case k.id < 1 || int(k.id) > k.n:
 		return nil, malformed("key material: party id %d of %d", k.id, k.n)
 	case k.recipient > RecipientNodes:

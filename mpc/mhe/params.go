@@ -27,8 +27,8 @@ type ParamsLiteral struct {
 	// encryption and key generation: the encryption noise is divided by P.
 	// It counts towards the security bound on log(QP).
 	P []uint64 `json:"p"`
-	// LogT is log2 of the plaintext modulus T = 2^LogT, a multiple of 64.
-	// One coefficient carries LogT/b quantised values of b bits.
+	// LogT is log2 of the plaintext modulus T = 2^LogT: 32 or a multiple of
+	// 64. One coefficient carries LogT/b quantised values of b bits.
 	LogT int `json:"log_t"`
 	// MaxParties is the largest federation the noise budget is closed for.
 	MaxParties int `json:"max_parties"`
@@ -77,14 +77,21 @@ func HEStandardMaxLogQP(logN int) (int, bool) {
 }
 
 // ParamSets returns the secure parameter sets, smallest ring first. The
-// returned literals are fresh copies.
+// returned literals are fresh copies; [ChooseParams] picks one for a job.
 //
 //	name       N     log Q        log P  log QP  bound  T      max parties  log2 sigma_smudge
+//	N12-T32    2^12  93.7 (2x47)  15.3   109.0   109    2^32   16           53.5
 //	N13-T128   2^13  196 (4x49)   22     218     218    2^128  64           56.5
 //	N14-T256   2^14  330 (6x55)   50     380     438    2^256  128          58.5
 //	N15-T512   2^15  590 (10x59)  60     650     881    2^512  256          60.5
 func ParamSets() []ParamsLiteral {
 	return []ParamsLiteral{
+		{
+			Name: "N12-T32", LogN: 12,
+			Q:    []uint64{0x722ab6b5c001, 0x722ab6b4e001},
+			P:    []uint64{0xa001},
+			LogT: 32, MaxParties: 16, LogSmudge: 53.5,
+		},
 		{
 			Name: "N13-T128", LogN: 13,
 			Q:    []uint64{0x1fffffff74001, 0x1fffffff68001, 0x1fffffff50001, 0x1ffffffee8001},
@@ -170,7 +177,7 @@ type params struct {
 	rlwe   rlwe.Parameters
 	n      int
 	level  int    // ciphertext level on the wire (len(Q)-1)
-	words  int    // 64-bit words per plaintext coefficient (LogT/64)
+	words  int    // 64-bit words per plaintext coefficient (ceil(LogT/64))
 	qBits  []uint // bit width of each Q prime on the wire
 	pBits  []uint // bit width of each P prime on the wire
 	qBytes int    // packed bytes of one polynomial mod Q
@@ -207,8 +214,8 @@ func NewParams(lit ParamsLiteral) (Params, error) {
 		return Params{}, fmt.Errorf("%w: name must have 1..64 bytes", ErrParams)
 	case lit.LogN < 10 || lit.LogN > 16:
 		return Params{}, fmt.Errorf("%w: %s: log N = %d outside 10..16", ErrParams, lit.Name, lit.LogN)
-	case lit.LogT < 64 || lit.LogT%64 != 0 || lit.LogT > 1024:
-		return Params{}, fmt.Errorf("%w: %s: log T = %d is not a multiple of 64 in 64..1024", ErrParams, lit.Name, lit.LogT)
+	case lit.LogT != 32 && (lit.LogT < 64 || lit.LogT%64 != 0 || lit.LogT > 1024):
+		return Params{}, fmt.Errorf("%w: %s: log T = %d is neither 32 nor a multiple of 64 in 64..1024", ErrParams, lit.Name, lit.LogT)
 	case len(lit.Q) == 0 || len(lit.Q) > 32 || len(lit.P) == 0 || len(lit.P) > 4:
 		return Params{}, fmt.Errorf("%w: %s: need 1..32 Q primes and 1..4 P primes", ErrParams, lit.Name)
 	case lit.MaxParties < 1 || lit.MaxParties > maxParties:
@@ -236,7 +243,7 @@ func NewParams(lit ParamsLiteral) (Params, error) {
 			return Params{}, fmt.Errorf("%w: %s: log QP = %.2f exceeds the 128-bit bound %d for N = 2^%d", ErrParams, lit.Name, rp.LogQP(), bound, lit.LogN)
 		}
 	}
-	p := &params{lit: lit, rlwe: rp, n: rp.N(), level: len(lit.Q) - 1, words: lit.LogT / 64}
+	p := &params{lit: lit, rlwe: rp, n: rp.N(), level: len(lit.Q) - 1, words: (lit.LogT + 63) / 64}
 	for _, q := range lit.Q {
 		w := uint(bits.Len64(q - 1))
 		p.qBits = append(p.qBits, w)
@@ -463,3 +470,47 @@ func (p Params) PolyBytes() int { return p.p.qBytes }
 
 // CiphertextBytes returns the packed size of one ciphertext (two polynomials).
 func (p Params) CiphertextBytes() int { return 2 * p.p.qBytes }
+
+// KeyShareBytes returns the packed size of one public-key share (a
+// polynomial modulo QP). The setup's public-key message carries one per
+// party.
+func (p Params) KeyShareBytes() int { return p.p.qpBytes() }
+
+// ChooseParams returns the literal of the secure set sized to a job: among
+// the sets of [ParamSets] whose noise budget covers parties key holders, the
+// one whose ciphertexts for dim values of quantBits (16 or 32) bits take the
+// fewest bytes (ties go to the smaller ring, which is faster). It works from
+// the literals alone, so a caller builds only the chosen set with
+// [NewParams] (building one costs tens of milliseconds). Errors wrap
+// [ErrParams].
+func ChooseParams(parties, dim int, quantBits uint) (ParamsLiteral, error) {
+	if quantBits != 16 && quantBits != 32 {
+		return ParamsLiteral{}, fmt.Errorf("%w: quantisation width %d (want 16 or 32)", ErrParams, quantBits)
+	}
+	if dim < 1 || dim > maxDim || parties < 1 {
+		return ParamsLiteral{}, fmt.Errorf("%w: %d values for %d parties", ErrParams, dim, parties)
+	}
+	var best ParamsLiteral
+	bestBytes := -1
+	for _, lit := range ParamSets() {
+		if lit.MaxParties < parties {
+			continue
+		}
+		n := 1 << lit.LogN
+		per := n * (lit.LogT / int(quantBits))
+		if per == 0 {
+			continue
+		}
+		ct := 0
+		for _, q := range lit.Q {
+			ct += 2 * packedLen(n, uint(bits.Len64(q-1)))
+		}
+		if b := (dim + per - 1) / per * ct; bestBytes < 0 || b < bestBytes {
+			best, bestBytes = lit, b
+		}
+	}
+	if bestBytes < 0 {
+		return ParamsLiteral{}, fmt.Errorf("%w: no secure parameter set supports %d parties", ErrParams, parties)
+	}
+	return best, nil
+}

@@ -2,6 +2,7 @@ package mhe
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"testing"
@@ -97,24 +98,44 @@ func TestNewParamsRejects(t *testing.T) {
 // measures the decryption noise, to check the encryption and the analysis
 // the budget rests on.
 func TestFreshNoiseMatchesModel(t *testing.T) {
-	p := mustParams(t, ParamSets()[0])
-	const n = 4
-	f := runSetup(t, SetupConfig{Params: p, FederationID: "fed-noise", Parties: n, Threshold: n, CRS: [32]byte{5}})
-	pp := p.p
-	// Reconstruct the collective secret from all n threshold shares.
-	points := make([]multiparty.ShamirPublicPoint, n)
+	for _, thr := range []int{4, 3} {
+		t.Run(fmt.Sprintf("t=%d", thr), func(t *testing.T) { freshNoise(t, thr) })
+	}
+}
+
+// collectiveSecret reconstructs s from the first t key shares: additive
+// shares when t = n, Shamir shares combined with Lagrange coefficients
+// otherwise.
+func collectiveSecret(t *testing.T, f *federation) *rlwe.SecretKey {
+	t.Helper()
+	pp := f.cfg.Params.p
+	thr := f.cfg.Threshold
+	points := make([]multiparty.ShamirPublicPoint, thr)
 	for i := range points {
 		points[i] = multiparty.ShamirPublicPoint(i + 1)
 	}
 	s := rlwe.NewSecretKey(pp.rlwe)
-	for i, km := range f.keys {
-		cmb := multiparty.NewCombiner(pp.rlwe, points[i], points, n)
+	for i, km := range f.keys[:thr] {
+		if km.additive != (thr == f.cfg.Parties) {
+			t.Fatalf("threshold %d of %d: additive share %v", thr, f.cfg.Parties, km.additive)
+		}
 		add := rlwe.NewSecretKey(pp.rlwe)
-		if err := cmb.GenAdditiveShare(points, points[i], km.share, add); err != nil {
+		if km.additive {
+			add.Value.Copy(km.share.Poly)
+		} else if err := multiparty.NewCombiner(pp.rlwe, points[i], points, thr).GenAdditiveShare(points, points[i], km.share, add); err != nil {
 			t.Fatal(err)
 		}
 		pp.rlwe.RingQP().Add(s.Value, add.Value, s.Value)
 	}
+	return s
+}
+
+func freshNoise(t *testing.T, thr int) {
+	p := mustParams(t, ParamSets()[0])
+	const n = 4
+	f := runSetup(t, SetupConfig{Params: p, FederationID: "fed-noise", Parties: n, Threshold: thr, CRS: [32]byte{5}})
+	pp := p.p
+	s := collectiveSecret(t, f)
 	// Encrypt zero with the nodes' encryptor and decrypt with s.
 	enc := newPKEncryptor(pp, f.keys[0].pk, [32]byte{6})
 	rq := pp.rlwe.RingQ().AtLevel(pp.level)
@@ -178,5 +199,47 @@ func TestSmudgeWidth(t *testing.T) {
 	want := p.Budget(1, 1).SmudgeSigma
 	if math.Abs(std/want-1) > 0.05 || math.Abs(mean) > 4*want/math.Sqrt(cnt) {
 		t.Fatalf("smudging std %.4g mean %.4g, want std %.4g mean 0", std, mean, want)
+	}
+}
+
+// TestChooseParams checks the choice for typical jobs against the sizes
+// computed by built parameter sets.
+func TestChooseParams(t *testing.T) {
+	for _, c := range []struct {
+		parties, dim int
+		bits         uint
+		want         string
+	}{
+		{10, 4096, 32, "N12-T32"},
+		{10, 650, 32, "N12-T32"},
+		{16, 8192, 16, "N12-T32"},
+		{17, 4096, 32, "N13-T128"},
+		{10, 1 << 20, 32, "N15-T512"},
+		{100, 4096, 32, "N14-T256"},
+		{200, 1000, 16, "N15-T512"},
+	} {
+		lit, err := ChooseParams(c.parties, c.dim, c.bits)
+		if err != nil || lit.Name != c.want {
+			t.Errorf("parties=%d dim=%d bits=%d: %s, %v; want %s", c.parties, c.dim, c.bits, lit.Name, err, c.want)
+			continue
+		}
+		// The choice is the minimum of what the built sets report.
+		p := mustParams(t, lit)
+		got := p.Ciphertexts(c.dim, c.bits) * p.CiphertextBytes()
+		for _, other := range ParamSets() {
+			if other.MaxParties < c.parties {
+				continue
+			}
+			o := mustParams(t, other)
+			if b := o.Ciphertexts(c.dim, c.bits) * o.CiphertextBytes(); b < got {
+				t.Errorf("parties=%d dim=%d: %s takes %d bytes, %s only %d", c.parties, c.dim, lit.Name, got, other.Name, b)
+			}
+		}
+	}
+	if _, err := ChooseParams(300, 10, 32); !errors.Is(err, ErrParams) {
+		t.Fatalf("300 parties: %v", err)
+	}
+	if _, err := ChooseParams(3, 10, 8); !errors.Is(err, ErrParams) {
+		t.Fatalf("8 bits: %v", err)
 	}
 }

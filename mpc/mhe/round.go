@@ -1,6 +1,8 @@
 package mhe
 
 import (
+	"crypto"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"math"
@@ -51,6 +53,28 @@ type RoundConfig struct {
 	// released for. The effective minimum is max(MinContributors, threshold):
 	// the aggregator aborts below it and a node refuses to decrypt below it.
 	MinContributors int
+
+	// ModelVersion is the digest of the global model version the updates
+	// were computed on. A verified round binds it into every signature and
+	// into the node's [Ledger] claim.
+	ModelVersion [32]byte
+	// Identities, when set, makes the round verified (see "Verified
+	// decryption" in the package documentation): Identities[i-1] is node i's
+	// Ed25519 identity key, every upload is signed, and a node decrypts only
+	// an aggregate it has checked to be the sum of at least the minimum
+	// number of signed contributions, once per round and model version. The
+	// aggregator and every node of a round must agree on it. When nil the
+	// round is unverified and the aggregator must be trusted to follow the
+	// protocol.
+	Identities []ed25519.PublicKey
+	// Signer is the node's identity key (an ed25519.PrivateKey or a
+	// crypto.Signer holding one), required at a node of a verified round.
+	Signer crypto.Signer
+	// Ledger records the node's decryptions durably (node side of a verified
+	// round). When nil, the node only remembers its own decryption, so a
+	// driver that may restart within a round or reuse a model version must
+	// supply a persistent one.
+	Ledger Ledger
 }
 
 // quant holds the derived quantisation of a round.
@@ -156,6 +180,16 @@ func (rc RoundConfig) check(fed string, n, t int) (quant, int, error) {
 			return quant{}, 0, fmt.Errorf("%w: participants must be strictly increasing ids in 1..%d", ErrConfig, n)
 		}
 	}
+	if rc.Identities != nil {
+		if len(rc.Identities) != n {
+			return quant{}, 0, fmt.Errorf("%w: %d identities for %d parties", ErrConfig, len(rc.Identities), n)
+		}
+		for i, k := range rc.Identities {
+			if len(k) != ed25519.PublicKeySize {
+				return quant{}, 0, fmt.Errorf("%w: identity of party %d has %d bytes", ErrConfig, i+1, len(k))
+			}
+		}
+	}
 	q, err := rc.quant()
 	return q, max(rc.MinContributors, t), err
 }
@@ -173,6 +207,13 @@ type Result struct {
 	Contributors []int
 	// Frac is the fixed-point scale exponent (Sum = Quantized / 2^Frac).
 	Frac uint
+	// Contributions lists, in a verified round, every contributor's signed
+	// ciphertext digest (in the order of Contributors), for the audit log.
+	Contributions []Contribution
+	// Aggregate is, in a verified round, the digest of the contributor set
+	// and their contribution digests: what every decryptor verified and
+	// recorded in its [Ledger].
+	Aggregate [32]byte
 }
 
 // decodeSum turns the field sums of one decrypted chunk into quantised sums:
@@ -230,7 +271,9 @@ type Node struct {
 	points []multiparty.ShamirPublicPoint
 
 	uploaded bool
+	input    []float32 // the update Start uploads (NewNodeClient)
 	answered map[uint32]bool
+	v        *verifier // nil in an unverified round
 	rsk      *rlwe.SecretKey
 	rpk      *rlwe.PublicKey
 	pcks     multiparty.PublicKeySwitchProtocol
@@ -240,7 +283,8 @@ type Node struct {
 
 // NewNode prepares a node's round. It reads 96 bytes from rand: the seeds of
 // the stochastic rounding, of the smudging noise and of the encryption
-// randomness, in that order.
+// randomness, in that order; in a verified round 32 more, the seed of its
+// challenges.
 func NewNode(km *KeyMaterial, rc RoundConfig, rand io.Reader) (*Node, error) {
 	if km == nil || km.pk == nil {
 		return nil, fmt.Errorf("%w: no key material", ErrConfig)
@@ -264,6 +308,21 @@ func NewNode(km *KeyMaterial, rc RoundConfig, rand io.Reader) (*Node, error) {
 	}
 	nd.sm = newSmudger(p, sseed)
 	nd.enc = newPKEncryptor(p, km.pk, eseed)
+	if rc.Identities != nil {
+		if rc.Signer == nil {
+			return nil, fmt.Errorf("%w: a verified round needs the node's signing key", ErrConfig)
+		}
+		pub, ok := rc.Signer.Public().(ed25519.PublicKey)
+		if !ok || !rc.Identities[km.id-1].Equal(pub) {
+			return nil, fmt.Errorf("%w: signing key does not match identity of party %d", ErrConfig, km.id)
+		}
+		var vseed [32]byte
+		if _, err := io.ReadFull(rand, vseed[:]); err != nil {
+			return nil, fmt.Errorf("mhe: reading randomness: %w", err)
+		}
+		nd.v = &verifier{ids: rc.Identities, signer: rc.Signer, ledger: rc.Ledger, seeds: newCTRPRNG(vseed)}
+		clear(vseed[:])
+	}
 	nd.points = make([]multiparty.ShamirPublicPoint, km.n)
 	for i := range nd.points {
 		nd.points[i] = multiparty.ShamirPublicPoint(i + 1)
@@ -289,10 +348,10 @@ func (nd *Node) header(kind Kind, attempt uint32) header {
 	return header{kind: kind, from: nd.km.id, to: 0, round: nd.rc.Round, attempt: attempt, fed: nd.rc.FederationID}
 }
 
-// Upload quantises and encrypts the update under the collective public key
+// upload quantises and encrypts the update under the collective public key
 // and returns the ciphertext message for the aggregator. It can be called
 // once.
-func (nd *Node) Upload(update []float32) ([]Message, error) {
+func (nd *Node) upload(update []float32) ([]Message, error) {
 	if nd.err != nil {
 		return nil, nd.err
 	}
@@ -318,17 +377,29 @@ func (nd *Node) Upload(update []float32) ([]Message, error) {
 		c0, c1 := nd.enc.encrypt(pt)
 		data = p.appendPolyQ(data, c0)
 		data = p.appendPolyQ(data, c1)
+		if nd.v != nil {
+			nd.v.c1 = append(nd.v.c1, *c1.CopyNew())
+		}
 	}
 	clear(vals)
+	if nd.v != nil {
+		hl := headerFixed + len(nd.rc.FederationID)
+		nd.v.digest = [32]byte(derive(labelCiphertext, data[hl:]))
+		sig, err := nd.v.sign(ContributionMessage(nd.rc.FederationID, nd.rc.Round, nd.rc.ModelVersion, nd.v.digest))
+		if err != nil {
+			return nil, err
+		}
+		data = append(data, sig...)
+	}
 	return []Message{{From: int(nd.km.id), To: 0, Data: data}}, nil
 }
 
-// Step handles a message from the aggregator: a decryption request (answered
+// step handles a message from the aggregator: a decryption request (answered
 // with the node's decryption share, once per attempt) or, when the nodes are
 // the recipients, the re-encrypted result. A request for an aggregate of
 // fewer than the minimum number of contributors, or with a malformed
 // decryption set, aborts the node's round: it would reveal too much.
-func (nd *Node) Step(m Message) ([]Message, error) {
+func (nd *Node) step(m Message) ([]Message, error) {
 	if nd.err != nil {
 		return nil, nd.err
 	}
@@ -348,9 +419,20 @@ func (nd *Node) Step(m Message) ([]Message, error) {
 	}
 	switch h.kind {
 	case KindDecryptRequest:
+		if nd.v != nil {
+			return nd.onVerifiedRequest(h.attempt, body)
+		}
 		return nd.onRequest(h.attempt, body)
 	case KindResult:
 		return nil, nd.onResult(body)
+	case KindAggregate:
+		if nd.v != nil {
+			return nd.onAggregate(body)
+		}
+	case KindChallengeSet:
+		if nd.v != nil {
+			return nd.onChallengeSet(body)
+		}
 	}
 	return nil, violation("node got a %s message", h.kind)
 }
@@ -378,8 +460,11 @@ func (nd *Node) onRequest(attempt uint32, body []byte) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if attempt == 0 || nd.answered[attempt] {
-		return nil, violation("decryption attempt %d requested twice or invalid", attempt)
+	if attempt == 0 {
+		return nil, violation("decryption attempt 0")
+	}
+	if nd.answered[attempt] {
+		return nil, unexpected("decryption attempt %d requested twice", attempt)
 	}
 	for _, c := range contributors {
 		if !slices.Contains(nd.rc.Participants, int(c)) {
@@ -393,17 +478,35 @@ func (nd *Node) onRequest(attempt uint32, body []byte) ([]Message, error) {
 		return nil, nd.abort(violation("decryption set of %d without this party (threshold %d)", len(decryptors), nd.km.t))
 	}
 	nd.answered[attempt] = true
+	c1s := make([]ring.Poly, nd.chunks)
+	ringQ := p.rlwe.RingQ().AtLevel(p.level)
+	for c := range c1s {
+		c1s[c] = ringQ.NewPoly()
+		if err := p.readPolyQ(c1s[c], polys[c*p.qBytes:(c+1)*p.qBytes]); err != nil {
+			return nil, err
+		}
+	}
+	return nd.share(attempt, decryptors, c1s)
+}
+
+// share computes the node's decryption share of the aggregate whose c1
+// polynomials (NTT domain) are c1s, for the decryption set decryptors.
+func (nd *Node) share(attempt uint32, decryptors []uint16, c1s []ring.Poly) ([]Message, error) {
+	p := nd.p
 	active := make([]multiparty.ShamirPublicPoint, len(decryptors))
 	for i, d := range decryptors {
 		active[i] = multiparty.ShamirPublicPoint(d)
 	}
 	skAdd := rlwe.NewSecretKey(p.rlwe)
 	defer zeroQP(skAdd.Value)
-	if err := nd.comb.GenAdditiveShare(active, multiparty.ShamirPublicPoint(nd.km.id), nd.km.share, skAdd); err != nil {
+	if nd.km.additive {
+		// t = n: the key share is already additive (the decryption set is
+		// every node, checked by the callers).
+		skAdd.Value.Copy(nd.km.share.Poly)
+	} else if err := nd.comb.GenAdditiveShare(active, multiparty.ShamirPublicPoint(nd.km.id), nd.km.share, skAdd); err != nil {
 		return nil, nd.abort(fmt.Errorf("mhe: additive share: %w", err))
 	}
 	ringQ := p.rlwe.RingQ().AtLevel(p.level)
-	c1 := ringQ.NewPoly()
 	e := ringQ.NewPoly()
 	per := 1
 	if nd.km.recipient == RecipientNodes {
@@ -417,10 +520,7 @@ func (nd *Node) onRequest(attempt uint32, body []byte) ([]Message, error) {
 	} else {
 		psh = nd.pcks.AllocateShare(p.level)
 	}
-	for c := range nd.chunks {
-		if err := p.readPolyQ(c1, polys[c*p.qBytes:(c+1)*p.qBytes]); err != nil {
-			return nil, err
-		}
+	for _, c1 := range c1s {
 		nd.sm.sample(e)
 		ringQ.NTT(e, e)
 		if per == 1 {
@@ -448,7 +548,7 @@ func (nd *Node) onResult(body []byte) error {
 		return violation("result message but the aggregator is the recipient")
 	}
 	if nd.result != nil {
-		return violation("second result")
+		return unexpected("second result")
 	}
 	p := nd.p
 	contributors, rest, err := readIDs(body, nd.km.n)
@@ -506,7 +606,9 @@ func idsToInts(ids []uint16) []int {
 
 // Aggregator phases.
 const (
-	phaseUpload = iota
+	phaseUpload      = iota
+	phaseChallenge   // verified: waiting for the contributors' challenge seeds
+	phaseFingerprint // verified: waiting for their fingerprints
 	phaseDecrypt
 	phaseDone
 )
@@ -548,6 +650,23 @@ type Aggregator struct {
 	pcks       multiparty.PublicKeySwitchProtocol
 	pcksAcc    []multiparty.PublicKeySwitchShare
 
+	// Verified rounds (nil digests otherwise): by party id-1, the upload's
+	// digest and signature; by contributor index, the seeds and signed
+	// fingerprints; spent marks nodes that already gave their one share.
+	digests  [][32]byte
+	sigs     [][]byte
+	c1Bytes  []byte
+	claimed  [32]byte
+	aggr     [32]byte
+	seeds    []byte
+	gotSeed  []bool
+	nSeeds   int
+	rho      [32]byte
+	fps      [][]byte
+	nFps     int
+	spent    []bool
+	verified bool
+
 	result *Result
 	err    error
 }
@@ -574,6 +693,12 @@ func NewAggregator(cfg SetupConfig, rc RoundConfig) (*Aggregator, error) {
 	a.rc.Participants = slices.Clone(rc.Participants)
 	for _, id := range rc.Participants {
 		a.participant[id-1] = true
+	}
+	if rc.Identities != nil {
+		a.verified = true
+		a.digests = make([][32]byte, cfg.Parties)
+		a.sigs = make([][]byte, cfg.Parties)
+		a.spent = make([]bool, cfg.Parties)
 	}
 	a.tmp = a.ringQ.NewPoly()
 	a.sums = make([]*rlwe.Ciphertext, a.chunks)
@@ -602,13 +727,13 @@ func (a *Aggregator) abort(err error) error {
 	return a.err
 }
 
-// Step handles a message from a node: an encrypted update during the upload
+// step handles a message from a node: an encrypted update during the upload
 // phase (summed at once into the running aggregate; when every participant
 // has uploaded, the uploads close by themselves) or a decryption share of
 // the current attempt (shares of an abandoned attempt are ignored). A malformed or out-of-protocol message is rejected
 // with an error wrapping mpc.ErrMalformed or mpc.ErrProtocol and leaves the
 // state unchanged.
-func (a *Aggregator) Step(m Message) ([]Message, error) {
+func (a *Aggregator) step(m Message) ([]Message, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
@@ -631,6 +756,14 @@ func (a *Aggregator) Step(m Message) ([]Message, error) {
 		return a.onCiphertext(h.from, body)
 	case KindDecryptShare:
 		return a.onShare(h.from, h.attempt, body)
+	case KindChallenge:
+		if a.verified {
+			return a.onChallenge(h.from, body)
+		}
+	case KindFingerprint:
+		if a.verified {
+			return a.onFingerprint(h.from, body)
+		}
 	}
 	return nil, violation("aggregator got a %s message", h.kind)
 }
@@ -652,11 +785,24 @@ func (a *Aggregator) validate(body []byte, count int) error {
 func (a *Aggregator) onCiphertext(from uint16, body []byte) ([]Message, error) {
 	switch {
 	case a.phase != phaseUpload:
-		return nil, violation("ciphertext from party %d after the uploads closed", from)
+		return nil, unexpected("ciphertext from party %d after the uploads closed", from)
 	case !a.participant[from-1]:
 		return nil, violation("ciphertext from non-participant %d", from)
 	case a.uploaded[from-1]:
-		return nil, violation("second ciphertext from party %d", from)
+		return nil, unexpected("second ciphertext from party %d", from)
+	}
+	if a.verified {
+		if len(body) != 2*a.chunks*a.p.qBytes+sigSize {
+			return nil, malformed("signed ciphertext of %d bytes, want %d", len(body), 2*a.chunks*a.p.qBytes+sigSize)
+		}
+		polys, sig := body[:len(body)-sigSize], body[len(body)-sigSize:]
+		d := [32]byte(derive(labelCiphertext, polys))
+		if !ed25519.Verify(a.rc.Identities[from-1], ContributionMessage(a.rc.FederationID, a.rc.Round, a.rc.ModelVersion, d), sig) {
+			return nil, refuse(ErrBadSignature, "ciphertext of party %d", from)
+		}
+		body = polys
+		a.digests[from-1] = d
+		a.sigs[from-1] = slices.Clone(sig)
 	}
 	if err := a.validate(body, 2*a.chunks); err != nil {
 		return nil, err
@@ -678,10 +824,10 @@ func (a *Aggregator) onCiphertext(from uint16, body []byte) ([]Message, error) {
 	return nil, nil
 }
 
-// CloseUploads ends the upload phase (the driver calls it when the upload
+// closeUploads ends the upload phase (the driver calls it when the upload
 // deadline passes) and returns the first decryption requests. It aborts with
 // mpc.ErrTooFewParties when fewer than the minimum number of nodes uploaded.
-func (a *Aggregator) CloseUploads() ([]Message, error) {
+func (a *Aggregator) closeUploads() ([]Message, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
@@ -713,6 +859,9 @@ func (a *Aggregator) close() ([]Message, error) {
 			a.ksAcc[c] = a.ks.AllocateShare(a.p.level)
 		}
 	}
+	if a.verified {
+		return a.announce()
+	}
 	return a.startAttempt()
 }
 
@@ -720,9 +869,17 @@ func (a *Aggregator) close() ([]Message, error) {
 // sends them the aggregate's c1.
 func (a *Aggregator) startAttempt() ([]Message, error) {
 	t := a.cfg.Threshold
+	if a.verified {
+		// A node gives one share per round: whoever was asked in an
+		// abandoned attempt may have answered already (its share, computed
+		// for that decryption set, is useless now), so it is not asked again.
+		for _, d := range a.decryptors {
+			a.spent[d-1] = true
+		}
+	}
 	live := make([]uint16, 0, len(a.contributors))
 	for _, id := range a.contributors {
-		if !a.failed[id-1] {
+		if !a.failed[id-1] && (!a.verified || !a.spent[id-1]) {
 			live = append(live, id)
 		}
 	}
@@ -744,10 +901,18 @@ func (a *Aggregator) startAttempt() ([]Message, error) {
 	p := a.p
 	hdr := header{kind: KindDecryptRequest, to: broadcast, round: a.rc.Round, attempt: a.attempt, fed: a.rc.FederationID}
 	data := appendHeader(make([]byte, 0, headerFixed+len(a.rc.FederationID)+4+2*len(a.contributors)+2*t+a.chunks*p.qBytes), hdr)
-	data = appendIDs(data, a.contributors)
-	data = appendIDs(data, a.decryptors)
-	for _, ct := range a.sums {
-		data = p.appendPolyQ(data, ct.Value[1])
+	if a.verified {
+		data = appendIDs(data, a.decryptors)
+		for _, fp := range a.fps {
+			data = append(data, fp...)
+		}
+		data = append(data, a.c1Bytes...)
+	} else {
+		data = appendIDs(data, a.contributors)
+		data = appendIDs(data, a.decryptors)
+		for _, ct := range a.sums {
+			data = p.appendPolyQ(data, ct.Value[1])
+		}
 	}
 	out := make([]Message, t)
 	for i, d := range a.decryptors {
@@ -756,11 +921,11 @@ func (a *Aggregator) startAttempt() ([]Message, error) {
 	return out, nil
 }
 
-// Dropped tells the aggregator that node id stopped answering. If it was in
+// dropped tells the aggregator that node id stopped answering. If it was in
 // the current decryption set before sending its share, a new attempt starts
 // with the next live contributors (returned as new requests); the round
 // aborts with mpc.ErrTooFewParties when fewer than t are left.
-func (a *Aggregator) Dropped(id int) ([]Message, error) {
+func (a *Aggregator) dropped(id int) ([]Message, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
@@ -768,6 +933,13 @@ func (a *Aggregator) Dropped(id int) ([]Message, error) {
 		return nil, fmt.Errorf("%w: party id %d outside 1..%d", ErrConfig, id, a.cfg.Parties)
 	}
 	a.failed[id-1] = true
+	if a.phase == phaseChallenge || a.phase == phaseFingerprint {
+		i, ok := slices.BinarySearch(a.contributors, uint16(id))
+		if ok && a.fps[i] == nil {
+			return nil, a.abort(fmt.Errorf("mhe: contributor %d left before the verification: %w", id, mpc.ErrTooFewParties))
+		}
+		return nil, nil
+	}
 	if a.phase != phaseDecrypt {
 		return nil, nil
 	}
@@ -780,7 +952,7 @@ func (a *Aggregator) Dropped(id int) ([]Message, error) {
 
 func (a *Aggregator) onShare(from uint16, attempt uint32, body []byte) ([]Message, error) {
 	if a.phase != phaseDecrypt {
-		return nil, violation("decryption share from party %d outside the decryption phase", from)
+		return nil, unexpected("decryption share from party %d outside the decryption phase", from)
 	}
 	if attempt < a.attempt {
 		// A share of an abandoned attempt (its decryption set lost a member):
@@ -791,8 +963,11 @@ func (a *Aggregator) onShare(from uint16, attempt uint32, body []byte) ([]Messag
 		return nil, violation("decryption share for attempt %d, current %d", attempt, a.attempt)
 	}
 	i := slices.Index(a.decryptors, from)
-	if i < 0 || a.answered[i] {
-		return nil, violation("unexpected decryption share from party %d", from)
+	if i < 0 {
+		return nil, violation("decryption share from party %d outside the decryption set", from)
+	}
+	if a.answered[i] {
+		return nil, unexpected("second decryption share from party %d", from)
 	}
 	per := 1
 	if a.pcksAcc != nil {
@@ -817,6 +992,9 @@ func (a *Aggregator) onShare(from uint16, attempt uint32, body []byte) ([]Messag
 	}
 	a.answered[i] = true
 	a.nAnswered++
+	if a.verified {
+		a.spent[from-1] = true
+	}
 	if a.nAnswered < len(a.decryptors) {
 		return nil, nil
 	}
@@ -838,6 +1016,7 @@ func (a *Aggregator) finish() ([]Message, error) {
 			data = p.appendPolyQ(data, out.Value[1])
 		}
 		a.result = &Result{Frac: a.q.frac, Contributors: idsToInts(a.contributors)}
+		a.audit(a.result)
 		a.sums, a.pcksAcc = nil, nil
 		msgs := make([]Message, 0, len(a.rc.Participants))
 		for _, id := range a.rc.Participants {
@@ -852,6 +1031,7 @@ func (a *Aggregator) finish() ([]Message, error) {
 		return out.Value[0]
 	})
 	finishResult(r)
+	a.audit(r)
 	a.result = r
 	a.sums, a.ksAcc = nil, nil
 	return nil, nil

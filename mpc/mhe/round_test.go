@@ -203,7 +203,7 @@ func TestNodeRefusesSmallAggregate(t *testing.T) {
 	if out, err := nd.Step(request(1, 1, []uint16{1, 2, 3}, []uint16{1, 2})); err != nil || len(out) != 1 {
 		t.Fatalf("valid request: %v", err)
 	}
-	if _, err := nd.Step(request(1, 1, []uint16{1, 2, 3}, []uint16{1, 2})); !errors.Is(err, mpc.ErrProtocol) {
+	if _, err := nd.Step(request(1, 1, []uint16{1, 2, 3}, []uint16{1, 2})); !errors.Is(err, mpc.ErrUnexpected) {
 		t.Fatalf("repeated attempt: %v", err)
 	}
 	_, err := nd.Step(request(1, 2, []uint16{1, 2}, []uint16{1, 2}))

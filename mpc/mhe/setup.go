@@ -70,9 +70,14 @@ func (c SetupConfig) Validate() error {
 // announceSize is the body of an announcement without and with a signature.
 const (
 	dhSize           = 32
-	announceSigned   = dhSize + ed25519.SignatureSize
+	commitSize       = 32
+	announceSize     = dhSize + commitSize
+	announceSigned   = announceSize + ed25519.SignatureSize
 	contributionSize = 32
 )
+
+// labelKeyCommit separates the commitments to key-generation shares.
+const labelKeyCommit = "consort/mhe/key-share-commitment/v1"
 
 // SetupNode is one node's side of the federation key setup, a pure state
 // machine:
@@ -98,13 +103,15 @@ type SetupNode struct {
 	nPeers   int
 	sk       *rlwe.SecretKey
 	thr      multiparty.Thresholdizer
-	poly     multiparty.ShamirPolynomial
 	sent     bool
 	tsk      multiparty.ShamirSecretShare
 	got      []bool
 	nGot     int
 	pending  map[uint16][]byte // sealed shares that arrived before the sender's announcement
 	contribs [][contributionSize]byte
+	keyShare []byte     // own public-key share, packed, sent once every commitment is in
+	commits  [][32]byte // commitments to the public-key shares, by id-1
+	pkBody   []byte     // the aggregator's public-key message, until every commitment is in
 	pk0      ringqp.Poly
 	havePK   bool
 	km       *KeyMaterial
@@ -145,6 +152,7 @@ func NewSetupNode(cfg SetupConfig, id int, signer crypto.Signer, rand io.Reader)
 		got:      make([]bool, cfg.Parties),
 		pending:  make(map[uint16][]byte),
 		contribs: make([][contributionSize]byte, cfg.Parties),
+		commits:  make([][32]byte, cfg.Parties),
 	}, nil
 }
 
@@ -156,16 +164,13 @@ func (s *SetupNode) abort(err error) error {
 	return s.err
 }
 
-// clearSecrets overwrites the secret key and the Shamir polynomial.
+// clearSecrets overwrites the secret key.
 func (s *SetupNode) clearSecrets() {
 	if s.sk != nil {
 		zeroQP(s.sk.Value)
 		s.sk = nil
 	}
-	for _, c := range s.poly.Value {
-		zeroQP(c)
-	}
-	s.poly = multiparty.ShamirPolynomial{}
+
 }
 
 func zeroQP(p ringqp.Poly) {
@@ -182,9 +187,9 @@ func (s *SetupNode) header(kind Kind, to uint16) header {
 	return header{kind: kind, from: s.id, to: to, fed: s.cfg.FederationID}
 }
 
-// Start draws the node's keys and returns its announcement (one message per
+// start draws the node's keys and returns its announcement (one message per
 // other node, sharing one Data) and its public-key share for the aggregator.
-func (s *SetupNode) Start() ([]Message, error) {
+func (s *SetupNode) start() ([]Message, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -215,19 +220,27 @@ func (s *SetupNode) Start() ([]Message, error) {
 	// Share of the collective public key: -a*s_i + e_i with a from the CRS
 	// (as multiparty.PublicKeyGenProtocol.GenShare, with our randomness).
 	share := p.keyShare(s.sk, p.crp(s.cfg.FederationID, s.cfg.CRS), derive(labelKeyShare, seed[:]))
+	s.keyShare = p.appendPolyQP(nil, share.Value)
+	zeroQP(share.Value)
+	s.commits[s.id-1] = s.commitment(s.id, s.keyShare)
 
 	// Shamir polynomial of degree t-1 with constant term s_i and uniform
 	// other coefficients (multiparty.Thresholdizer evaluates it).
 	s.thr = multiparty.NewThresholdizer(p.rlwe)
-	s.poly = p.shamirPolynomial(s.sk, s.cfg.Threshold, derive(labelShamir, seed[:]))
 	s.tsk = s.thr.AllocateThresholdSecretShare()
-	s.thr.GenShamirSecretShare(multiparty.ShamirPublicPoint(s.id), s.poly, &s.tsk)
+	if s.additive() {
+		// t = n: every node's secret is its additive share of s; nothing is
+		// Shamir-shared.
+		s.tsk.Poly.Copy(s.sk.Value)
+	}
+	// Otherwise the Shamir polynomial is fixed once every X25519 key is in
+	// (maybeSendShares): its values at t-1 peers come from the pairwise keys.
 	s.got[s.id-1] = true
 	s.nGot = 1
 
-	body := append([]byte(nil), s.peers[s.id-1]...)
+	body := append(append([]byte(nil), s.peers[s.id-1]...), s.commits[s.id-1][:]...)
 	if s.cfg.Identities != nil {
-		sig, err := s.signer.Sign(nil, s.announceDigest(s.id, s.peers[s.id-1]), crypto.Hash(0))
+		sig, err := s.signer.Sign(nil, s.announceDigest(s.id, body), crypto.Hash(0))
 		if err != nil || len(sig) != ed25519.SignatureSize {
 			return nil, fmt.Errorf("%w: signing the announcement failed", ErrConfig)
 		}
@@ -240,9 +253,6 @@ func (s *SetupNode) Start() ([]Message, error) {
 			out = append(out, Message{From: int(s.id), To: j, Data: ann})
 		}
 	}
-	ks := p.appendPolyQP(appendHeader(nil, s.header(KindKeyShare, 0)), share.Value)
-	zeroQP(share.Value)
-	out = append(out, Message{From: int(s.id), To: 0, Data: ks})
 	more, err := s.maybeSendShares()
 	if err != nil {
 		return nil, err
@@ -250,23 +260,37 @@ func (s *SetupNode) Start() ([]Message, error) {
 	return append(out, more...), nil
 }
 
-// announceDigest is what an announcement's signature covers.
-func (s *SetupNode) announceDigest(id uint16, pub []byte) []byte {
+// announceDigest is what an announcement's signature covers: the X25519 key
+// and the commitment to the public-key share.
+func (s *SetupNode) announceDigest(id uint16, body []byte) []byte {
 	var idb [2]byte
 	binary.LittleEndian.PutUint16(idb[:], id)
-	return derive(labelAnnounce, []byte(s.cfg.FederationID), s.cfg.CRS[:], idb[:], pub)
+	return derive(labelAnnounce, []byte(s.cfg.FederationID), s.cfg.CRS[:], idb[:], body)
 }
 
-// pairKey derives the ChaCha20-Poly1305 key for the Shamir share from -> to.
-func (s *SetupNode) pairKey(peer []byte, from, to uint16) ([]byte, error) {
+// commitment is node id's commitment to its packed public-key share.
+func (s *SetupNode) commitment(id uint16, share []byte) [32]byte {
+	var idb [2]byte
+	binary.LittleEndian.PutUint16(idb[:], id)
+	return [32]byte(derive(labelKeyCommit, []byte(s.cfg.FederationID), s.cfg.CRS[:], idb[:], share))
+}
+
+// sharedSecret is the X25519 agreement with peer.
+func (s *SetupNode) sharedSecret(peer []byte) ([]byte, error) {
 	pub, err := ecdh.X25519().NewPublicKey(peer)
 	if err != nil {
 		return nil, err
 	}
-	ss, err := s.dh.ECDH(pub)
+	return s.dh.ECDH(pub)
+}
+
+// pairKey derives the ChaCha20-Poly1305 key for the Shamir share from -> to.
+func (s *SetupNode) pairKey(peer []byte, from, to uint16) ([]byte, error) {
+	ss, err := s.sharedSecret(peer)
 	if err != nil {
 		return nil, err
 	}
+	defer clear(ss)
 	var ids [4]byte
 	binary.LittleEndian.PutUint16(ids[:], from)
 	binary.LittleEndian.PutUint16(ids[2:], to)
@@ -274,9 +298,89 @@ func (s *SetupNode) pairKey(peer []byte, from, to uint16) ([]byte, error) {
 	return hkdf.Key(sha256.New, ss, nil, info, chacha20poly1305.KeySize)
 }
 
-// shareBodySize is the size of a sealed Shamir share.
-func (p *params) shareBodySize() int {
-	return p.qpBytes() + contributionSize + chacha20poly1305.Overhead
+// additive reports whether the federation needs every node to decrypt (t =
+// n): then the secret keys are additive shares of s and the sealed
+// node-to-node messages carry only the result-key contribution.
+func (s *SetupNode) additive() bool { return s.cfg.Threshold == s.cfg.Parties }
+
+// seeded reports whether the Shamir share from -> to is pseudo-random from
+// their pairwise key rather than sent: true for the t-1 lowest ids other
+// than from (pseudo-random secret sharing: those t-1 values and f(0) = s_from
+// fix the polynomial of degree t-1; the other n-t shares are interpolated
+// and sent).
+func (s *SetupNode) seeded(from, to uint16) bool {
+	if s.additive() || from == to {
+		return false
+	}
+	rank := int(to)
+	if from < to {
+		rank--
+	}
+	return rank <= s.cfg.Threshold-1
+}
+
+// shareBodySize is the size of a sealed message from -> to: a Shamir share
+// and the result-key contribution, or the contribution alone when the share
+// is seeded (or t = n).
+func (s *SetupNode) shareBodySize(from, to uint16) int {
+	if s.additive() || s.seeded(from, to) {
+		return contributionSize + chacha20poly1305.Overhead
+	}
+	return s.p.qpBytes() + contributionSize + chacha20poly1305.Overhead
+}
+
+// seededShare expands the Shamir share from -> to that both derive from
+// their X25519 agreement (a uniform polynomial mod QP).
+func (s *SetupNode) seededShare(peer []byte, from, to uint16, dst ringqp.Poly) error {
+	ss, err := s.sharedSecret(peer)
+	if err != nil {
+		return err
+	}
+	defer clear(ss)
+	var ids [4]byte
+	binary.LittleEndian.PutUint16(ids[:], from)
+	binary.LittleEndian.PutUint16(ids[2:], to)
+	info := string(derive(labelSeededShare, []byte(s.cfg.FederationID), s.cfg.CRS[:], ids[:]))
+	seed, err := hkdf.Key(sha256.New, ss, nil, info, 32)
+	if err != nil {
+		return err
+	}
+	defer clear(seed)
+	ringqp.NewUniformSampler(keyedPRNG(seed), *s.p.rlwe.RingQP()).Read(dst)
+	return nil
+}
+
+// shamirShares fixes the node's Shamir polynomial f of degree t-1 through
+// (0, s_i) and the t-1 seeded values, and returns f evaluated at every
+// other non-seeded id and at the node's own id (by Lagrange interpolation
+// modulo every prime of QP), indexed by id-1; seeded ids are left empty.
+func (s *SetupNode) shamirShares() ([]ringqp.Poly, error) {
+	p := s.p
+	rqp := p.rlwe.RingQP()
+	xs := []uint64{0}
+	ys := []ringqp.Poly{s.sk.Value}
+	for j := uint16(1); int(j) <= s.cfg.Parties; j++ {
+		if !s.seeded(s.id, j) {
+			continue
+		}
+		y := rqp.NewPoly()
+		if err := s.seededShare(s.peers[j-1], s.id, j, y); err != nil {
+			return nil, err
+		}
+		xs, ys = append(xs, uint64(j)), append(ys, y)
+	}
+	out := make([]ringqp.Poly, s.cfg.Parties)
+	for j := uint16(1); int(j) <= s.cfg.Parties; j++ {
+		if s.seeded(s.id, j) {
+			continue
+		}
+		out[j-1] = rqp.NewPoly()
+		p.lagrangeAt(out[j-1], xs, ys, uint64(j))
+	}
+	for _, y := range ys[1:] {
+		zeroQP(y)
+	}
+	return out, nil
 }
 
 // maybeSendShares sends the Shamir shares once every announcement is in.
@@ -286,15 +390,26 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 	}
 	s.sent = true
 	p := s.p
-	out := make([]Message, 0, s.cfg.Parties-1)
-	share := s.thr.AllocateThresholdSecretShare()
+	out := make([]Message, 0, s.cfg.Parties)
+	// Every node has committed to its public-key share: ours can go now
+	// (no share can be chosen after seeing it).
+	out = append(out, Message{From: int(s.id), To: 0, Data: append(appendHeader(nil, s.header(KindKeyShare, 0)), s.keyShare...)})
+	clear(s.keyShare)
+	s.keyShare = nil
+	var shares []ringqp.Poly
+	if !s.additive() {
+		var err error
+		if shares, err = s.shamirShares(); err != nil {
+			return nil, s.abort(violation("key agreement failed"))
+		}
+		s.tsk.Poly.Copy(shares[s.id-1])
+	}
 	plain := make([]byte, 0, p.qpBytes()+contributionSize)
 	var nonce [chacha20poly1305.NonceSize]byte // each key seals one message
 	for j := 1; j <= s.cfg.Parties; j++ {
 		if j == int(s.id) {
 			continue
 		}
-		s.thr.GenShamirSecretShare(multiparty.ShamirPublicPoint(j), s.poly, &share)
 		key, err := s.pairKey(s.peers[j-1], s.id, uint16(j))
 		if err != nil {
 			return nil, s.abort(violation("key agreement with party %d failed", j))
@@ -303,7 +418,10 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 		if err != nil {
 			return nil, s.abort(err)
 		}
-		plain = p.appendPolyQP(plain[:0], share.Poly)
+		plain = plain[:0]
+		if shares != nil && !s.seeded(s.id, uint16(j)) {
+			plain = p.appendPolyQP(plain, shares[j-1])
+		}
 		plain = append(plain, s.contribs[s.id-1][:]...)
 		hdr := appendHeader(nil, s.header(KindShamirShare, uint16(j)))
 		data := aead.Seal(hdr, nonce[:], plain, hdr)
@@ -311,7 +429,11 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 		clear(key)
 	}
 	clear(plain[:cap(plain)])
-	zeroQP(share.Poly)
+	for _, sh := range shares {
+		if sh.Q.Coeffs != nil {
+			zeroQP(sh)
+		}
+	}
 	// The polynomial and the secret key are no longer needed.
 	s.clearSecrets()
 	for from, sealed := range s.pending {
@@ -323,11 +445,11 @@ func (s *SetupNode) maybeSendShares() ([]Message, error) {
 	return out, s.maybeFinish()
 }
 
-// Step handles one message addressed to the node and returns the messages
+// step handles one message addressed to the node and returns the messages
 // to send. A message that is malformed or breaks the protocol is rejected
 // with an error wrapping mpc.ErrMalformed or mpc.ErrProtocol; a failed key
 // agreement or share decryption aborts the setup (*mpc.AbortError).
-func (s *SetupNode) Step(m Message) ([]Message, error) {
+func (s *SetupNode) step(m Message) ([]Message, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -374,7 +496,7 @@ func (s *SetupNode) onAnnounce(from uint16, body []byte) ([]Message, error) {
 	if err := s.checkPeer(from); err != nil {
 		return nil, err
 	}
-	want := dhSize
+	want := announceSize
 	if s.cfg.Identities != nil {
 		want = announceSigned
 	}
@@ -382,16 +504,17 @@ func (s *SetupNode) onAnnounce(from uint16, body []byte) ([]Message, error) {
 		return nil, malformed("announcement of %d bytes, want %d", len(body), want)
 	}
 	if s.peers[from-1] != nil {
-		return nil, violation("second announcement from party %d", from)
+		return nil, unexpected("second announcement from party %d", from)
 	}
 	pub := body[:dhSize]
-	if s.cfg.Identities != nil && !ed25519.Verify(s.cfg.Identities[from-1], s.announceDigest(from, pub), body[dhSize:]) {
+	if s.cfg.Identities != nil && !ed25519.Verify(s.cfg.Identities[from-1], s.announceDigest(from, body[:announceSize]), body[announceSize:]) {
 		return nil, violation("bad announcement signature from party %d", from)
 	}
 	if _, err := ecdh.X25519().NewPublicKey(pub); err != nil {
 		return nil, malformed("X25519 key of party %d", from)
 	}
 	s.peers[from-1] = append([]byte(nil), pub...)
+	s.commits[from-1] = [32]byte(body[dhSize:announceSize])
 	s.nPeers++
 	return s.maybeSendShares()
 }
@@ -401,14 +524,14 @@ func (s *SetupNode) onShare(from uint16, data []byte) ([]Message, error) {
 		return nil, err
 	}
 	hl := headerFixed + len(s.cfg.FederationID)
-	if len(data) != hl+s.p.shareBodySize() {
-		return nil, malformed("Shamir share of %d bytes, want %d", len(data)-hl, s.p.shareBodySize())
+	if want := s.shareBodySize(from, s.id); len(data) != hl+want {
+		return nil, malformed("Shamir share of %d bytes, want %d", len(data)-hl, want)
 	}
 	if s.got[from-1] {
-		return nil, violation("second Shamir share from party %d", from)
+		return nil, unexpected("second Shamir share from party %d", from)
 	}
 	if _, dup := s.pending[from]; dup {
-		return nil, violation("second Shamir share from party %d", from)
+		return nil, unexpected("second Shamir share from party %d", from)
 	}
 	if !s.sent {
 		// We cannot open it before we have our own key and the sender's
@@ -442,15 +565,21 @@ func (s *SetupNode) openShare(from uint16, data []byte) error {
 		return s.abort(violation("Shamir share from party %d does not authenticate", from))
 	}
 	defer clear(plain)
-	share := s.thr.AllocateThresholdSecretShare()
-	defer zeroQP(share.Poly)
-	if err := p.readPolyQP(share.Poly, plain[:p.qpBytes()]); err != nil {
-		return s.abort(err)
+	if !s.additive() {
+		share := s.thr.AllocateThresholdSecretShare()
+		defer zeroQP(share.Poly)
+		if s.seeded(from, s.id) {
+			if err := s.seededShare(s.peers[from-1], from, s.id, share.Poly); err != nil {
+				return s.abort(violation("key agreement with party %d failed", from))
+			}
+		} else if err := p.readPolyQP(share.Poly, plain[:p.qpBytes()]); err != nil {
+			return s.abort(err)
+		}
+		if err := s.thr.AggregateShares(s.tsk, share, &s.tsk); err != nil {
+			return s.abort(err)
+		}
 	}
-	if err := s.thr.AggregateShares(s.tsk, share, &s.tsk); err != nil {
-		return s.abort(err)
-	}
-	copy(s.contribs[from-1][:], plain[p.qpBytes():])
+	copy(s.contribs[from-1][:], plain[len(plain)-contributionSize:])
 	s.got[from-1] = true
 	s.nGot++
 	return nil
@@ -460,21 +589,52 @@ func (s *SetupNode) onPublicKey(from uint16, body []byte) ([]Message, error) {
 	if from != 0 {
 		return nil, violation("public key from party %d", from)
 	}
-	if s.havePK {
+	if s.havePK || s.pkBody != nil {
 		return nil, violation("second public key")
 	}
-	pk0 := s.p.rlwe.RingQP().NewPoly()
-	if err := s.p.readPolyQP(pk0, body); err != nil {
-		return nil, err
+	if want := s.cfg.Parties * s.p.qpBytes(); len(body) != want {
+		return nil, malformed("public key message of %d bytes, want %d", len(body), want)
 	}
-	s.pk0, s.havePK = pk0, true
+	s.pkBody = append([]byte(nil), body...)
 	return nil, s.maybeFinish()
+}
+
+// formPublicKey checks every public-key share the aggregator sent against
+// its owner's commitment and sums them into pk0 itself, so that an
+// aggregator cannot install a key of its own (whose secret it would know).
+func (s *SetupNode) formPublicKey() error {
+	p := s.p
+	ckg := multiparty.NewPublicKeyGenProtocol(p.rlwe)
+	acc, share := ckg.AllocateShare(), ckg.AllocateShare()
+	qp := p.qpBytes()
+	for j := range s.cfg.Parties {
+		b := s.pkBody[j*qp : (j+1)*qp]
+		if s.commitment(uint16(j+1), b) != s.commits[j] {
+			return s.abort(violation("public-key share of party %d does not match its commitment", j+1))
+		}
+		if err := p.readPolyQP(share.Value, b); err != nil {
+			return s.abort(err)
+		}
+		ckg.AggregateShares(acc, share, &acc)
+	}
+	pk := rlwe.NewPublicKey(p.rlwe)
+	ckg.GenPublicKey(acc, p.crp(s.cfg.FederationID, s.cfg.CRS), pk)
+	s.pk0, s.havePK, s.pkBody = pk.Value[0], true, nil
+	return nil
 }
 
 // maybeFinish assembles the key material once every share and the public
 // key are in.
 func (s *SetupNode) maybeFinish() error {
-	if s.km != nil || !s.havePK || s.nGot < s.cfg.Parties {
+	if s.km != nil {
+		return nil
+	}
+	if !s.havePK && s.pkBody != nil && s.nPeers == s.cfg.Parties {
+		if err := s.formPublicKey(); err != nil {
+			return err
+		}
+	}
+	if !s.havePK || s.nGot < s.cfg.Parties {
 		return nil
 	}
 	k := &KeyMaterial{
@@ -486,6 +646,7 @@ func (s *SetupNode) maybeFinish() error {
 		recipient: s.cfg.Recipient,
 		crs:       s.cfg.CRS,
 		share:     s.tsk,
+		additive:  s.additive(),
 		pk0:       s.pk0,
 	}
 	if s.cfg.Recipient == RecipientNodes {
@@ -511,15 +672,16 @@ func (s *SetupNode) KeyMaterial() (*KeyMaterial, bool) {
 // public-key shares and broadcasts the collective public key. It holds no
 // secret.
 type SetupAggregator struct {
-	cfg  SetupConfig
-	p    *params
-	ckg  multiparty.PublicKeyGenProtocol
-	acc  multiparty.PublicKeyGenShare
-	tmp  multiparty.PublicKeyGenShare
-	got  []bool
-	nGot int
-	pk0  ringqp.Poly
-	done bool
+	cfg    SetupConfig
+	p      *params
+	ckg    multiparty.PublicKeyGenProtocol
+	acc    multiparty.PublicKeyGenShare
+	tmp    multiparty.PublicKeyGenShare
+	got    []bool
+	nGot   int
+	shares [][]byte // the packed shares by id-1, relayed to every node
+	pk0    ringqp.Poly
+	done   bool
 }
 
 // NewSetupAggregator returns the aggregator's setup state machine.
@@ -532,12 +694,13 @@ func NewSetupAggregator(cfg SetupConfig) (*SetupAggregator, error) {
 	return &SetupAggregator{
 		cfg: cfg, p: p, ckg: ckg,
 		acc: ckg.AllocateShare(), tmp: ckg.AllocateShare(),
-		got: make([]bool, cfg.Parties),
+		got: make([]bool, cfg.Parties), shares: make([][]byte, cfg.Parties),
 	}, nil
 }
 
-// Step handles a public-key share. When all n shares are in it returns the
-// collective public key, one message per node (sharing one Data).
+// Step handles a public-key share. When all n shares are in it returns them
+// all, one message per node (sharing one Data): every node checks each share
+// against its owner's commitment and forms the collective public key itself.
 func (a *SetupAggregator) Step(m Message) ([]Message, error) {
 	h, body, err := parseHeader(m.Data)
 	if err != nil {
@@ -557,12 +720,13 @@ func (a *SetupAggregator) Step(m Message) ([]Message, error) {
 	case h.from == 0 || int(h.from) > a.cfg.Parties:
 		return nil, violation("key share from unknown party %d", h.from)
 	case a.got[h.from-1]:
-		return nil, violation("second key share from party %d", h.from)
+		return nil, unexpected("second key share from party %d", h.from)
 	}
 	if err := a.p.readPolyQP(a.tmp.Value, body); err != nil {
 		return nil, err
 	}
 	a.ckg.AggregateShares(a.acc, a.tmp, &a.acc)
+	a.shares[h.from-1] = append([]byte(nil), body...)
 	a.got[h.from-1] = true
 	a.nGot++
 	if a.nGot < a.cfg.Parties {
@@ -573,7 +737,11 @@ func (a *SetupAggregator) Step(m Message) ([]Message, error) {
 	a.ckg.GenPublicKey(a.acc, crp, pk)
 	a.pk0 = pk.Value[0]
 	a.done = true
-	data := a.p.appendPolyQP(appendHeader(nil, header{kind: KindPublicKey, to: broadcast, fed: a.cfg.FederationID}), a.pk0)
+	data := appendHeader(make([]byte, 0, headerFixed+len(a.cfg.FederationID)+a.cfg.Parties*a.p.qpBytes()), header{kind: KindPublicKey, to: broadcast, fed: a.cfg.FederationID})
+	for _, sh := range a.shares {
+		data = append(data, sh...)
+	}
+	a.shares = nil
 	out := make([]Message, a.cfg.Parties)
 	for j := range out {
 		out[j] = Message{From: 0, To: j + 1, Data: data}

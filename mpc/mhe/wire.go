@@ -41,10 +41,24 @@ const (
 	// KindResult: aggregator -> nodes, round, only when the nodes are the
 	// recipients. The aggregate re-encrypted under the nodes' result key.
 	KindResult
+	// KindAggregate: aggregator -> contributors, verified round. The
+	// contributor set with every contribution's digest and signature, and
+	// the digest of the claimed aggregate's c1.
+	KindAggregate
+	// KindChallenge: contributor -> aggregator, verified round. A fresh
+	// 32-byte challenge seed, drawn after the claimed aggregate was fixed.
+	KindChallenge
+	// KindChallengeSet: aggregator -> contributors, verified round. Every
+	// contributor's challenge seed.
+	KindChallengeSet
+	// KindFingerprint: contributor -> aggregator, verified round. The signed
+	// linear fingerprints of the contributor's c1 under the joint challenge.
+	KindFingerprint
 	kindEnd
 )
 
-var kindNames = [...]string{"invalid", "announce", "key-share", "shamir-share", "public-key", "ciphertext", "decrypt-request", "decrypt-share", "result"}
+var kindNames = [...]string{"invalid", "announce", "key-share", "shamir-share", "public-key", "ciphertext", "decrypt-request", "decrypt-share", "result",
+	"aggregate", "challenge", "challenge-set", "fingerprint"}
 
 // String returns the kind's name.
 func (k Kind) String() string {
@@ -54,15 +68,11 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// Message is one protocol message between two parties. From and To are party
-// ids: 0 is the aggregator, nodes are 1..n. The transport sets From to the
-// authenticated sender; the state machines check it against the sender named
-// inside Data. Several messages may share one Data slice (a broadcast): it
-// must be treated as read-only.
-type Message struct {
-	From, To int
-	Data     []byte
-}
+// Message is one protocol message between two parties (0 is the
+// aggregator, nodes are 1..n): the contract's [mpc.Message]. Its Kind is the
+// name of the [Kind] encoded in Data's second byte. Several messages may
+// share one Data slice (a broadcast): it must be treated as read-only.
+type Message = mpc.Message
 
 // Wire constants.
 const (

@@ -5,11 +5,13 @@ import (
 	"crypto"
 	"crypto/ecdh"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 
+	"github.com/consort-ml/consort/kernels"
 	"github.com/consort-ml/consort/mpc"
 	"github.com/consort-ml/consort/mpc/shamir"
 )
@@ -20,8 +22,9 @@ var ErrInput = errors.New("secagg: invalid configuration")
 
 // ErrUnexpected marks a message that is well formed but not expected in the
 // party's current state (a duplicate, a straggler, a message for another
-// party). The message is ignored and the party does not abort.
-var ErrUnexpected = errors.New("secagg: unexpected message")
+// party). The message is ignored and the party does not abort. It wraps
+// [mpc.ErrUnexpected].
+var ErrUnexpected = fmt.Errorf("secagg: %w", mpc.ErrUnexpected)
 
 // ClientConfig configures one party of one round.
 type ClientConfig struct {
@@ -46,6 +49,7 @@ const (
 	cAdvertised
 	cShared
 	cMasked
+	cConfirmed // consistency check: confirmed U3, waiting for the others' confirmations
 	cResponded
 	cDone
 	cAborted
@@ -59,6 +63,7 @@ type peerKeys struct {
 	openKey [32]byte // AEAD key of shares sent by the neighbour to this party
 	openAD  []byte
 	mask    [32]byte // pairwise mask seed s_uv
+	confirm [32]byte // MAC key of the consistency check
 }
 
 // Client is one party's state machine. It is not safe for concurrent use.
@@ -87,6 +92,9 @@ type Client struct {
 	heldS     map[uint16]shamir.Share // neighbours' key shares held by this party
 	heldB     map[uint16]shamir.Share // neighbours' self-mask shares
 	senders   map[uint16]bool         // neighbours whose shares arrived
+	g         *graph                  // the round's neighbour graph
+	u3        []byte                  // consistency check: the survivor set confirmed
+	surv      map[uint16]bool         // consistency check: its members
 	survivors []int
 }
 
@@ -170,11 +178,13 @@ func (c *Client) forget() {
 	for _, pk := range c.peers {
 		clear(pk.openKey[:])
 		clear(pk.mask[:])
+		clear(pk.confirm[:])
 	}
 }
 
-// Start draws the party's keys and returns its StepAdvertiseKeys message.
-func (c *Client) Start() ([]Message, error) {
+// start draws the party's keys and returns its StepAdvertiseKeys message
+// (Start in party.go sets the messages' Kind).
+func (c *Client) start() ([]Message, error) {
 	if c.state == cAborted {
 		return nil, c.err
 	}
@@ -209,11 +219,12 @@ func (c *Client) Start() ([]Message, error) {
 	return []Message{{From: int(c.id), To: 0, Data: data}}, nil
 }
 
-// Step processes one message from the server and returns the messages to
-// send. Errors wrapping ErrUnexpected, or a message not addressed to this
-// party, leave the state unchanged; any other error is the *mpc.AbortError
-// the client ended with.
-func (c *Client) Step(m Message) ([]Message, error) {
+// step processes one message from the server and returns the messages to
+// send (Step in party.go checks and sets the messages' Kind). Errors
+// wrapping ErrUnexpected, or a message not addressed to this party, leave
+// the state unchanged; any other error is the *mpc.AbortError the client
+// ended with.
+func (c *Client) step(m Message) ([]Message, error) {
 	if c.state == cAborted {
 		return nil, c.err
 	}
@@ -247,7 +258,9 @@ func (c *Client) Step(m Message) ([]Message, error) {
 		return c.onShares(body)
 	case h.step == StepUnmask && c.state == cMasked:
 		return c.onUnmask(body)
-	case h.step == StepDone && (c.state == cMasked || c.state == cResponded):
+	case h.step == StepConfirmations && c.state == cConfirmed:
+		return c.onConfirmations(body)
+	case h.step == StepDone && (c.state == cMasked || c.state == cConfirmed || c.state == cResponded):
 		// The server may finish before this party's unmasking answer is
 		// needed; it then never reveals its shares.
 		ids, err := c.p.decodeBitmap(body)
@@ -296,6 +309,7 @@ func (c *Client) onKeyList(body []byte) ([]Message, error) {
 			return c.abort(fmt.Errorf("%w: secagg: keys of party %d carry a bad signature", mpc.ErrProtocol, v))
 		}
 	}
+	c.g = g
 	c.holders = append(slices.Clone(nbrs), c.id)
 	slices.Sort(c.holders)
 	if len(c.holders) < p.t {
@@ -330,7 +344,7 @@ func (c *Client) onKeyList(body []byte) ([]Message, error) {
 		if err != nil {
 			return c.abort(fmt.Errorf("%w (party %d)", err, v))
 		}
-		pk := &peerKeys{mask: p.pairSeed(ms, c.id, v)}
+		pk := &peerKeys{mask: p.pairSeed(ms, c.id, v), confirm: p.confirmKey(ss, c.id, v)}
 		pk.openKey, pk.openAD = p.shareAEAD(ss, v, c.id)
 		c.peers[v] = pk
 		clear(ms)
@@ -384,19 +398,18 @@ func (c *Client) onShares(body []byte) ([]Message, error) {
 		return c.abort(fmt.Errorf("%w: secagg: %d of this party's share holders are live, threshold %d", mpc.ErrTooFewParties, live, p.t))
 	}
 	// y = x + PRG(b) + sum_{u > id} PRG(s_{id,u}) - sum_{u < id} PRG(s_{id,u})
-	// Clone rather than make and copy: the copy is the only pass over y
-	// before masking.
-	y := vec{bits: p.bits, v32: slices.Clone(c.in32), v64: slices.Clone(c.in64)}
+	y := inputVec(p, c.in32, c.in64)
 	seed := p.selfSeed(&c.b, c.id)
-	y.maskAdd(&seed)
-	clear(seed[:])
+	set := kernels.MaskSet{Add: [][]byte{seed[:]}}
 	for _, u := range sortedKeys(c.senders) {
 		if c.id < u {
-			y.maskAdd(&c.peers[u].mask)
+			set.Add = append(set.Add, c.peers[u].mask[:])
 		} else {
-			y.maskSub(&c.peers[u].mask)
+			set.Sub = append(set.Sub, c.peers[u].mask[:])
 		}
 	}
+	y.applyMasks(set)
+	clear(seed[:])
 	data := p.appendHeader(make([]byte, 0, p.MessageSize(StepMaskedInput, 0)), StepMaskedInput, c.id, 0)
 	data = y.pack(data)
 	c.state = cMasked
@@ -425,6 +438,117 @@ func (c *Client) onUnmask(body []byte) ([]Message, error) {
 	if len(ids) < p.minSur {
 		return c.abort(fmt.Errorf("%w: secagg: %d survivors, need %d", mpc.ErrTooFewParties, len(ids), p.minSur))
 	}
+	if p.check {
+		return c.confirm(body, surv)
+	}
+	return c.reveal(surv)
+}
+
+// confirm answers the unmasking request of a round with the consistency
+// check: it signs U3 and MACs it for each neighbour in U3, and keeps every
+// secret until the confirmations arrive. This is the only U3 the party ever
+// confirms.
+func (c *Client) confirm(u3 []byte, surv map[uint16]bool) ([]Message, error) {
+	p := c.p
+	sig, err := c.signer.Sign(c.rand, p.consistencySigned(u3), crypto.Hash(0))
+	if err != nil || len(sig) != SignatureSize {
+		// A local failure (the signer's), not a peer's violation.
+		return c.abort(fmt.Errorf("%w: identity signature of the survivor set failed", ErrInput))
+	}
+	var cf confirm
+	copy(cf.sig[:], sig)
+	for _, v := range c.holders {
+		if pk := c.peers[v]; pk != nil && surv[v] {
+			cf.tags = append(cf.tags, tagEntry{peer: v, tag: p.confirmTag(&pk.confirm, c.id, v, u3)})
+		}
+	}
+	c.u3 = slices.Clone(u3)
+	c.surv = surv
+	data := p.appendHeader(make([]byte, 0, p.MessageSize(StepConfirm, len(cf.tags))), StepConfirm, c.id, 0)
+	data = cf.append(data)
+	c.state = cConfirmed
+	return []Message{{From: int(c.id), To: 0, Data: data}}, nil
+}
+
+// onConfirmations runs the party's side of the consistency check: the
+// survivor set must be the one it confirmed, and for every secret it holds
+// a share of (its own and each neighbour's that shared), at least Threshold
+// of that secret's share holders must have confirmed the same set, by a MAC
+// tag (neighbours) or an identity signature (anyone). Only then does it
+// reveal its shares. A server that told other parties another set cannot
+// gather Threshold confirmations for both sets when 2·Threshold exceeds the
+// holders plus the colluding parties (package overview).
+func (c *Client) onConfirmations(body []byte) ([]Message, error) {
+	p := c.p
+	cf, err := p.decodeConfirmations(body, c.id)
+	if err != nil {
+		return c.abort(err)
+	}
+	if !bytes.Equal(cf.u3, c.u3) {
+		return c.abort(fmt.Errorf("%w: secagg: consistency check: the survivor set differs from the one this party confirmed", mpc.ErrProtocol))
+	}
+	confirmed := map[uint16]bool{c.id: true}
+	for _, e := range cf.tags {
+		pk := c.peers[e.peer]
+		if pk == nil || !c.surv[e.peer] {
+			return c.abort(fmt.Errorf("%w: secagg: consistency check: tag from party %d, not a surviving neighbour", mpc.ErrProtocol, e.peer))
+		}
+		want := p.confirmTag(&pk.confirm, e.peer, c.id, c.u3)
+		// A wrong tag may be a colluding party's, which the server cannot
+		// check: it is not counted, and does not abort the round.
+		if hmac.Equal(want[:], e.tag[:]) {
+			confirmed[e.peer] = true
+		}
+	}
+	sigs := make(map[uint16]*[SignatureSize]byte, len(cf.sigs))
+	for i := range cf.sigs {
+		if !c.surv[cf.sigs[i].id] {
+			return c.abort(fmt.Errorf("%w: secagg: consistency check: signature of party %d, not a survivor", mpc.ErrProtocol, cf.sigs[i].id))
+		}
+		sigs[cf.sigs[i].id] = &cf.sigs[i].sig
+	}
+	msg := p.consistencySigned(c.u3)
+	// Signatures are checked lazily, only as far as some secret still lacks
+	// confirmations: each costs a verification, a tag a hash.
+	for _, v := range c.holders {
+		if v != c.id && !c.senders[v] {
+			continue // no share of v is revealed
+		}
+		hv := append(c.g.neighbours(v), v)
+		count := 0
+		for _, w := range hv {
+			if confirmed[w] {
+				count++
+			}
+		}
+		for _, w := range hv {
+			if count >= p.t {
+				break
+			}
+			sig := sigs[w]
+			if confirmed[w] || sig == nil {
+				continue
+			}
+			delete(sigs, w)
+			// The server verifies every signature it forwards: a bad one
+			// is the server's deviation.
+			if !ed25519.Verify(p.ids[w-1], msg, sig[:]) {
+				return c.abort(fmt.Errorf("%w: secagg: consistency check: forwarded signature of party %d does not verify", mpc.ErrProtocol, w))
+			}
+			confirmed[w] = true
+			count++
+		}
+		if count < p.t {
+			return c.abort(fmt.Errorf("%w: secagg: consistency check: %d of party %d's share holders confirmed the survivor set, threshold %d", mpc.ErrProtocol, count, v, p.t))
+		}
+	}
+	return c.reveal(c.surv)
+}
+
+// reveal sends the unmasking shares for survivor set surv and forgets every
+// secret.
+func (c *Client) reveal(surv map[uint16]bool) ([]Message, error) {
+	p := c.p
 	// One share per holder-owner: the self-mask share of a survivor, the key
 	// share of a party that dropped after sharing. Never both for one party.
 	out := make([]unmaskShare, 0, len(c.holders))

@@ -19,6 +19,8 @@ type decoded struct {
 	ids    []uint16
 	shares []unmaskShare
 	reason uint8
+	conf   confirm
+	confs  confirmations
 }
 
 func decodeAny(p *Params, data []byte) (decoded, error) {
@@ -39,9 +41,12 @@ func decodeAny(p *Params, data []byte) (decoded, error) {
 		d.cts, err = p.decodeCiphertexts(body, h.to)
 	case StepMaskedInput:
 		d.masked = newVec(p)
-		if p.Wide() {
+		switch {
+		case d.masked.v16 != nil:
+			err = kernels.Unpack16(d.masked.v16, body, p.bits)
+		case p.Wide():
 			err = kernels.Unpack64(d.masked.v64, body, p.bits)
-		} else {
+		default:
 			err = kernels.Unpack32(d.masked.v32, body, p.bits)
 		}
 		if err != nil {
@@ -53,6 +58,10 @@ func decodeAny(p *Params, data []byte) (decoded, error) {
 		d.shares, err = p.decodeUnmaskShares(body)
 	case StepAbort:
 		d.reason, err = decodeAbort(body)
+	case StepConfirm:
+		d.conf, err = p.decodeConfirm(body, h.from)
+	case StepConfirmations:
+		d.confs, err = p.decodeConfirmations(body, h.to)
 	}
 	return d, err
 }
@@ -74,14 +83,19 @@ func (d decoded) encode(p *Params) []byte {
 		return appendUnmaskShares(b, d.shares)
 	case StepAbort:
 		return append(b, d.reason)
+	case StepConfirm:
+		return d.conf.append(b)
+	case StepConfirmations:
+		return d.confs.append(b)
 	}
 	return nil
 }
 
 // fuzzParams are the parameters every fuzz target decodes under: 5 parties,
-// threshold 2, a complete graph, a 13-bit ring (so packing has padding bits).
+// threshold 2, a complete graph, a 13-bit ring (so packing has padding bits),
+// the consistency check on (so its two steps are decoded too).
 func fuzzParams(t testing.TB) *Params {
-	p, _ := testParams(t, 5, 11, 13, 2, 0, 0)
+	p, _ := testParamsCheck(t, 5, 11, 13, 2, 0, 0, true)
 	return p
 }
 
@@ -140,6 +154,10 @@ func fuzzDecoder(f *testing.F, step Step) {
 	switch step {
 	case StepKeyList, StepShareKeys, StepShares, StepUnmaskShares:
 		countAt = p.headerSize()
+	case StepConfirm:
+		countAt = p.headerSize() + SignatureSize
+	case StepConfirmations:
+		countAt = p.headerSize() + p.bitmapSize()
 	}
 	for _, c := range corpus {
 		for _, m := range mutations(c, countAt) {
@@ -169,13 +187,15 @@ func FuzzUnmask(f *testing.F)        { fuzzDecoder(f, StepUnmask) }
 func FuzzUnmaskShares(f *testing.F)  { fuzzDecoder(f, StepUnmaskShares) }
 func FuzzDone(f *testing.F)          { fuzzDecoder(f, StepDone) }
 func FuzzAbort(f *testing.F)         { fuzzDecoder(f, StepAbort) }
+func FuzzConfirm(f *testing.F)       { fuzzDecoder(f, StepConfirm) }
+func FuzzConfirmations(f *testing.F) { fuzzDecoder(f, StepConfirmations) }
 
 // FuzzClientStep feeds arbitrary server bytes to a party waiting for its
 // key list: no panic, and every error is classified.
 func FuzzClientStep(f *testing.F) {
 	p := fuzzParams(f)
 	sk, _ := testIdentities(5, 1)
-	for _, step := range []Step{StepKeyList, StepAbort, StepShares} {
+	for _, step := range []Step{StepKeyList, StepAbort, StepShares, StepConfirmations} {
 		for _, c := range fuzzCorpus(f, step) {
 			for _, m := range mutations(c, p.headerSize()) {
 				f.Add(m)

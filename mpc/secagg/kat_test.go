@@ -17,14 +17,15 @@ var update = flag.Bool("update", false, "rewrite the known-answer vectors in tes
 // katVector is one pinned run: every seed is fixed (identities, party
 // randomness, inputs, drops) and delivery is in order (no delay).
 type katVector struct {
-	name string
-	n    int
-	dim  int
-	bits uint
-	thr  int
-	deg  int
-	drop []dropPoint
-	seed uint64
+	name  string
+	n     int
+	dim   int
+	bits  uint
+	thr   int
+	deg   int
+	drop  []dropPoint
+	seed  uint64
+	check bool // the consistency check
 }
 
 var katVectors = []katVector{
@@ -34,6 +35,10 @@ var katVectors = []katVector{
 		drop: []dropPoint{dropNone, dropBeforeMasked, dropNone, dropNone}, seed: 2},
 	{name: "ring20-sparse-drops", n: 9, dim: 7, bits: 20, thr: 3, deg: 4,
 		drop: []dropPoint{dropNone, dropBeforeAdvert, dropNone, dropNone, dropBeforeMasked, dropNone, dropNone, dropBeforeUnmask, dropNone}, seed: 3},
+	{name: "ring16-sparse-drops", n: 9, dim: 70, bits: 16, thr: 3, deg: 4,
+		drop: []dropPoint{dropNone, dropNone, dropBeforeMasked, dropNone, dropNone, dropBeforeUnmask, dropNone, dropNone, dropNone}, seed: 5},
+	{name: "ring16-sparse-check", n: 9, dim: 20, bits: 16, thr: 3, deg: 4, check: true,
+		drop: []dropPoint{dropNone, dropNone, dropBeforeMasked, dropNone, dropBeforeConfirmations, dropNone, dropNone, dropNone, dropNone}, seed: 6},
 	{name: "abort-below-threshold", n: 4, dim: 3, bits: 32, thr: 3,
 		drop: []dropPoint{dropNone, dropBeforeMasked, dropBeforeMasked, dropNone}, seed: 4},
 }
@@ -41,7 +46,7 @@ var katVectors = []katVector{
 // transcript runs v and renders every delivered message (index, step, from,
 // to, length, SHA-256) and the outcome.
 func (v katVector) transcript(t *testing.T) string {
-	p, sk := testParams(t, v.n, v.dim, v.bits, v.thr, v.deg, 0)
+	p, sk := testParamsCheck(t, v.n, v.dim, v.bits, v.thr, v.deg, 0, v.check)
 	in32, in64 := randomInputs(p, v.seed)
 	s := newSim(t, p, sk, in32, in64, v.drop, netConfig{Seed: v.seed})
 	s.run()

@@ -3,6 +3,7 @@ package secagg
 import (
 	"crypto/ecdh"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -19,6 +20,9 @@ const (
 	labelShareAD   = "consort/secagg/v1 shares"
 	labelPairMask  = "consort/secagg/v1 pairwise mask"
 	labelSelfMask  = "consort/secagg/v1 self mask"
+	labelConsist   = "consort/secagg/v1 consistency"
+	labelConfKey   = "consort/secagg/v1 confirmation key"
+	labelConfTag   = "consort/secagg/v1 confirmation tag"
 )
 
 // KeySize is the size of an X25519 key.
@@ -121,4 +125,31 @@ func open(key *[32]byte, ad, ciphertext []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: share ciphertext does not authenticate", mpc.ErrProtocol)
 	}
 	return pt, nil
+}
+
+// consistencySigned is the message a party signs to confirm the survivor set
+// U3 (its canonical party-set encoding): label || federation || round || U3.
+func (p *Params) consistencySigned(u3 []byte) []byte {
+	m := p.binding(make([]byte, 0, 64+len(u3)), labelConsist, 0, 0)
+	return append(m, u3...)
+}
+
+// confirmKey is the MAC key of the consistency check shared by neighbours u
+// and v, derived from their X25519 agreement on the encryption keys (which
+// the server does not know), bound to the round and the unordered pair.
+func (p *Params) confirmKey(ss []byte, u, v uint16) [32]byte {
+	return kdf(ss, p.binding(nil, labelConfKey, min(u, v), max(u, v)))
+}
+
+// confirmTag is sender's MAC tag for receiver over U3:
+// HMAC-SHA256(key, label || federation || round || sender || receiver || U3)
+// truncated to TagSize bytes.
+func (p *Params) confirmTag(key *[32]byte, sender, receiver uint16, u3 []byte) [TagSize]byte {
+	h := hmac.New(sha256.New, key[:])
+	h.Write(p.binding(make([]byte, 0, 64), labelConfTag, sender, receiver))
+	h.Write(u3)
+	var sum [sha256.Size]byte
+	var tag [TagSize]byte
+	copy(tag[:], h.Sum(sum[:0]))
+	return tag
 }

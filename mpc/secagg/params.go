@@ -44,7 +44,9 @@ type Config struct {
 	// Dim is the length d of every input vector.
 	Dim int
 	// Bits is the ring width k: inputs and the sum live in Z_{2^k}, 1..64
-	// (0 means 32). Widths up to 32 use []uint32 vectors, wider ones []uint64.
+	// (0 means 32). Widths up to 32 use []uint32 vectors, wider ones []uint64;
+	// internally widths up to 16 are masked in 16-bit lanes. [RingBits]
+	// gives the narrowest width for which a sum cannot wrap.
 	Bits uint
 	// Threshold is t: the number of shares that reconstruct a party's
 	// secrets, counted among the party and its neighbours. Fewer than t
@@ -62,6 +64,13 @@ type Config struct {
 	// Identities holds the parties' Ed25519 identity keys: Identities[i-1] is
 	// party i's. Advertised keys must carry a signature under it.
 	Identities []ed25519.PublicKey
+	// ConsistencyCheck adds the consistency-check round of Bonawitz et al.
+	// (the active-adversary variant, package overview): before revealing
+	// any unmasking share, a party checks that enough of each secret's share
+	// holders confirmed the same survivor set. Without it (the default, for
+	// compatibility) a server that lies about who dropped can unmask an
+	// input whenever Threshold <= n/2 (see [CheckMaliciousThreshold]).
+	ConsistencyCheck bool
 }
 
 // Params is a validated, immutable Config.
@@ -72,6 +81,7 @@ type Params struct {
 	bits         uint
 	t, k, minSur int
 	ids          []ed25519.PublicKey
+	check        bool
 }
 
 // NewParams validates c and returns the parameters of one round.
@@ -119,7 +129,7 @@ func NewParams(c Config) (*Params, error) {
 	}
 	return &Params{
 		fed: c.FederationID, round: c.Round, n: c.Parties, dim: c.Dim, bits: c.Bits,
-		t: c.Threshold, k: k, minSur: ms, ids: ids,
+		t: c.Threshold, k: k, minSur: ms, ids: ids, check: c.ConsistencyCheck,
 	}, nil
 }
 
@@ -158,6 +168,9 @@ func (p *Params) Identity(id int) ed25519.PublicKey {
 	}
 	return slices.Clone(p.ids[id-1])
 }
+
+// ConsistencyCheck reports whether the round runs the consistency check.
+func (p *Params) ConsistencyCheck() bool { return p.check }
 
 // Wide reports whether vectors are []uint64 (Bits > 32).
 func (p *Params) Wide() bool { return p.bits > 32 }

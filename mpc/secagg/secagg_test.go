@@ -14,9 +14,15 @@ import (
 // testParams builds Params for n deterministic identities.
 func testParams(t testing.TB, n, dim int, bits uint, thr, degree, minSur int) (*Params, []ed25519.PrivateKey) {
 	t.Helper()
+	return testParamsCheck(t, n, dim, bits, thr, degree, minSur, false)
+}
+
+// testParamsCheck is testParams with the consistency check on or off.
+func testParamsCheck(t testing.TB, n, dim int, bits uint, thr, degree, minSur int, check bool) (*Params, []ed25519.PrivateKey) {
+	t.Helper()
 	sk, pk := testIdentities(n, 1)
 	p, err := NewParams(Config{FederationID: "fed-test", Round: 7, Parties: n, Dim: dim, Bits: bits,
-		Threshold: thr, Degree: degree, MinSurvivors: minSur, Identities: pk})
+		Threshold: thr, Degree: degree, MinSurvivors: minSur, Identities: pk, ConsistencyCheck: check})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +107,7 @@ func pickDrops(n, count int, d dropPoint, seed uint64) []dropPoint {
 func expectedContributors(drop []dropPoint) []int {
 	var out []int
 	for i, d := range drop {
-		if d == dropNone || d == dropBeforeUnmask {
+		if d == dropNone || d == dropBeforeUnmask || d == dropBeforeConfirmations {
 			out = append(out, i+1)
 		}
 	}
@@ -117,6 +123,8 @@ type sumCase struct {
 	seed      uint64
 	reorder   bool
 	duplicate bool
+	check     bool        // the consistency check
+	extra     []dropPoint // drop points added after pickDrops (by party index)
 }
 
 func (c sumCase) name() string {
@@ -125,13 +133,22 @@ func (c sumCase) name() string {
 		g = fmt.Sprintf("k=%d", c.deg)
 	}
 	pt := c.point.String()
-	return fmt.Sprintf("parties=%d/%s/t=%d/bits=%d/drop=%s/count=%d", c.n, g, c.thr, c.bits, pt, c.drops)
+	name := fmt.Sprintf("parties=%d/%s/t=%d/bits=%d/drop=%s/count=%d", c.n, g, c.thr, c.bits, pt, c.drops)
+	if c.check {
+		name += fmt.Sprintf("/check/confirm-drops=%d", len(c.extra))
+	}
+	return name
 }
 
 func runSumCase(t *testing.T, c sumCase) {
-	p, sk := testParams(t, c.n, c.dim, c.bits, c.thr, c.deg, 0)
+	p, sk := testParamsCheck(t, c.n, c.dim, c.bits, c.thr, c.deg, 0, c.check)
 	in32, in64 := randomInputs(p, c.seed)
 	drop := pickDrops(c.n, c.drops, c.point, c.seed)
+	for i, d := range c.extra {
+		if d != dropNone {
+			drop[i] = d
+		}
+	}
 	cfg := netConfig{Seed: c.seed}
 	if c.reorder {
 		cfg.MaxDelay = 5
@@ -197,11 +214,29 @@ func TestSecureSumExact(t *testing.T) {
 		sumCase{n: 10, dim: 33, bits: 64, thr: 4, drops: 6, point: numDropPoints, seed: 1, reorder: true},
 		sumCase{n: 10, dim: 33, bits: 20, thr: 4, drops: 6, point: numDropPoints, seed: 2, reorder: true},
 		sumCase{n: 10, dim: 33, bits: 1, thr: 5, drops: 3, point: numDropPoints, seed: 3, reorder: true},
+		// Every lane: 16-bit lanes (widths 9, 16), 32-bit (24), 64-bit (40),
+		// with dimensions around the AVX2 block of 64 16-bit elements.
+		sumCase{n: 10, dim: 130, bits: 16, thr: 4, drops: 6, point: numDropPoints, seed: 9, reorder: true},
+		sumCase{n: 10, dim: 65, bits: 9, thr: 5, drops: 3, point: numDropPoints, seed: 10, reorder: true},
+		sumCase{n: 10, dim: 33, bits: 24, thr: 5, drops: 3, point: numDropPoints, seed: 11, reorder: true},
+		sumCase{n: 10, dim: 33, bits: 40, thr: 5, drops: 3, point: numDropPoints, seed: 12, reorder: true},
+		sumCase{n: 50, dim: 200, bits: 16, thr: t50, deg: k50, drops: 5, point: numDropPoints, seed: 13, reorder: true},
 		sumCase{n: 10, dim: 33, bits: 47, thr: 5, drops: 5, point: numDropPoints, seed: 4, reorder: true, duplicate: true},
 		// SecAgg+ sparse graphs with the dropout fraction they were sized for.
 		sumCase{n: 50, dim: 17, bits: 32, thr: t50, deg: k50, drops: 5, point: numDropPoints, seed: 5, reorder: true},
 		sumCase{n: 100, dim: 17, bits: 32, thr: t100, deg: k100, drops: 0, point: dropNone, seed: 6, reorder: true},
 		sumCase{n: 100, dim: 17, bits: 32, thr: t100, deg: k100, drops: 10, point: numDropPoints, seed: 7, reorder: true, duplicate: true},
+		// The consistency check: complete and sparse graphs, drops at every
+		// step including between confirming and revealing.
+		sumCase{n: 10, dim: 33, bits: 16, thr: 6, drops: 0, point: dropNone, seed: 20, reorder: true, check: true},
+		sumCase{n: 10, dim: 33, bits: 32, thr: 6, drops: 3, point: numDropPoints, seed: 21, reorder: true, check: true,
+			extra: []dropPoint{dropBeforeConfirmations}},
+		sumCase{n: 50, dim: 17, bits: 16, thr: t50, deg: k50, drops: 4, point: numDropPoints, seed: 22, reorder: true, duplicate: true, check: true,
+			extra: []dropPoint{dropBeforeConfirmations}},
+		sumCase{n: 100, dim: 17, bits: 32, thr: t100, deg: k100, drops: 10, point: numDropPoints, seed: 23, reorder: true, check: true},
+		// t > k/2 + 1: far holders confirm by signature (verified lazily).
+		sumCase{n: 20, dim: 33, bits: 16, thr: 5, deg: 6, drops: 1, point: numDropPoints, seed: 24, reorder: true, check: true,
+			extra: []dropPoint{dropNone, dropBeforeConfirmations}},
 		// The complete graph at n = 100 with n - t drops.
 		sumCase{n: 100, dim: 9, bits: 32, thr: 60, drops: 40, point: numDropPoints, seed: 8, reorder: true},
 	)

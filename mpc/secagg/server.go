@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/consort-ml/consort/kernels"
 	"github.com/consort-ml/consort/mpc"
 	"github.com/consort-ml/consort/mpc/shamir"
 )
@@ -14,6 +15,10 @@ import (
 type ServerConfig struct {
 	// Params are the round's public parameters.
 	Params *Params
+	// Frac is the fixed-point scale exponent the parties encoded their
+	// inputs with. The protocol never reads it; [ServerParty.Result]
+	// reports it in the aggregate.
+	Frac uint
 }
 
 // Result is the outcome of a finished round.
@@ -32,6 +37,7 @@ const (
 	sAdvertise serverPhase = iota
 	sShareKeys
 	sMasked
+	sConfirm // consistency check: collecting confirmations of U3
 	sUnmask
 	sDone
 	sAborted
@@ -51,8 +57,12 @@ type Server struct {
 	inbox  map[uint16][]ctEntry // receiver -> ciphertexts addressed to it
 	u2     map[uint16]bool
 	u3     map[uint16]bool
+	u3bits []byte                // consistency check: U3 as sent
+	u4     map[uint16]*confirm   // consistency check: verified confirmations
+	tagsTo map[uint16][]tagEntry // consistency check: receiver -> tags for it
 	acc    vec
 	tmp    vec
+	asked  map[uint16]bool // parties asked for unmasking shares (U3, or U4 with the check)
 	u5     map[uint16]bool
 	bShare map[uint16][]shamir.Share // survivors' self-mask shares
 	sShare map[uint16][]shamir.Share // dropped parties' key shares
@@ -104,8 +114,10 @@ func (s *Server) Waiting() (Step, []int) {
 		}
 	case sMasked:
 		step, want, got = StepMaskedInput, s.u2, func(u uint16) bool { return s.u3[u] }
+	case sConfirm:
+		step, want, got = StepConfirm, s.u3, func(u uint16) bool { return s.u4[u] != nil }
 	case sUnmask:
-		step, want, got = StepUnmaskShares, s.u3, func(u uint16) bool { return s.u5[u] }
+		step, want, got = StepUnmaskShares, s.asked, func(u uint16) bool { return s.u5[u] }
 	default:
 		return 0, nil
 	}
@@ -133,12 +145,13 @@ func (s *Server) abort(cause error, reason uint8, tell []uint16) ([]Message, err
 	return out, s.err
 }
 
-// Step processes one message from a party. An error wrapping ErrUnexpected,
-// mpc.ErrMalformed or mpc.ErrProtocol that is not an *mpc.AbortError means
-// the message was rejected and ignored (its sender is then treated as having
-// dropped at this step); an *mpc.AbortError means the round is over, and
-// the returned messages tell the live parties.
-func (s *Server) Step(m Message) ([]Message, error) {
+// step processes one message from a party (Step in party.go checks and sets
+// the messages' Kind). An error wrapping ErrUnexpected, mpc.ErrMalformed or
+// mpc.ErrProtocol that is not an *mpc.AbortError means the message was
+// rejected and ignored (its sender is then treated as having dropped at this
+// step); an *mpc.AbortError means the round is over, and the returned
+// messages tell the live parties.
+func (s *Server) step(m Message) ([]Message, error) {
 	if s.phase == sAborted {
 		return nil, s.err
 	}
@@ -199,7 +212,29 @@ func (s *Server) Step(m Message) ([]Message, error) {
 			return s.Advance()
 		}
 		return nil, nil
-	case h.step == StepUnmaskShares && s.phase == sUnmask && s.u3[u] && !s.u5[u]:
+	case h.step == StepConfirm && s.phase == sConfirm && s.u3[u] && s.u4[u] == nil:
+		cf, err := s.p.decodeConfirm(body, u)
+		if err != nil {
+			return nil, err
+		}
+		if !ed25519.Verify(s.p.ids[u-1], s.p.consistencySigned(s.u3bits), cf.sig[:]) {
+			return nil, fmt.Errorf("%w: secagg: confirmation of party %d carries a bad signature", mpc.ErrProtocol, u)
+		}
+		for _, e := range cf.tags {
+			if !s.u3[e.peer] || !s.g.adjacent(u, e.peer) {
+				return nil, fmt.Errorf("%w: secagg: party %d tagged a party that is not a surviving neighbour", mpc.ErrProtocol, u)
+			}
+		}
+		for _, e := range cf.tags {
+			s.tagsTo[e.peer] = append(s.tagsTo[e.peer], tagEntry{peer: u, tag: e.tag})
+		}
+		cf.tags = nil
+		s.u4[u] = &cf
+		if len(s.u4) == len(s.u3) {
+			return s.Advance()
+		}
+		return nil, nil
+	case h.step == StepUnmaskShares && s.phase == sUnmask && s.asked[u] && !s.u5[u]:
 		es, err := s.p.decodeUnmaskShares(body)
 		if err != nil {
 			return nil, err
@@ -219,7 +254,7 @@ func (s *Server) Step(m Message) ([]Message, error) {
 			}
 		}
 		s.u5[u] = true
-		if len(s.u5) == len(s.u3) || s.enoughShares() {
+		if len(s.u5) == len(s.asked) || s.enoughShares() {
 			return s.finish()
 		}
 		return nil, nil
@@ -269,10 +304,9 @@ func (s *Server) enoughShares() bool {
 	return true
 }
 
-// Advance closes the current collection step with the parties heard from so
-// far (the driver's deadline expired) and returns the next step's messages,
-// or the abort messages when too few are left.
-func (s *Server) Advance() ([]Message, error) {
+// advance closes the current collection step with the parties heard from so
+// far (Advance in party.go sets the messages' Kind).
+func (s *Server) advance() ([]Message, error) {
 	p := s.p
 	switch s.phase {
 	case sAdvertise:
@@ -327,16 +361,22 @@ func (s *Server) Advance() ([]Message, error) {
 			return s.abort(fmt.Errorf("%w: secagg: %d masked inputs, need %d", mpc.ErrTooFewParties, len(u3), p.minSur), reasonTooFew, sortedKeys(s.u2))
 		}
 		s.tmp = vec{}
-		s.u5 = make(map[uint16]bool, len(u3))
-		s.bShare = make(map[uint16][]shamir.Share, len(u3))
-		s.sShare = make(map[uint16][]shamir.Share)
-		s.phase = sUnmask
+		if p.check {
+			s.u3bits = p.appendBitmap(nil, u3)
+			s.u4 = make(map[uint16]*confirm, len(u3))
+			s.tagsTo = make(map[uint16][]tagEntry, len(u3))
+			s.phase = sConfirm
+		} else {
+			s.startUnmask()
+		}
 		out := make([]Message, len(u3))
 		for i, v := range u3 {
 			data := p.appendHeader(make([]byte, 0, p.MessageSize(StepUnmask, 0)), StepUnmask, 0, v)
 			out[i] = Message{From: 0, To: int(v), Data: p.appendBitmap(data, u3)}
 		}
 		return out, nil
+	case sConfirm:
+		return s.sendConfirmations()
 	case sUnmask:
 		if !s.enoughShares() && len(s.u5) < p.t {
 			return s.abort(fmt.Errorf("%w: secagg: %d parties answered the unmasking request, threshold %d", mpc.ErrTooFewParties, len(s.u5), p.t), reasonTooFew, sortedKeys(s.u3))
@@ -348,11 +388,95 @@ func (s *Server) Advance() ([]Message, error) {
 	return nil, nil
 }
 
+// startUnmask prepares the collection of unmasking shares from the parties
+// asked: U3, or with the consistency check the parties that confirmed it
+// (U4).
+func (s *Server) startUnmask() {
+	n := len(s.u3)
+	s.asked = s.u3
+	if s.p.check {
+		s.asked = make(map[uint16]bool, len(s.u4))
+		for u := range s.u4 {
+			s.asked[u] = true
+		}
+	}
+	s.u5 = make(map[uint16]bool, n)
+	s.bShare = make(map[uint16][]shamir.Share, n)
+	s.sShare = make(map[uint16][]shamir.Share)
+	s.phase = sUnmask
+}
+
+// sendConfirmations closes the consistency check with the confirmations
+// received (U4) and forwards to each member of U4 what it needs: the tags
+// its neighbours addressed to it, and the signatures of the other share
+// holders of its neighbours' secrets. It aborts when too few confirmed for
+// some secret to be rebuilt: only confirmed parties reveal shares.
+func (s *Server) sendConfirmations() ([]Message, error) {
+	p := s.p
+	u3 := sortedKeys(s.u3)
+	u4 := make([]uint16, 0, len(s.u4))
+	for u := range s.u4 {
+		u4 = append(u4, u)
+	}
+	slices.Sort(u4)
+	if len(u4) < p.minSur {
+		return s.abort(fmt.Errorf("%w: secagg: %d parties confirmed the survivors, need %d", mpc.ErrTooFewParties, len(u4), p.minSur), reasonTooFew, u3)
+	}
+	for _, v := range sortedKeys(s.u2) {
+		n := 0
+		if s.u4[v] != nil {
+			n++
+		}
+		for _, w := range s.g.neighbours(v) {
+			if s.u4[w] != nil {
+				n++
+			}
+		}
+		if n < p.t {
+			return s.abort(fmt.Errorf("%w: secagg: %d of party %d's share holders confirmed the survivors, threshold %d", mpc.ErrUnrecoverable, n, v, p.t), reasonUnrecoverable, u3)
+		}
+	}
+	out := make([]Message, 0, len(u4))
+	for _, w := range u4 {
+		cf := confirmations{u3: s.u3bits, tags: s.tagsTo[w]}
+		slices.SortFunc(cf.tags, func(a, b tagEntry) int { return int(a.peer) - int(b.peer) })
+		if !p.Complete() {
+			// Holders of the neighbours' secrets that are not neighbours
+			// themselves (in the Harary graph, positions at distance
+			// k/2+1..k) can only confirm by signature.
+			far := make(map[uint16]bool)
+			for _, v := range s.g.neighbours(w) {
+				for _, x := range append(s.g.neighbours(v), v) {
+					if x != w && s.u4[x] != nil && !s.g.adjacent(w, x) {
+						far[x] = true
+					}
+				}
+			}
+			for _, x := range sortedKeys(far) {
+				cf.sigs = append(cf.sigs, sigEntry{id: x, sig: s.u4[x].sig})
+			}
+		}
+		data := p.appendHeader(make([]byte, 0, p.MessageSize(StepConfirmations, len(cf.sigs))), StepConfirmations, 0, w)
+		out = append(out, Message{From: 0, To: int(w), Data: cf.append(data)})
+	}
+	s.tagsTo = nil
+	s.startUnmask()
+	return out, nil
+}
+
 // finish reconstructs the survivors' self-mask seeds and the dropped parties'
 // mask keys, removes their masks from the accumulator and releases the sum.
 func (s *Server) finish() ([]Message, error) {
 	p := s.p
 	u3 := sortedKeys(s.u3)
+	// Every mask to remove goes into one set, applied in one pass over the
+	// accumulator; the seeds are cleared afterwards.
+	var set kernels.MaskSet
+	defer func() {
+		for _, sd := range append(set.Add, set.Sub...) {
+			clear(sd)
+		}
+	}()
 	for _, u := range sortedKeys(s.u2) {
 		holders := append(s.g.neighbours(u), u)
 		slices.Sort(holders)
@@ -366,7 +490,7 @@ func (s *Server) finish() ([]Message, error) {
 				return s.abort(fmt.Errorf("%w: secagg: self-mask seed of party %d: %w", mpc.ErrUnrecoverable, u, err), reasonUnrecoverable, u3)
 			}
 			seed := p.selfSeed(&b, u)
-			s.acc.maskSub(&seed)
+			set.Sub = append(set.Sub, seed[:])
 			clear(b[:])
 			continue
 		}
@@ -389,15 +513,17 @@ func (s *Server) finish() ([]Message, error) {
 				return s.abort(fmt.Errorf("%w: secagg: %w", mpc.ErrUnrecoverable, err), reasonUnrecoverable, u3)
 			}
 			seed := p.pairSeed(ss, u, v)
+			clear(ss)
 			if v < u {
-				s.acc.maskSub(&seed)
+				set.Sub = append(set.Sub, seed[:])
 			} else {
-				s.acc.maskAdd(&seed)
+				set.Add = append(set.Add, seed[:])
 			}
 		}
 	}
-	s.acc.reduce()
-	s.result = Result{Sum32: s.acc.v32, Sum64: s.acc.v64, Contributors: make([]int, len(u3))}
+	s.acc.applyMasks(set)
+	s.result = Result{Contributors: make([]int, len(u3))}
+	s.result.Sum32, s.result.Sum64 = s.acc.sums()
 	for i, u := range u3 {
 		s.result.Contributors[i] = int(u)
 	}

@@ -20,14 +20,19 @@ const (
 	dropBeforeMasked           // dies on receiving the shares (after sharing)
 	dropBeforeUnmask           // dies on receiving the unmasking request (after upload)
 	numDropPoints
+	// dropBeforeConfirmations dies on receiving the confirmations (after
+	// confirming U3); it only applies with the consistency check, and is
+	// not among the points numDropPoints mixes.
+	dropBeforeConfirmations
 )
 
 func (d dropPoint) String() string {
-	return [...]string{"none", "advertise", "share-keys", "masked-input", "unmask", "mixed"}[d]
+	return [...]string{"none", "advertise", "share-keys", "masked-input", "unmask", "mixed", "confirmations"}[d]
 }
 
 // dropStep is the server message on whose arrival a party dies.
-var dropStep = [...]Step{dropBeforeShare: StepKeyList, dropBeforeMasked: StepShares, dropBeforeUnmask: StepUnmask}
+var dropStep = [...]Step{dropBeforeShare: StepKeyList, dropBeforeMasked: StepShares, dropBeforeUnmask: StepUnmask,
+	numDropPoints: 0, dropBeforeConfirmations: StepConfirmations}
 
 // netConfig shapes the simulated network. It is deterministic for Seed.
 type netConfig struct {

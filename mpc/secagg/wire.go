@@ -41,9 +41,21 @@ const (
 	StepDone
 	// StepAbort: server -> party, the round was aborted.
 	StepAbort
+	// StepConfirm: party -> server, with [Config.ConsistencyCheck] only: the
+	// party's confirmation of the survivor set U3 it was sent in
+	// [StepUnmask], an Ed25519 signature under its identity key and one MAC
+	// tag per neighbour (the ConsistencyCheck round of Bonawitz et al.).
+	StepConfirm
+	// StepConfirmations: server -> party, with [Config.ConsistencyCheck]
+	// only: U3 and the confirmations of it that the party needs to check;
+	// the party reveals its unmasking shares only if they suffice.
+	StepConfirmations
 )
 
-var stepNames = [...]string{"invalid", "advertise-keys", "key-list", "share-keys", "shares", "masked-input", "unmask", "unmask-shares", "done", "abort"}
+// lastStep is the highest Step value.
+const lastStep = StepConfirmations
+
+var stepNames = [...]string{"invalid", "advertise-keys", "key-list", "share-keys", "shares", "masked-input", "unmask", "unmask-shares", "done", "abort", "confirm", "confirmations"}
 
 // String returns the step's name.
 func (s Step) String() string {
@@ -53,15 +65,10 @@ func (s Step) String() string {
 	return fmt.Sprintf("step(%d)", uint8(s))
 }
 
-// Message is one protocol message on its way between two parties. The
-// transport sets From to the authenticated sender; the state machines check
-// it against the sender named inside Data.
-type Message struct {
-	// From and To are party ids; 0 is the server.
-	From, To int
-	// Data is the encoded message (layout in the package overview).
-	Data []byte
-}
+// Message is one protocol message on its way between two parties (0 is the
+// server): the contract's [mpc.Message]. Its Kind is the name of the Step
+// encoded in Data's second byte.
+type Message = mpc.Message
 
 // Wire sizes.
 const (
@@ -77,6 +84,11 @@ const (
 	ctSize         = sharePlainSize + chacha20poly1305.Overhead
 	ctEntrySize    = 2 + ctSize
 	unmaskEntry    = 2 + 1 + shamir.ElementSize
+	// TagSize is the size of a consistency-check MAC tag (truncated
+	// HMAC-SHA256).
+	TagSize      = 16
+	tagEntrySize = 2 + TagSize
+	sigEntrySize = 2 + SignatureSize
 )
 
 // Share kinds in StepUnmaskShares.
@@ -121,7 +133,7 @@ func (p *Params) parseHeader(b []byte) (header, []byte, error) {
 		return h, nil, fmt.Errorf("%w: secagg: version %d", mpc.ErrMalformed, b[0])
 	}
 	h.step = Step(b[1])
-	if h.step < StepAdvertiseKeys || h.step > StepAbort {
+	if h.step < StepAdvertiseKeys || h.step > lastStep || (!p.check && h.step > StepAbort) {
 		return h, nil, fmt.Errorf("%w: secagg: unknown step %d", mpc.ErrMalformed, b[1])
 	}
 	h.from = binary.LittleEndian.Uint16(b[2:])
@@ -129,7 +141,7 @@ func (p *Params) parseHeader(b []byte) (header, []byte, error) {
 	if int(h.from) > p.n || int(h.to) > p.n || (h.from == 0) == (h.to == 0) {
 		return h, nil, fmt.Errorf("%w: secagg: bad endpoints %d -> %d", mpc.ErrMalformed, h.from, h.to)
 	}
-	toServer := h.step == StepAdvertiseKeys || h.step == StepShareKeys || h.step == StepMaskedInput || h.step == StepUnmaskShares
+	toServer := h.step == StepAdvertiseKeys || h.step == StepShareKeys || h.step == StepMaskedInput || h.step == StepUnmaskShares || h.step == StepConfirm
 	if toServer != (h.to == 0) {
 		return h, nil, fmt.Errorf("%w: secagg: %v sent in the wrong direction", mpc.ErrMalformed, h.step)
 	}
@@ -326,6 +338,137 @@ func (p *Params) decodeUnmaskShares(body []byte) ([]unmaskShare, error) {
 	return es, nil
 }
 
+// tagEntry is one MAC tag of the consistency check: peer (uint16; the
+// receiver in StepConfirm, the sender in StepConfirmations) || tag (16).
+type tagEntry struct {
+	peer uint16
+	tag  [TagSize]byte
+}
+
+// sigEntry is one forwarded signature: signer (uint16) || signature (64).
+type sigEntry struct {
+	id  uint16
+	sig [SignatureSize]byte
+}
+
+// confirm is the body of StepConfirm: signature (64) || count (uint16) ||
+// count × tagEntry, receivers increasing.
+type confirm struct {
+	sig  [SignatureSize]byte
+	tags []tagEntry
+}
+
+func appendTags(dst []byte, es []tagEntry) []byte {
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(es)))
+	for i := range es {
+		dst = binary.LittleEndian.AppendUint16(dst, es[i].peer)
+		dst = append(dst, es[i].tag[:]...)
+	}
+	return dst
+}
+
+// decodeTags reads count (uint16) || count × tagEntry with at most max
+// entries, peers increasing in 1..n and never self, and returns the rest.
+func (p *Params) decodeTags(body []byte, max int, self uint16) ([]tagEntry, []byte, error) {
+	if len(body) < 2 {
+		return nil, nil, fmt.Errorf("%w: secagg: tag list without count", mpc.ErrMalformed)
+	}
+	n := int(binary.LittleEndian.Uint16(body))
+	if n > max || len(body) < 2+n*tagEntrySize {
+		return nil, nil, fmt.Errorf("%w: secagg: %d tags in %d bytes", mpc.ErrMalformed, n, len(body))
+	}
+	es := make([]tagEntry, n)
+	prev := uint16(0)
+	for i := range es {
+		e := body[2+i*tagEntrySize:]
+		es[i].peer = binary.LittleEndian.Uint16(e)
+		if es[i].peer <= prev || int(es[i].peer) > p.n || es[i].peer == self {
+			return nil, nil, fmt.Errorf("%w: secagg: tag peers not increasing in 1..%d", mpc.ErrMalformed, p.n)
+		}
+		prev = es[i].peer
+		copy(es[i].tag[:], e[2:tagEntrySize])
+	}
+	return es, body[2+n*tagEntrySize:], nil
+}
+
+func (c *confirm) append(dst []byte) []byte {
+	dst = append(dst, c.sig[:]...)
+	return appendTags(dst, c.tags)
+}
+
+func (p *Params) decodeConfirm(body []byte, self uint16) (confirm, error) {
+	var c confirm
+	if len(body) < SignatureSize {
+		return c, fmt.Errorf("%w: secagg: confirmation of %d bytes", mpc.ErrMalformed, len(body))
+	}
+	copy(c.sig[:], body)
+	tags, rest, err := p.decodeTags(body[SignatureSize:], p.k, self)
+	if err != nil {
+		return c, err
+	}
+	if len(rest) != 0 {
+		return c, fmt.Errorf("%w: secagg: %d trailing bytes after the tags", mpc.ErrMalformed, len(rest))
+	}
+	c.tags = tags
+	return c, nil
+}
+
+// confirmations is the body of StepConfirmations: U3 (party set) || count
+// (uint16) || count × sigEntry, signers increasing || the tags addressed to
+// the receiver (count (uint16) || count × tagEntry, senders increasing).
+type confirmations struct {
+	u3   []byte // the canonical party-set encoding
+	sigs []sigEntry
+	tags []tagEntry
+}
+
+func (c *confirmations) append(dst []byte) []byte {
+	dst = append(dst, c.u3...)
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(c.sigs)))
+	for i := range c.sigs {
+		dst = binary.LittleEndian.AppendUint16(dst, c.sigs[i].id)
+		dst = append(dst, c.sigs[i].sig[:]...)
+	}
+	return appendTags(dst, c.tags)
+}
+
+func (p *Params) decodeConfirmations(body []byte, self uint16) (confirmations, error) {
+	var c confirmations
+	bs := p.bitmapSize()
+	if len(body) < bs+2 {
+		return c, fmt.Errorf("%w: secagg: confirmations of %d bytes", mpc.ErrMalformed, len(body))
+	}
+	if _, err := p.decodeBitmap(body[:bs]); err != nil {
+		return c, err
+	}
+	c.u3 = body[:bs:bs]
+	rest := body[bs:]
+	n := int(binary.LittleEndian.Uint16(rest))
+	if n > p.n || len(rest) < 2+n*sigEntrySize {
+		return c, fmt.Errorf("%w: secagg: %d signatures in %d bytes", mpc.ErrMalformed, n, len(rest))
+	}
+	c.sigs = make([]sigEntry, n)
+	prev := uint16(0)
+	for i := range c.sigs {
+		e := rest[2+i*sigEntrySize:]
+		c.sigs[i].id = binary.LittleEndian.Uint16(e)
+		if c.sigs[i].id <= prev || int(c.sigs[i].id) > p.n {
+			return c, fmt.Errorf("%w: secagg: signers not increasing in 1..%d", mpc.ErrMalformed, p.n)
+		}
+		prev = c.sigs[i].id
+		copy(c.sigs[i].sig[:], e[2:sigEntrySize])
+	}
+	tags, rest, err := p.decodeTags(rest[2+n*sigEntrySize:], p.k, self)
+	if err != nil {
+		return c, err
+	}
+	if len(rest) != 0 {
+		return c, fmt.Errorf("%w: secagg: %d trailing bytes after the tags", mpc.ErrMalformed, len(rest))
+	}
+	c.tags = tags
+	return c, nil
+}
+
 func decodeAbort(body []byte) (uint8, error) {
 	if len(body) != 1 || body[0] < reasonTooFew || body[0] > reasonProtocol {
 		return 0, fmt.Errorf("%w: secagg: abort body", mpc.ErrMalformed)
@@ -356,6 +499,11 @@ func (p *Params) MessageSize(step Step, count int) int {
 		return h + 2 + count*unmaskEntry
 	case StepAbort:
 		return h + 1
+	case StepConfirm:
+		return h + SignatureSize + 2 + count*tagEntrySize
+	case StepConfirmations:
+		// count signatures and up to Degree tags.
+		return h + p.bitmapSize() + 2 + count*sigEntrySize + 2 + p.k*tagEntrySize
 	}
 	return 0
 }
@@ -364,7 +512,11 @@ func (p *Params) MessageSize(step Step, count int) int {
 // transport may refuse anything longer before decoding.
 func (p *Params) MaxMessageSize() int {
 	m := 0
-	for s := StepAdvertiseKeys; s <= StepAbort; s++ {
+	last := StepAbort
+	if p.check {
+		last = lastStep
+	}
+	for s := StepAdvertiseKeys; s <= last; s++ {
 		m = max(m, p.MessageSize(s, p.n))
 	}
 	return m
@@ -373,6 +525,10 @@ func (p *Params) MaxMessageSize() int {
 // UploadBytes returns the bytes a party that completes the round sends:
 // the sum of its four messages' sizes.
 func (p *Params) UploadBytes() int {
-	return p.MessageSize(StepAdvertiseKeys, 0) + p.MessageSize(StepShareKeys, p.k) +
+	n := p.MessageSize(StepAdvertiseKeys, 0) + p.MessageSize(StepShareKeys, p.k) +
 		p.MessageSize(StepMaskedInput, 0) + p.MessageSize(StepUnmaskShares, p.k+1)
+	if p.check {
+		n += p.MessageSize(StepConfirm, p.k)
+	}
+	return n
 }
