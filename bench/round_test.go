@@ -3,6 +3,8 @@ package bench
 import (
 	"io"
 	"testing"
+
+	"github.com/consort-ml/consort/mpc/plain"
 )
 
 // BenchmarkRound runs one networked training round of 10 nodes x 2^20
@@ -33,7 +35,8 @@ func TestRunRoundSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 2 || res[0].Protocol != "plain" || res[1].Ratio <= 0 || res[0].BytesPerNode != float64(4*res[0].Params) {
+	plainMsg := plain.Config{FederationID: "bench-round", Dim: res[0].Params}.MessageSize()
+	if len(res) != 2 || res[0].Protocol != "plain" || res[1].Ratio <= 0 || res[0].BytesPerNode != float64(plainMsg) {
 		t.Fatalf("results %+v", res)
 	}
 	if res[1].BytesPerNode < float64(4*res[1].Params) {
