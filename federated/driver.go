@@ -495,7 +495,7 @@ func LoadNodeFiles(dir string) (*engine.NodeState, []byte, error) {
 	default:
 		st = &engine.NodeState{}
 		if err := json.Unmarshal(b, st); err != nil {
-			return nil, nil, fmt.Errorf("%w: %s: %w", ErrBadFile, NodeStatePath(dir), err)
+			return nil, nil, fmt.Errorf("%w: %s: %w", model.ErrBadFile, NodeStatePath(dir), err)
 		}
 	}
 	key, err := readBounded(MHEKeyPath(dir), true)
@@ -519,7 +519,7 @@ func readBounded(path string, secret bool) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s has mode %04o, want 0600", ErrKeyFile, path, fi.Mode().Perm())
 	}
 	if fi.Size() > maxStateFile {
-		return nil, fmt.Errorf("%w: %s has %d bytes", ErrBadFile, path, fi.Size())
+		return nil, fmt.Errorf("%w: %s has %d bytes", model.ErrBadFile, path, fi.Size())
 	}
 	return io.ReadAll(io.LimitReader(f, maxStateFile))
 }

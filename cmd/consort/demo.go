@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/consort-ml/consort/federated"
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/manifest"
 	"github.com/consort-ml/consort/federated/model"
@@ -253,7 +252,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // demoSummary compares the federated model with one team alone and with a
 // centralised model, and writes the run directory.
 func demoSummary(w io.Writer, work, coordState, protocol string, teams []*data.Dataset, train, test *data.Dataset, rounds int, seed uint64, elapsed time.Duration) error {
-	mf, err := federated.ReadModelFile(filepath.Join(coordState, "model.consort"))
+	mf, err := model.ReadFile(filepath.Join(coordState, "model.consort"))
 	if err != nil {
 		return err
 	}
@@ -297,14 +296,14 @@ func demoSummary(w io.Writer, work, coordState, protocol string, teams []*data.D
 	if err != nil {
 		return err
 	}
-	if err := federated.WriteFileAtomic(filepath.Join(run, "metrics.csv"), b, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(run, "metrics.csv"), b, 0o644); err != nil {
 		return err
 	}
 	hist, err := parseMetricsCSV(b)
 	if err != nil {
 		return err
 	}
-	if err := federated.WriteModelFile(filepath.Join(run, "model.consort"), mf); err != nil {
+	if err := model.WriteFile(filepath.Join(run, "model.consort"), mf); err != nil {
 		return err
 	}
 	table, err := parseMetrics("metrics.csv", bytes.NewReader(b))

@@ -418,9 +418,9 @@ func (f *e2eFed) node(name string, extra ...string) *e2eProc {
 }
 
 // e2eReadModel reads a model or checkpoint file.
-func e2eReadModel(t *testing.T, path string) *federated.ModelFile {
+func e2eReadModel(t *testing.T, path string) *model.File {
 	t.Helper()
-	mf, err := federated.ReadModelFile(path)
+	mf, err := model.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func e2eDigest(p []float32) string {
 
 // accuracy evaluates a model file on the federation's held-out examples,
 // standardised with the model file's statistics.
-func (f *e2eFed) accuracy(mf *federated.ModelFile) float64 {
+func (f *e2eFed) accuracy(mf *model.File) float64 {
 	f.t.Helper()
 	m, err := mf.Model()
 	if err != nil {

@@ -112,7 +112,7 @@ var sentinelCodes = []struct {
 	{policy.ErrInvalid, exitInput},
 	{data.ErrBadData, exitInput},
 	{data.ErrMNISTNotFound, exitInput},
-	{federated.ErrBadFile, exitInput},
+	{model.ErrBadFile, exitInput},
 	{federated.ErrKeyFile, exitInput},
 	{engine.ErrCheckpoint, exitInput},
 	{model.ErrBadFile, exitInput},

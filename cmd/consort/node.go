@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/consort-ml/consort/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -80,7 +81,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if ds.Features != ps.features {
 		return usagef("%s has %d feature columns, the federation's model takes %d", *dataPath, ds.Features, ps.features)
 	}
-	if err := federated.AlignClasses(ds, ps.classes); err != nil {
+	if err := data.AlignClasses(ds, ps.classes); err != nil {
 		return usageError(err)
 	}
 	train, test := ds, (*data.Dataset)(nil)
@@ -179,7 +180,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *state != "" {
 		sum, _ := json.Marshal(map[string]any{"name": ps.self.Name, "rounds": mf.Round, "seconds": secs,
 			"bytes_sent": st.Sent.Bytes, "messages_sent": st.Sent.Messages, "bytes_received": st.Received.Bytes, "examples": train.Len()})
-		if err := federated.WriteFileAtomic(filepath.Join(*state, "node-summary.json"), append(sum, '\n'), 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(*state, "node-summary.json"), append(sum, '\n'), 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "model written to %s; summary in %s\n", filepath.Join(*state, "model.consort"), filepath.Join(*state, "node-summary.json"))

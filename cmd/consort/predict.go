@@ -5,12 +5,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/consort-ml/consort/federated/model"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/consort-ml/consort/federated"
 	"github.com/consort-ml/consort/federated/data"
 	"github.com/consort-ml/consort/federated/manifest"
 )
@@ -70,7 +70,7 @@ func runPredict(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if *modelPath == "" || *dataPath == "" {
 		return usagef("--model and --data are required")
 	}
-	mf, err := federated.ReadModelFile(*modelPath)
+	mf, err := model.ReadFile(*modelPath)
 	if err != nil {
 		return usageError(err)
 	}

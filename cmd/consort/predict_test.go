@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/consort-ml/consort/federated/model"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,10 +35,10 @@ func TestPredictAgreesWithSimulation(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := data.FitScaler(train)
-	mf := &federated.ModelFile{Spec: cfg.ModelSpec(ds.Classes), Features: ds.Features, Classes: ds.Classes,
+	mf := &model.File{Spec: cfg.ModelSpec(ds.Classes), Features: ds.Features, Classes: ds.Classes,
 		FeatureNames: ds.FeatureNames, ClassNames: ds.ClassNames, Label: "label", Mean: sc.Mean, Std: sc.Std, Params: res.Global}
 	modelPath := filepath.Join(dir, "model.consort")
-	if err := federated.WriteModelFile(modelPath, mf); err != nil {
+	if err := model.WriteFile(modelPath, mf); err != nil {
 		t.Fatal(err)
 	}
 	var csvBuf bytes.Buffer
