@@ -92,6 +92,10 @@ type netRun struct {
 	nodes    []*model.File
 	hist     []RoundReport
 	reported []RoundReport // reports the (last) coordinator process made
+	// models holds the digest of the global model after each round.
+	models map[int]string
+	// resumed is the checkpoint the restarted coordinator resumed from.
+	resumed  *model.File
 	errs     []error
 	coordErr error
 	aborted  int
@@ -189,7 +193,7 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 	if c.data != nil {
 		c.data(trains, tests)
 	}
-	out := netRun{nodes: make([]*model.File, c.nodes), errs: make([]error, c.nodes), coordID: testIdentity(t, 99)}
+	out := netRun{nodes: make([]*model.File, c.nodes), errs: make([]error, c.nodes), coordID: testIdentity(t, 99), models: map[int]string{}}
 	var nodes []transport.PeerID
 	for i := range c.nodes {
 		out.ids = append(out.ids, testIdentity(t, byte(i+1)))
@@ -288,6 +292,7 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 			Audit: openAudit(t, c.auditDir, "coordinator.log"+suffix(life), out.coordID, "coordinator", clock),
 			Progress: func(r *RoundReport) {
 				out.reported = append(out.reported, *r)
+				out.models[r.Round] = ParamsDigest(coord.Params())
 				if life == 0 && r.Round == c.crashAfter {
 					crashed = true
 				}
@@ -300,6 +305,7 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 		if resume, err = LoadCheckpoint(c.coordState); err != nil || resume == nil {
 			t.Fatalf("checkpoint after the crash: %v, %v", resume, err)
 		}
+		out.resumed = resume
 		if ce = rejoin(t, net, ce, "coordinator-hold"); ce == nil {
 			break
 		}

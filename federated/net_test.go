@@ -1,9 +1,15 @@
 package federated
 
 import (
+	"crypto/ed25519"
+	"fmt"
+	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/model"
 )
 
@@ -112,4 +118,142 @@ func TestNetworkSurvivesKilledNode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNetworkCoordinatorRestartResumes: the coordinator crashes right after
+// reporting round 2 (its RoundStart for round 3 already sent); restarted
+// from the checkpoint in its state directory it resumes at round 3 from the
+// round-2 model, bit for bit, with fresh attempt numbers. With plain the
+// final model then equals an uninterrupted run's bit for bit; with secagg
+// the nodes' stochastic rounding draws from their private randomness, which
+// the abandoned attempt advanced, so it equals it up to that rounding.
+func TestNetworkCoordinatorRestartResumes(t *testing.T) {
+	for _, p := range []string{"plain", "secagg"} {
+		t.Run(p, func(t *testing.T) {
+			cfg := netConfig{protocol: p, dataset: "wine", nodes: 3, minPart: 3, threshold: 2, rnds: 4, coordState: t.TempDir()}
+			whole := runNetwork(t, cfg)
+			cfg.coordState, cfg.crashAfter = t.TempDir(), 2
+			r := runNetwork(t, cfg)
+			if whole.coordErr != nil || r.coordErr != nil {
+				t.Fatal(whole.coordErr, r.coordErr)
+			}
+			if len(r.reported) != 2 || r.reported[0].Round != 3 || r.reported[1].Round != 4 || len(r.hist) != 4 {
+				t.Fatalf("the restarted coordinator reported %+v; history %d rounds", r.reported, len(r.hist))
+			}
+			if r.resumed.Round != 2 || ParamsDigest(r.resumed.Params) != whole.models[2] {
+				t.Fatalf("resumed at round %d from model %s; the round-2 model is %s", r.resumed.Round, ParamsDigest(r.resumed.Params), whole.models[2])
+			}
+			// The crashed process's attempt for round 3 is never reused.
+			if r.reported[0].Attempt <= whole.hist[2].Attempt {
+				t.Errorf("round 3 released by attempt %d, the crashed process had used %d", r.reported[0].Attempt, whole.hist[2].Attempt)
+			}
+			a, b := ParamsDigest(r.coord.Params), ParamsDigest(whole.coord.Params)
+			if p == "plain" && a != b {
+				t.Fatalf("resumed model %s, uninterrupted %s", a, b)
+			}
+			if d := maxDiff(r.coord.Params, whole.coord.Params); d > 1e-4 {
+				t.Fatalf("resumed model differs from the uninterrupted one by up to %g", d)
+			}
+			final, err := ReadModelFile(filepath.Join(cfg.coordState, "model.consort"))
+			if err != nil || !model.ParamsEqual(final.Params, r.coord.Params) || final.Round != 4 {
+				t.Fatalf("model.consort: %v", err)
+			}
+			for i := range r.nodes {
+				if r.errs[i] != nil || !model.ParamsEqual(r.nodes[i].Params, r.coord.Params) {
+					t.Errorf("node %d: %v", i, r.errs[i])
+				}
+			}
+			t.Logf("resumed at round %d from %s; final %s, uninterrupted %s", r.resumed.Round, whole.models[2][:12], a[:12], b[:12])
+		})
+	}
+}
+
+// auditReports verifies the coordinator's and the nodes' logs in dir.
+func auditReports(t *testing.T, dir string, nodes int) (audit.Report, []audit.Report) {
+	t.Helper()
+	coord, err := audit.VerifyFile(filepath.Join(dir, "coordinator.log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Report
+	for i := range nodes {
+		rep, err := audit.VerifyFile(filepath.Join(dir, fmt.Sprintf("node-%d.log", i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rep)
+	}
+	return coord, out
+}
+
+// fileDigests hashes every file in dir (name -> SHA-256).
+func fileDigests(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range es {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = audit.Digest(b)
+	}
+	return out
+}
+
+// TestNetworkAuditLogsCrossCheck: the coordinator's and the nodes' audit
+// logs verify and agree; the run repeats exactly, down to every byte of
+// every log (times come from the virtual clock, signatures are Ed25519).
+func TestNetworkAuditLogsCrossCheck(t *testing.T) {
+	var runs []map[string]string
+	var digests []string
+	for range 2 {
+		dir := t.TempDir()
+		r := runNetwork(t, netConfig{protocol: "secagg", dataset: "wine", nodes: 3, minPart: 3, threshold: 2, rnds: 3, auditDir: dir})
+		if r.coordErr != nil {
+			t.Fatal(r.coordErr)
+		}
+		coord, nodes := auditReports(t, dir, 3)
+		kinds := map[audit.Kind]int{}
+		for _, e := range coord.Entries {
+			kinds[e.Kind]++
+		}
+		// 2 statistics attempts + 3 training rounds, 3 contributors each;
+		// each training round countersigned by its 3 contributors.
+		if kinds[audit.KindJoin] != 3 || kinds[audit.KindRoundStart] != 5 || kinds[audit.KindContributionReceived] != 15 ||
+			kinds[audit.KindAggregate] != 3 || kinds[audit.KindModelVersion] != 3 || kinds[audit.KindCountersign] != 9 {
+			t.Errorf("coordinator log kinds %v", kinds)
+		}
+		for i, n := range nodes {
+			sent := 0
+			for _, e := range n.Entries {
+				if e.Kind == audit.KindContributionSent {
+					sent++
+				}
+			}
+			if sent != 5 || n.Actor != string(r.ids[i].PeerID()) {
+				t.Errorf("node %d (%s) logged %d contributions, want 5", i, n.Actor, sent)
+			}
+		}
+		if f := audit.CrossCheck(coord, nodes, nil); len(f) != 0 {
+			t.Errorf("cross-check findings on a clean run: %v", f)
+		}
+		// Without one node's log its detached countersignatures need its key.
+		if f := audit.CrossCheck(coord, nodes[:2], nil); len(f) != 3 {
+			t.Errorf("want 3 unverifiable countersignatures without node 3's log and key, got %v", f)
+		}
+		keys := map[string]ed25519.PublicKey{string(r.ids[2].PeerID()): r.ids[2].PublicKey()}
+		if f := audit.CrossCheck(coord, nodes[:2], keys); len(f) != 0 {
+			t.Errorf("node 3's detached countersignatures do not verify with its key: %v", f)
+		}
+		runs = append(runs, fileDigests(t, dir))
+		digests = append(digests, ParamsDigest(r.coord.Params))
+	}
+	if !maps.Equal(runs[0], runs[1]) || digests[0] != digests[1] || len(runs[0]) != 8 {
+		t.Fatalf("two identical runs wrote different logs or models:\n%v\n%v\n%v", runs[0], runs[1], digests)
+	}
+	t.Logf("coordinator log %s, model %s", runs[0]["coordinator.log"][:16], digests[0][:16])
 }
