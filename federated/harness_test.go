@@ -223,11 +223,6 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 	epoch := time.Unix(1_700_000_000, 0).UTC()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	contribution := map[string]string{}
-	for _, p := range engine.Protocols() {
-		contribution[p.Name] = p.Name + "/" + p.Contribution
-	}
-	_ = contribution
 
 	var wg sync.WaitGroup
 	for i := range c.nodes {
@@ -243,6 +238,8 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 				st, key, err := LoadNodeFiles(dir)
 				if err != nil {
 					out.errs[i] = err
+					t.Errorf("node %d: %v", i, err)
+					cancel()
 					return
 				}
 				nd, err := engine.NewNode(engine.NodeConfig{Federation: fed, Self: nodes[i], Coordinator: coordPeer,
@@ -251,6 +248,8 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 					Logger: logger})
 				if err != nil {
 					out.errs[i] = err
+					t.Errorf("node %d: %v", i, err)
+					cancel()
 					return
 				}
 				crashed := false
@@ -268,6 +267,10 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 					}
 				}
 				out.nodes[i], out.errs[i] = RunNode(ctx, nd, wrap(crashable{ep, &crashed}), coordPeer, io)
+				if out.errs[i] != nil && !errors.Is(out.errs[i], errCrash) && ctx.Err() == nil {
+					t.Errorf("node %d: %v", i, out.errs[i])
+					cancel() // the coordinator would wait for it for ever
+				}
 				if !errors.Is(out.errs[i], errCrash) || !c.restart || life > 0 {
 					return
 				}
