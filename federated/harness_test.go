@@ -82,6 +82,9 @@ type netConfig struct {
 	// (from its state directory).
 	kill    func(i int, attempt uint64, typ string) bool
 	restart bool
+	// resumeFrom, if set, is a state directory whose checkpoint the
+	// coordinator starts from.
+	resumeFrom string
 	// crashAfter, if > 0, crashes the coordinator right after it reported
 	// that training round; it restarts from its checkpoint in coordState.
 	crashAfter int
@@ -281,6 +284,11 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 		})
 	}
 	resume := (*model.File)(nil)
+	if c.resumeFrom != "" {
+		if resume, err = LoadCheckpoint(c.resumeFrom); err != nil || resume == nil {
+			t.Fatalf("checkpoint in %s: %v, %v", c.resumeFrom, resume, err)
+		}
+	}
 	for life := 0; ; life++ {
 		clock := VirtualClock{Net: net, Endpoint: ce, Epoch: epoch}
 		coord, err := engine.NewCoordinator(engine.CoordinatorConfig{Federation: fed, Seed: 1, Resume: resume,
