@@ -58,6 +58,10 @@ func netFixture(t *testing.T, name string, n int, seed uint64) (trains, tests []
 
 // netConfig describes one networked run.
 type netConfig struct {
+	// fedID names the federation (default netFederation).
+	fedID string
+	// link is every link's behaviour (default: perfect).
+	link                            mem.Link
 	protocol, dataset               string
 	nodes, minPart, threshold, rnds int
 	dp                              DPConfig
@@ -152,13 +156,13 @@ func testIdentity(t *testing.T, label byte) *identity.Identity {
 	return id
 }
 
-func openAudit(t *testing.T, dir, name string, id *identity.Identity, role string, clock Clock) *audit.Log {
+func openAudit(t *testing.T, dir, name, fedID string, id *identity.Identity, role string, clock Clock) *audit.Log {
 	t.Helper()
 	if dir == "" {
 		return nil
 	}
 	l, err := audit.Open(filepath.Join(dir, name), id.Signer(), audit.Options{Actor: string(id.PeerID()), Role: role,
-		Federation: netFederation, Now: clock.Now})
+		Federation: fedID, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +175,7 @@ func (c netConfig) federation(t *testing.T, trains []*data.Dataset, nodes []tran
 	if trains[0].Classes > 2 {
 		spec.Kind = "softmax"
 	}
-	return engine.Federation{ID: netFederation, Nodes: nodes, Threshold: c.threshold, MinParticipants: c.minPart,
+	return engine.Federation{ID: c.federationID(), Nodes: nodes, Threshold: c.threshold, MinParticipants: c.minPart,
 		Protocol: c.protocol, Rounds: c.rnds, Model: spec, Features: trains[0].Features, Classes: trains[0].Classes,
 		DP: c.dp, Standardize: true, MHEInsecureTestParams: true}
 }
@@ -207,7 +211,7 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := mem.New(mem.Config{FederationID: netFederation, Types: types, Seed: 1})
+	net, err := mem.New(mem.Config{FederationID: c.federationID(), Types: types, Seed: 1, Link: c.link})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +261,7 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 				}
 				crashed := false
 				io := NodeIO{Clock: clock, StateDir: dir, Logger: logger, Metrics: metrics("node"),
-					Audit: openAudit(t, c.auditDir, fmt.Sprintf("node-%d.log", i)+suffix(life), out.ids[i], "node", clock)}
+					Audit: openAudit(t, c.auditDir, fmt.Sprintf("node-%d.log", i)+suffix(life), c.federationID(), out.ids[i], "node", clock)}
 				if c.kill != nil && life == 0 {
 					io.Filter = func(in *transport.Incoming, m *transport.Message) bool {
 						if crashed {
@@ -300,7 +304,7 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 		out.reported = nil
 		out.coord, out.coordErr = RunCoordinator(ctx, coord, wrap(crashable{ce, &crashed}), CoordinatorIO{
 			Clock: clock, StateDir: c.coordState, Logger: logger, Metrics: metrics("coordinator"),
-			Audit: openAudit(t, c.auditDir, "coordinator.log"+suffix(life), out.coordID, "coordinator", clock),
+			Audit: openAudit(t, c.auditDir, "coordinator.log"+suffix(life), c.federationID(), out.coordID, "coordinator", clock),
 			Progress: func(r *RoundReport) {
 				out.reported = append(out.reported, *r)
 				out.models[r.Round] = ParamsDigest(coord.Params())
@@ -327,6 +331,13 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 	ce.Close()
 	wg.Wait()
 	return out
+}
+
+func (c netConfig) federationID() string {
+	if c.fedID == "" {
+		return netFederation
+	}
+	return c.fedID
 }
 
 func suffix(life int) string {
