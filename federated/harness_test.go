@@ -92,6 +92,9 @@ type netConfig struct {
 	// crashAfter, if > 0, crashes the coordinator right after it reported
 	// that training round; it restarts from its checkpoint in coordState.
 	crashAfter int
+	// crashOnSend, if set, crashes the coordinator right after it sent a
+	// message for which it returns true; it restarts likewise.
+	crashOnSend func(to transport.PeerID, m transport.Message) bool
 }
 
 type netRun struct {
@@ -114,10 +117,20 @@ type netRun struct {
 // errCrash is how a test crashes a party: its transport fails.
 var errCrash = errors.New("test: crashed")
 
-// crashable fails Recv once crashed is set (by the party's own goroutine).
+// crashable fails Recv once crashed is set (by the party's own goroutine),
+// which onSend may do.
 type crashable struct {
 	transport.Transport
 	crashed *bool
+	onSend  func(to transport.PeerID, m transport.Message) bool
+}
+
+func (c crashable) Send(ctx context.Context, to transport.PeerID, m transport.Message) error {
+	err := c.Transport.Send(ctx, to, m)
+	if c.onSend != nil && c.onSend(to, m) {
+		*c.crashed = true
+	}
+	return err
 }
 
 func (c crashable) Recv(ctx context.Context) (transport.Incoming, error) {
@@ -276,7 +289,7 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 						return true
 					}
 				}
-				out.nodes[i], out.errs[i] = RunNode(ctx, nd, wrap(crashable{ep, &crashed}), coordPeer, io)
+				out.nodes[i], out.errs[i] = RunNode(ctx, nd, wrap(crashable{ep, &crashed, nil}), coordPeer, io)
 				if out.errs[i] != nil && !errors.Is(out.errs[i], errCrash) && ctx.Err() == nil {
 					t.Errorf("node %d: %v", i, out.errs[i])
 					cancel() // the coordinator would wait for it for ever
@@ -305,7 +318,11 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 		}
 		crashed := false
 		out.reported = nil
-		out.coord, out.coordErr = RunCoordinator(ctx, coord, wrap(crashable{ce, &crashed}), CoordinatorIO{
+		onSend := c.crashOnSend
+		if life > 0 {
+			onSend = nil
+		}
+		out.coord, out.coordErr = RunCoordinator(ctx, coord, wrap(crashable{ce, &crashed, onSend}), CoordinatorIO{
 			Clock: clock, StateDir: c.coordState, Logger: logger, Metrics: metrics("coordinator"),
 			Audit: openAudit(t, c.auditDir, "coordinator.log"+suffix(life), c.federationID(), out.coordID, "coordinator", clock),
 			Progress: func(r *RoundReport) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/consort-ml/consort/federated/audit"
 	"github.com/consort-ml/consort/federated/model"
+	"github.com/consort-ml/consort/transport"
 )
 
 func TestNetworkPlainTrains(t *testing.T) {
@@ -256,4 +257,37 @@ func TestNetworkAuditLogsCrossCheck(t *testing.T) {
 		t.Fatalf("two identical runs wrote different logs or models:\n%v\n%v\n%v", runs[0], runs[1], digests)
 	}
 	t.Logf("coordinator log %s, model %s", runs[0]["coordinator.log"][:16], digests[0][:16])
+}
+
+// TestNetworkCoordinatorRestartBetweenStatistics: the coordinator crashes
+// right after it sent the RoundStart of the variance release, the feature
+// means already released. Restarted from its checkpoint it must go on with
+// the variances: the nodes never release their means twice, so a
+// coordinator that forgot them could never standardise (the first engine
+// kept the released means in memory only and stopped with ErrRefused).
+func TestNetworkCoordinatorRestartBetweenStatistics(t *testing.T) {
+	cfg := netConfig{protocol: "secagg", dataset: "wine", nodes: 3, minPart: 3, threshold: 2, rnds: 2, coordState: t.TempDir()}
+	whole := runNetwork(t, cfg)
+	crashed := false
+	cfg.coordState = t.TempDir()
+	cfg.crashOnSend = func(_ transport.PeerID, m transport.Message) bool {
+		// Attempt 1 releases the means, attempt 2 the variances.
+		crashed = crashed || (m.Type == "train/round-start" && m.Round == 2)
+		return crashed
+	}
+	r := runNetwork(t, cfg)
+	if whole.coordErr != nil || r.coordErr != nil {
+		t.Fatal(whole.coordErr, r.coordErr)
+	}
+	if !crashed || r.resumed == nil || r.resumed.Round != 0 {
+		t.Fatalf("the coordinator did not crash between the statistics (resumed %v)", r.resumed)
+	}
+	if len(r.hist) != 2 || r.hist[1].Contributors != 3 {
+		t.Fatalf("history %+v", r.hist)
+	}
+	// The same statistics as an uninterrupted run: the means are the
+	// released ones, the variances are computed around them.
+	if !model.ParamsEqual(r.coord.Mean, whole.coord.Mean) || maxDiff(r.coord.Std, whole.coord.Std) > 1e-4 {
+		t.Errorf("standardisation differs from an uninterrupted run: mean %v / %v, std %v / %v", r.coord.Mean, whole.coord.Mean, r.coord.Std, whole.coord.Std)
+	}
 }

@@ -116,6 +116,10 @@ type Checkpoint struct {
 	Mean           []float32 `json:"mean,omitempty"`
 	Std            []float32 `json:"std,omitempty"`
 	StrategyState  []float32 `json:"strategy_state,omitempty"`
+	// StatsMean holds the released feature means until the variances are
+	// released: the nodes never release their means twice, so a restarted
+	// coordinator must not ask for them again.
+	StatsMean []float32 `json:"stats_mean,omitempty"`
 	// MHEReady records that the federation's mhe key setup completed.
 	MHEReady bool          `json:"mhe_ready,omitempty"`
 	History  []RoundReport `json:"history,omitempty"`
@@ -326,6 +330,9 @@ func (c *Coordinator) resume(mf *model.File) error {
 	if len(mf.Params) != c.global.NumParams() || ck.Round < 0 || ck.Round > c.fed.Rounds {
 		return fmt.Errorf("%w: %d parameters at round %d, the model has %d and %d rounds", ErrCheckpoint, len(mf.Params), ck.Round, c.global.NumParams(), c.fed.Rounds)
 	}
+	if len(ck.StatsMean) != 0 && (len(ck.StatsMean) != c.fed.Features || ck.Std != nil) {
+		return fmt.Errorf("%w: %d released means for %d features", ErrCheckpoint, len(ck.StatsMean), c.fed.Features)
+	}
 	copy(c.global.Params(), mf.Params)
 	if c.budget != nil {
 		for range ck.Round {
@@ -340,6 +347,7 @@ func (c *Coordinator) resume(mf *model.File) error {
 		}
 	}
 	c.ck = ck
+	c.mean = ck.StatsMean
 	c.log.Info("resumed from checkpoint", "round", ck.Round, "attempt", ck.Attempt)
 	return nil
 }
@@ -851,6 +859,8 @@ func (c *Coordinator) released(now time.Time, a *attempt, agg mpc.Aggregate) {
 		for j, v := range decodeStats(sum, a.plan.Split) {
 			c.mean[j] = float32(v / weight)
 		}
+		c.ck.StatsMean = c.mean
+		c.checkpoint()
 		c.state = cIdle
 	case trainpb.Phase_PHASE_STATS_VAR:
 		std := make([]float32, c.fed.Features)
@@ -861,7 +871,7 @@ func (c *Coordinator) released(now time.Time, a *attempt, agg mpc.Aggregate) {
 			}
 			std[j] = float32(s)
 		}
-		c.ck.Mean, c.ck.Std, c.mean = c.mean, std, nil
+		c.ck.Mean, c.ck.Std, c.mean, c.ck.StatsMean = c.mean, std, nil, nil
 		c.log.Info("standardisation statistics released", "features", c.fed.Features)
 		c.checkpoint()
 		c.state = cIdle
