@@ -244,7 +244,7 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 		}
 	}
 	epoch := time.Unix(1_700_000_000, 0).UTC()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	var wg sync.WaitGroup

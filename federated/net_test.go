@@ -291,3 +291,27 @@ func TestNetworkCoordinatorRestartBetweenStatistics(t *testing.T) {
 		t.Errorf("standardisation differs from an uninterrupted run: mean %v / %v, std %v / %v", r.coord.Mean, whole.coord.Mean, r.coord.Std, whole.coord.Std)
 	}
 }
+
+// TestNetworkCoordinatorRestartAfterLastRound: the coordinator crashes
+// right after the RoundEnd of the last round, before any node got the final
+// model. Restarted, it has nothing left to train, but it must still send the
+// final model to the nodes as they reconnect (the first engine finished at
+// once, with no node seen yet, and every node waited for ever).
+func TestNetworkCoordinatorRestartAfterLastRound(t *testing.T) {
+	cfg := netConfig{protocol: "plain", dataset: "wine", nodes: 3, minPart: 3, threshold: 2, rnds: 2, coordState: t.TempDir(),
+		crashOnSend: func(_ transport.PeerID, m transport.Message) bool {
+			return m.Type == "train/round-end" && m.Round == 4 // the 2 statistics, then rounds 1 and 2
+		}}
+	r := runNetwork(t, cfg)
+	if r.coordErr != nil {
+		t.Fatal(r.coordErr)
+	}
+	if r.resumed == nil || r.resumed.Round != 2 || len(r.reported) != 0 {
+		t.Fatalf("resumed %v, reported %+v: want a restart after round 2", r.resumed, r.reported)
+	}
+	for i := range r.nodes {
+		if r.errs[i] != nil || r.nodes[i] == nil || !model.ParamsEqual(r.nodes[i].Params, r.coord.Params) || r.nodes[i].Round != 2 {
+			t.Errorf("node %d did not get the final model: %v", i, r.errs[i])
+		}
+	}
+}

@@ -644,8 +644,7 @@ func (c *Coordinator) next(now time.Time) bool {
 	case c.fed.Standardize && c.ck.Std == nil:
 		rs = &trainpb.RoundStart{Phase: trainpb.Phase_PHASE_STATS_VAR, Mean: f32bytes(c.mean)}
 	case c.ck.Round >= c.fed.Rounds:
-		c.finish("")
-		return true
+		return c.finishWhenLive(now, "")
 	default:
 		if c.budget != nil {
 			if n, err := c.budget.Affordable(1); err != nil {
@@ -653,9 +652,8 @@ func (c *Coordinator) next(now time.Time) bool {
 				return true
 			} else if n == 0 {
 				next, _ := c.budget.Next()
-				c.finish(fmt.Sprintf("privacy budget: round %d would bring epsilon to %.4g, over the budget %g at delta %g; stopped after round %d (epsilon %.4g)",
+				return c.finishWhenLive(now, fmt.Sprintf("privacy budget: round %d would bring epsilon to %.4g, over the budget %g at delta %g; stopped after round %d (epsilon %.4g)",
 					c.ck.Round+1, next, c.fed.DP.EpsilonBudget, c.fed.DP.Delta, c.ck.Round, c.budget.Epsilon()))
-				return true
 			}
 		}
 		rs = &trainpb.RoundStart{Phase: trainpb.Phase_PHASE_TRAIN, Round: uint32(c.ck.Round + 1), Params: f32bytes(c.global.Params())}
@@ -692,6 +690,28 @@ func (c *Coordinator) next(now time.Time) bool {
 	}
 	c.graceFrom = time.Time{}
 	c.startAttempt(now, rs, c.selectParticipants(live, need, rs.Phase))
+	return true
+}
+
+// finishWhenLive ends the federation once the nodes can be told: at once
+// when every node is live (or none is left of those seen), after the grace
+// period when only some are; a coordinator restarted after the last round
+// has seen no node yet and waits for them to reconnect, so that they get the
+// final model. It reports whether it finished.
+func (c *Coordinator) finishWhenLive(now time.Time, stopped string) bool {
+	if len(c.nodes) == 0 {
+		return false
+	}
+	if live := c.live(now); len(live) > 0 && len(live) < len(c.fed.Nodes) {
+		if c.graceFrom.IsZero() {
+			c.graceFrom = now
+		}
+		if now.Before(c.graceFrom.Add(c.cfg.Grace)) {
+			return false
+		}
+	}
+	c.graceFrom = time.Time{}
+	c.finish(stopped)
 	return true
 }
 
