@@ -600,10 +600,11 @@ func (d *dropper) filter(i int) func(*transport.Incoming, *transport.Message) bo
 	var attempt uint64
 	stage := dropNone
 	silent := false
+	tries := map[uint32]uint64{} // training attempts seen per round
 	return func(in *transport.Incoming, out *transport.Message) bool {
 		if in != nil {
 			if in.Type == "train/round-start" && in.Round > attempt {
-				attempt, stage, silent = in.Round, d.draw(in, i), false
+				attempt, stage, silent = in.Round, d.draw(in, i, tries), false
 				if stage == dropIgnore {
 					silent = true
 				}
@@ -629,13 +630,18 @@ func (d *dropper) filter(i int) func(*transport.Incoming, *transport.Message) bo
 	}
 }
 
-// draw decides node i's fate in the attempt that in starts.
-func (d *dropper) draw(in *transport.Incoming, i int) dropStage {
+// draw decides node i's fate in the attempt that in starts, from the seed,
+// the training round and how many attempts of that round node i saw before
+// (not the attempt number, which setup and statistics attempts shift), so
+// every protocol sees the same drops.
+func (d *dropper) draw(in *transport.Incoming, i int, tries map[uint32]uint64) dropStage {
 	var rs trainpb.RoundStart
 	if proto.Unmarshal(in.Payload, &rs) != nil || rs.Phase != trainpb.Phase_PHASE_TRAIN {
 		return dropNone
 	}
-	r := rand.New(rand.NewPCG(d.seed^in.Round*0xbf58476d1ce4e5b9, uint64(i)))
+	k := tries[rs.Round]
+	tries[rs.Round] = k + 1
+	r := rand.New(rand.NewPCG(d.seed^uint64(rs.Round)*0xbf58476d1ce4e5b9, uint64(i)|k<<32))
 	if r.Float64() >= d.rate {
 		return dropNone
 	}

@@ -121,6 +121,10 @@ type Checkpoint struct {
 	Mean           []float32 `json:"mean,omitempty"`
 	Std            []float32 `json:"std,omitempty"`
 	StrategyState  []float32 `json:"strategy_state,omitempty"`
+	// StatsMean holds the released feature means until the variances are
+	// released: the nodes never release their means twice, so a restarted
+	// coordinator must not ask for them again.
+	StatsMean []float32 `json:"stats_mean,omitempty"`
 	// MHEReady records that the federation's mhe key setup completed.
 	MHEReady bool          `json:"mhe_ready,omitempty"`
 	History  []RoundReport `json:"history,omitempty"`
@@ -348,6 +352,9 @@ func (c *Coordinator) resume(mf *model.File) error {
 	if len(mf.Params) != c.global.NumParams() || ck.Round < 0 || ck.Round > c.fed.Rounds {
 		return fmt.Errorf("%w: %d parameters at round %d, the model has %d and %d rounds", ErrCheckpoint, len(mf.Params), ck.Round, c.global.NumParams(), c.fed.Rounds)
 	}
+	if len(ck.StatsMean) != 0 && (len(ck.StatsMean) != c.fed.Features || ck.Std != nil) {
+		return fmt.Errorf("%w: %d released means for %d features", ErrCheckpoint, len(ck.StatsMean), c.fed.Features)
+	}
 	copy(c.global.Params(), mf.Params)
 	if c.budget != nil {
 		for range ck.Round {
@@ -362,6 +369,7 @@ func (c *Coordinator) resume(mf *model.File) error {
 		}
 	}
 	c.ck = ck
+	c.mean = ck.StatsMean
 	c.log.Info("resumed from checkpoint", "round", ck.Round, "attempt", ck.Attempt)
 	return nil
 }
@@ -659,8 +667,7 @@ func (c *Coordinator) next(now time.Time) bool {
 	case c.fed.Standardize && c.ck.Std == nil:
 		rs = &trainpb.RoundStart{Phase: trainpb.Phase_PHASE_STATS_VAR, Mean: f32bytes(c.mean)}
 	case c.ck.Round >= c.fed.Rounds:
-		c.finish("")
-		return true
+		return c.finishWhenLive(now, "")
 	default:
 		if c.budget != nil {
 			if n, err := c.budget.Affordable(1); err != nil {
@@ -668,9 +675,8 @@ func (c *Coordinator) next(now time.Time) bool {
 				return true
 			} else if n == 0 {
 				next, _ := c.budget.Next()
-				c.finish(fmt.Sprintf("privacy budget: round %d would bring epsilon to %.4g, over the budget %g at delta %g; stopped after round %d (epsilon %.4g)",
+				return c.finishWhenLive(now, fmt.Sprintf("privacy budget: round %d would bring epsilon to %.4g, over the budget %g at delta %g; stopped after round %d (epsilon %.4g)",
 					c.ck.Round+1, next, c.fed.DP.EpsilonBudget, c.fed.DP.Delta, c.ck.Round, c.budget.Epsilon()))
-				return true
 			}
 		}
 		rs = &trainpb.RoundStart{Phase: trainpb.Phase_PHASE_TRAIN, Round: uint32(c.ck.Round + 1), Params: f32bytes(c.global.Params())}
@@ -708,6 +714,28 @@ func (c *Coordinator) next(now time.Time) bool {
 	}
 	c.graceFrom = time.Time{}
 	c.startAttempt(now, rs, c.selectParticipants(live, need, rs.Phase))
+	return true
+}
+
+// finishWhenLive ends the federation once the nodes can be told: at once
+// when every node is live (or none is left of those seen), after the grace
+// period when only some are; a coordinator restarted after the last round
+// has seen no node yet and waits for them to reconnect, so that they get the
+// final model. It reports whether it finished.
+func (c *Coordinator) finishWhenLive(now time.Time, stopped string) bool {
+	if len(c.nodes) == 0 {
+		return false
+	}
+	if live := c.live(now); len(live) > 0 && len(live) < len(c.fed.Nodes) {
+		if c.graceFrom.IsZero() {
+			c.graceFrom = now
+		}
+		if now.Before(c.graceFrom.Add(c.cfg.Grace)) {
+			return false
+		}
+	}
+	c.graceFrom = time.Time{}
+	c.finish(stopped)
 	return true
 }
 
@@ -920,6 +948,8 @@ func (c *Coordinator) released(now time.Time, a *attempt, agg mpc.Aggregate) {
 		for j, v := range decodeStats(sum, a.plan.Split) {
 			c.mean[j] = float32(v / weight)
 		}
+		c.ck.StatsMean = c.mean
+		c.checkpoint()
 		c.state = cIdle
 	case trainpb.Phase_PHASE_STATS_VAR:
 		std := make([]float32, c.fed.Features)
@@ -930,7 +960,7 @@ func (c *Coordinator) released(now time.Time, a *attempt, agg mpc.Aggregate) {
 			}
 			std[j] = float32(s)
 		}
-		c.ck.Mean, c.ck.Std, c.mean = c.mean, std, nil
+		c.ck.Mean, c.ck.Std, c.mean, c.ck.StatsMean = c.mean, std, nil, nil
 		c.log.Info("standardisation statistics released", "features", c.fed.Features)
 		c.checkpoint()
 		c.state = cIdle

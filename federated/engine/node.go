@@ -153,8 +153,20 @@ type Node struct {
 	bytesUp   int64
 	lastHello time.Time
 	evaluated map[int]bool
-	rd        NodeReady
+	// early holds protocol messages of a later attempt that overtook its
+	// RoundStart (they travel on other streams, or the network reorders);
+	// they are replayed once that RoundStart is accepted. Bounded by
+	// maxEarly messages and maxEarlyBytes.
+	early      []transport.Incoming
+	earlyBytes int
+	rd         NodeReady
 }
+
+// Bounds of the messages a node holds for an attempt it has not started.
+const (
+	maxEarly      = 1024
+	maxEarlyBytes = 64 << 20
+)
 
 // NewNode validates cfg.
 func NewNode(cfg NodeConfig) (*Node, error) {
@@ -309,6 +321,8 @@ func (n *Node) onRoundStart(in transport.Incoming) {
 		return // duplicate or stale
 	}
 	n.attempt, n.sess, n.cur, n.plan, n.bytesUp = rs.Attempt, nil, nil, nil, 0
+	held := n.early
+	n.early, n.earlyBytes = nil, 0
 	fields := map[string]string{"round": fmt.Sprint(rs.Round), "phase": rs.Phase.String(), "protocol": rs.Protocol}
 	for k, v := range n.cfg.TrainerInfo {
 		fields["trainer-"+k] = v
@@ -326,6 +340,26 @@ func (n *Node) onRoundStart(in transport.Incoming) {
 	}
 	n.event(NodeEvent{Kind: "contributed", Attempt: rs.Attempt, Round: int(rs.Round)})
 	n.sendProtocol(outs)
+	for _, m := range held {
+		n.onProtocol(m)
+	}
+}
+
+// holdEarly keeps a protocol message of a later attempt than the node's
+// until its RoundStart arrives; only the latest such attempt is kept.
+func (n *Node) holdEarly(in transport.Incoming) {
+	if len(n.early) > 0 && n.early[0].Round != in.Round {
+		if in.Round < n.early[0].Round {
+			return
+		}
+		n.early, n.earlyBytes = nil, 0
+	}
+	if len(n.early) >= maxEarly || n.earlyBytes+len(in.Payload) > maxEarlyBytes {
+		n.log.Debug("early message dropped", "type", in.Type, "round", in.Round)
+		return
+	}
+	n.early = append(n.early, in)
+	n.earlyBytes += len(in.Payload)
 }
 
 // releaseKeys name what a release is about, by content rather than by the
@@ -602,6 +636,10 @@ func seq(n int) []int {
 }
 
 func (n *Node) onProtocol(in transport.Incoming) {
+	if in.Round > n.attempt {
+		n.holdEarly(in)
+		return
+	}
 	if n.sess == nil || in.Round != n.attempt {
 		return // late message of a finished attempt
 	}
