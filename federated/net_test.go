@@ -155,7 +155,7 @@ func TestNetworkCoordinatorRestartResumes(t *testing.T) {
 			if d := maxDiff(r.coord.Params, whole.coord.Params); d > 1e-4 {
 				t.Fatalf("resumed model differs from the uninterrupted one by up to %g", d)
 			}
-			final, err := ReadModelFile(filepath.Join(cfg.coordState, "model.consort"))
+			final, err := model.ReadFile(filepath.Join(cfg.coordState, "model.consort"))
 			if err != nil || !model.ParamsEqual(final.Params, r.coord.Params) || final.Round != 4 {
 				t.Fatalf("model.consort: %v", err)
 			}
