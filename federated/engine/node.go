@@ -661,6 +661,7 @@ func (n *Node) sendProtocol(outs []mpc.Message) {
 	if n.sess != nil && n.sess.Revealed() && !n.plan.Setup() {
 		n.markReleased(n.cur)
 	}
+
 	if s, ok := n.sess.(*mheSetupClient); ok && n.mhe.km == nil {
 		if km, done := s.keyMaterial(); done {
 			b, err := km.MarshalBinary()
@@ -700,6 +701,11 @@ func (l nodeLedger) Claim(d mhe.Decryption) error {
 		}
 	}
 	st.Decrypted = append(st.Decrypted, keys...)
+	// The share about to leave can release the aggregate: the node never
+	// contributes to this content again.
+	if l.n.cur != nil {
+		l.n.markReleased(l.n.cur)
+	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err

@@ -35,6 +35,7 @@ type Protocol struct {
 	// Contribution is the kind of the message that carries a participant's
 	// protected update (its digest goes into the audit logs).
 	Contribution string
+
 	// Kinds lists the message kinds with their size limits for models of
 	// up to maxDim parameters and up to maxParties participants.
 	Kinds func(maxDim, maxParties int) []mpc.Kind
