@@ -89,6 +89,10 @@ type CoordinatorIO struct {
 	Queued bool
 	// SendTimeout bounds one send (default 30 s).
 	SendTimeout time.Duration
+	// Linger, if > 0, keeps the coordinator answering after the final
+	// model for that long: a node whose final message was lost says hello
+	// again and gets it again.
+	Linger time.Duration
 }
 
 // CheckpointPath returns where the coordinator keeps its checkpoint.
@@ -165,12 +169,13 @@ func RunCoordinator(ctx context.Context, c *engine.Coordinator, tr transport.Tra
 			if rd.Stopped != "" {
 				log.Warn("training stopped early", "reason", rd.Stopped)
 			}
-			out.close(io.SendTimeout)
 			if io.StateDir != "" {
 				if err := model.WriteFile(filepath.Join(io.StateDir, "model.consort"), rd.Final); err != nil {
 					return nil, err
 				}
 			}
+			linger(ctx, tr, clock, io.Linger, rd.Messages, out)
+			out.close(io.SendTimeout)
 			return rd.Final, nil
 		}
 		in, timedOut, err := recvUntil(ctx, tr, clock, c.Deadline())
@@ -182,6 +187,28 @@ func RunCoordinator(ctx context.Context, c *engine.Coordinator, tr transport.Tra
 			c.Step(now, in)
 		}
 		c.Tick(now)
+	}
+}
+
+// linger answers, for d after the federation ended, every hello with the
+// final message sent to that peer (a lost final model is sent again).
+func linger(ctx context.Context, tr transport.Transport, clock Clock, d time.Duration, final []engine.Envelope, out *sender) {
+	if d <= 0 {
+		return
+	}
+	done := map[transport.PeerID]transport.Message{}
+	for _, e := range final {
+		done[e.To] = e.Msg
+	}
+	end := clock.Now().Add(d)
+	for clock.Now().Before(end) {
+		in, timedOut, err := recvUntil(ctx, tr, clock, end)
+		if err != nil || timedOut {
+			return
+		}
+		if m, ok := done[in.From]; ok && in.Type == "train/hello" {
+			out.send(in.From, m)
+		}
 	}
 }
 

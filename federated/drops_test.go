@@ -30,6 +30,17 @@ func TestSimulateProtocolsMatchPlain(t *testing.T) {
 	for _, protocol := range []string{"secagg", "mhe"} {
 		cfg.Protocol = protocol
 		res := simulate(t, cfg)
+		if protocol == "mhe" {
+			// Verified decryption needs every contributor until it answered
+			// the fingerprint challenge: an attempt that loses one after its
+			// upload aborts and is retried with fresh drops, so the rounds'
+			// contributors differ from plain's; the model must not.
+			if d := math.Abs(res.FinalAccuracy - plain.FinalAccuracy); d > 0.02 {
+				t.Errorf("mhe: final accuracy %.4f, plain %.4f", res.FinalAccuracy, plain.FinalAccuracy)
+			}
+			t.Logf("mhe: contributors per round %v (%d aborted), plain %v", contributors(res.History), res.AbortedRounds, want)
+			continue
+		}
 		if got := contributors(res.History); !slices.Equal(got, want) || res.AbortedRounds != 0 {
 			t.Errorf("%s: contributors per round %v (%d aborted), plain %v", protocol, got, res.AbortedRounds, want)
 			continue

@@ -323,7 +323,7 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 			onSend = nil
 		}
 		out.coord, out.coordErr = RunCoordinator(ctx, coord, wrap(crashable{ce, &crashed, onSend}), CoordinatorIO{
-			Clock: clock, StateDir: c.coordState, Logger: logger, Metrics: metrics("coordinator"),
+			Clock: clock, StateDir: c.coordState, Logger: logger, Metrics: metrics("coordinator"), Linger: 10 * time.Second,
 			Audit: openAudit(t, c.auditDir, "coordinator.log"+suffix(life), c.federationID(), out.coordID, "coordinator", clock),
 			Progress: func(r *RoundReport) {
 				out.reported = append(out.reported, *r)
@@ -345,9 +345,9 @@ func runNetwork(t *testing.T, c netConfig) netRun {
 			break
 		}
 	}
-	if out.coordErr != nil {
-		cancel() // the nodes would wait for a final model that never comes
-	}
+	// The nodes have their final model (the coordinator lingered to resend a
+	// lost one); any still waiting would wait in virtual time for ever.
+	cancel()
 	ce.Close()
 	wg.Wait()
 	return out

@@ -59,11 +59,13 @@ func TestNodeCoordinatorUnreachable(t *testing.T) {
 // statistics attempt aborts after two nodes sent decryption shares, those
 // two never release the same statistics again, and two fresh contributions
 // are below the threshold. That is the release rule working, so this test
-// uses 5 nodes.
+// uses 5 nodes, and 7 for mhe, whose verified decryption needs every
+// contributor and, once a decryptor's share is lost, three fresh decryptors.
 func TestNetworkLossyLinks(t *testing.T) {
 	for _, p := range []string{"secagg", "mhe"} {
 		t.Run(p, func(t *testing.T) {
-			cfg := netConfig{protocol: p, dataset: "wine", nodes: 5, minPart: 3, threshold: 3, rnds: 4,
+			nodes := map[string]int{"secagg": 5, "mhe": 7}[p]
+			cfg := netConfig{protocol: p, dataset: "wine", nodes: nodes, minPart: 3, threshold: 3, rnds: 4,
 				link: mem.Link{Drop: 0.02, Reorder: 0.05, Latency: 20 * time.Millisecond, Jitter: 10 * time.Millisecond}}
 			a := runNetwork(t, cfg)
 			if a.coordErr != nil {

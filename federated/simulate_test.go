@@ -29,9 +29,10 @@ func TestSimulateBreastCancerMatchesCentralised(t *testing.T) {
 	if d := math.Abs(res.FinalAccuracy - res.CentralizedAccuracy); d > 0.02 {
 		t.Errorf("federated %.4f vs centralised %.4f: gap %.4f > 0.02", res.FinalAccuracy, res.CentralizedAccuracy, d)
 	}
-	// Plain sends each weighted update as float32: 4 bytes per parameter.
-	if res.Params != 31 || res.BytesUpPerNode != 4*31 || len(res.History) != 20 || res.AbortedRounds != 0 {
-		t.Errorf("params %d, bytes up %.0f, %d rounds, %d aborted; want 31, 124, 20, 0", res.Params, res.BytesUpPerNode, len(res.History), res.AbortedRounds)
+	// Plain sends each weighted update as float32 (4 bytes per parameter)
+	// behind its 16-byte header (13 bytes and the federation id "sim").
+	if res.Params != 31 || res.BytesUpPerNode != 4*31+16 || len(res.History) != 20 || res.AbortedRounds != 0 {
+		t.Errorf("params %d, bytes up %.0f, %d rounds, %d aborted; want 31, 140, 20, 0", res.Params, res.BytesUpPerNode, len(res.History), res.AbortedRounds)
 	}
 	for _, h := range res.History {
 		if h.Contributors != 3 || h.Participants != 3 || h.Aborted {
@@ -100,10 +101,11 @@ func TestSimulateStrategiesLearn(t *testing.T) {
 }
 
 // TestSimulateAbortedRoundKeepsModel: with secagg, a threshold of every
-// party and drops after the upload, attempts abort (their masked inputs were
-// revealed, so those parties refuse to contribute to the same round again)
-// and rounds are given up. A given-up round releases nothing: the model, and
-// so its test loss and accuracy, stay those of the round before.
+// party and drops, attempts abort. With the consistency check a party
+// reveals its unmasking shares only once every holder confirmed the same
+// survivor set, so an attempt that loses a party aborts before anyone
+// revealed anything: it releases nothing, and the round is retried with
+// fresh keys and every party, until it trains.
 func TestSimulateAbortedRoundKeepsModel(t *testing.T) {
 	var reps []RoundReport
 	res, err := Simulate(context.Background(), SimConfig{Dataset: "wine", Parties: 3, Threshold: 3, Rounds: 8, Dropout: 0.3, Seed: 1, Protocol: "secagg"},
@@ -114,30 +116,15 @@ func TestSimulateAbortedRoundKeepsModel(t *testing.T) {
 	if len(reps) != 8 || !reflect.DeepEqual(reps, res.History) {
 		t.Fatalf("observed %d reports, history %d", len(reps), len(res.History))
 	}
-	skipped, trained := 0, 0
 	for i, r := range reps {
-		if r.Round != i+1 {
-			t.Fatalf("report %d is for round %d", i, r.Round)
-		}
-		if !r.Aborted {
-			trained++
-			if r.Contributors != 3 {
-				t.Errorf("round %d released with %d contributors, threshold 3", r.Round, r.Contributors)
-			}
-			continue
-		}
-		skipped++
-		if i == 0 {
-			continue
-		}
-		if r.Loss != reps[i-1].Loss || r.Accuracy != reps[i-1].Accuracy || r.Contributors != 0 {
-			t.Errorf("given-up round %+v changed the model after %+v", r, reps[i-1])
+		if r.Round != i+1 || r.Aborted || r.Contributors != 3 {
+			t.Errorf("report %d: %+v, want round %d released by all 3", i, r, i+1)
 		}
 	}
-	if skipped == 0 || trained == 0 || res.AbortedRounds < skipped {
-		t.Fatalf("want both given-up and trained rounds: %d given up, %d trained, %d aborted attempts", skipped, trained, res.AbortedRounds)
+	if res.AbortedRounds == 0 {
+		t.Fatal("dropout 0.3 aborted no attempt: the test shows nothing")
 	}
-	t.Logf("%d rounds given up, %d trained, %d attempts aborted", skipped, trained, res.AbortedRounds)
+	t.Logf("8 rounds trained, %d attempts aborted and retried", res.AbortedRounds)
 }
 
 func TestSimConfigValidate(t *testing.T) {
