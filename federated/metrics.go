@@ -108,3 +108,11 @@ func (c transportCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(bytesDesc(c.l), prometheus.CounterValue, float64(st.Sent.Bytes), "sent")
 	ch <- prometheus.MustNewConstMetric(bytesDesc(c.l), prometheus.CounterValue, float64(st.Received.Bytes), "received")
 }
+
+// SetBuildInfo exports consort_build_info{version,revision,go} = 1.
+func (m *Metrics) SetBuildInfo(version, revision, goVersion string) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "consort_build_info", Help: "The running binary's version (value 1).", ConstLabels: m.labels},
+		[]string{"version", "revision", "go"})
+	g.WithLabelValues(version, revision, goVersion).Set(1)
+	m.Registry.MustRegister(g)
+}

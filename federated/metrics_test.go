@@ -47,3 +47,17 @@ consort_transport_rejected_total{reason="stale-round",role="node"} 1
 		t.Fatal(err)
 	}
 }
+
+// TestBuildInfo: the binary's version is a labelled gauge of value 1.
+func TestBuildInfo(t *testing.T) {
+	m := NewMetrics("coordinator")
+	m.SetBuildInfo("v1.2.3", "abc", "go1.26")
+	want := `
+# HELP consort_build_info The running binary's version (value 1).
+# TYPE consort_build_info gauge
+consort_build_info{go="go1.26",revision="abc",role="coordinator",version="v1.2.3"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "consort_build_info"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -174,8 +174,15 @@ func serveMetrics(ctx context.Context, addr string, m *federated.Metrics, log *s
 	if err != nil {
 		return usagef("--metrics: %v", err)
 	}
+	bv := readBuildVersion()
+	m.SetBuildInfo(bv.Version, bv.Revision, bv.Go)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		// The process is up and serving: its state machine runs on.
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
