@@ -216,23 +216,70 @@ func ReadTable(r io.Reader, name string, opts LoadOptions) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	perr := func(line, col int, colName, format string, args ...any) error {
-		return &ParseError{File: name, Line: line, Column: col, ColumnName: colName, Reason: fmt.Sprintf(format, args...)}
-	}
-	tokens := sc.missingTokens()
-	cr := csv.NewReader(bufio.NewReader(r))
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
+	tr := &tableReader{name: name, sc: sc, opts: opts, tokens: sc.missingTokens()}
+	tr.cr = csv.NewReader(bufio.NewReader(r))
+	tr.cr.FieldsPerRecord = -1
+	tr.cr.ReuseRecord = true
 
-	rec, err := cr.Read()
+	rec, pending, err := tr.readHeader()
+	if err != nil {
+		return nil, err
+	}
+	if err := tr.resolveColumns(); err != nil {
+		return nil, err
+	}
+	t := tr.newTable()
+	if err := tr.readRows(t, rec, pending); err != nil {
+		return nil, err
+	}
+	if t.rows == 0 {
+		if t.Dropped > 0 {
+			return nil, tr.perr(0, 0, "", "no data rows left: all %d dropped by the missing-value rules", t.Dropped)
+		}
+		if sc.NoHeader {
+			return nil, tr.perr(0, 0, "", "no data rows")
+		}
+		return nil, tr.perr(0, 0, "", "no data rows after the header")
+	}
+	return t, nil
+}
+
+// tableReader is the state of one [ReadTable] call: the schema and options,
+// the CSV reader, and the columns resolved from the header.
+type tableReader struct {
+	name   string
+	sc     Schema
+	opts   LoadOptions
+	tokens []string
+	cr     *csv.Reader
+
+	header    []string
+	labelCol  int // -1 if there is no label column
+	labelRule MissingRule
+	keep      []int // positions of the pass-through columns
+	cols      []column
+	row       []float32 // the encoded row, reused
+}
+
+// perr returns a [*ParseError] at line and col of the file.
+func (tr *tableReader) perr(line, col int, colName, format string, args ...any) error {
+	return &ParseError{File: tr.name, Line: line, Column: col, ColumnName: colName, Reason: fmt.Sprintf(format, args...)}
+}
+
+// readHeader reads the first record and sets the header: the record itself,
+// or the schema's columns for a headerless file. It returns the record and
+// whether it is a data row still to be read (pending).
+func (tr *tableReader) readHeader() (rec []string, pending bool, err error) {
+	sc := tr.sc
+	rec, err = tr.cr.Read()
 	if err == io.EOF {
 		if sc.NoHeader {
-			return nil, perr(0, 0, "", "empty file, want data rows")
+			return nil, false, tr.perr(0, 0, "", "empty file, want data rows")
 		}
-		return nil, perr(0, 0, "", "empty file, want a header row")
+		return nil, false, tr.perr(0, 0, "", "empty file, want a header row")
 	}
 	if err != nil {
-		return nil, csvReadError(name, err)
+		return nil, false, csvReadError(tr.name, err)
 	}
 	first := make([]string, len(rec))
 	for i, h := range rec {
@@ -241,106 +288,131 @@ func ReadTable(r io.Reader, name string, opts LoadOptions) (*Table, error) {
 		}
 		first[i] = strings.TrimSpace(h)
 	}
-	var header []string
-	pending := false // the first record is a data row
+	pending = false // the first record is a data row
 	if sc.NoHeader {
-		header = sc.Columns
-		if slices.Equal(first, header) {
-			return nil, perr(1, 0, "", "the first row repeats the declared column names: the file has a header row (remove no_header)")
+		tr.header = sc.Columns
+		if slices.Equal(first, tr.header) {
+			return nil, false, tr.perr(1, 0, "", "the first row repeats the declared column names: the file has a header row (remove no_header)")
 		}
 		pending = true
 	} else {
-		header = first
+		tr.header = first
 		// A row of numbers (and missing-value markers) is data, not names.
 		numbers, other := 0, 0
-		for _, h := range header {
+		for _, h := range tr.header {
 			if _, reason := parseCell(h); reason == "" {
 				numbers++
-			} else if !isMissing(h, tokens) {
+			} else if !isMissing(h, tr.tokens) {
 				other++
 			}
 		}
 		if numbers > 0 && other == 0 {
-			return nil, perr(1, 0, "", "the first row holds only numbers, not column names: a header row is expected (for a file without one, declare no_header and its columns)")
+			return nil, false, tr.perr(1, 0, "", "the first row holds only numbers, not column names: a header row is expected (for a file without one, declare no_header and its columns)")
 		}
 	}
+	return rec, pending, nil
+}
+
+// resolveColumns resolves the label, pass-through and feature columns
+// against the header.
+func (tr *tableReader) resolveColumns() error {
+	sc, opts, header := tr.sc, tr.opts, tr.header
 	if sc.Label == "" && !opts.LabelOptional {
-		return nil, perr(1, 0, "", "no label column given (LoadOptions.Label, --label)")
+		return tr.perr(1, 0, "", "no label column given (LoadOptions.Label, --label)")
 	}
 	pos := make(map[string]int, len(header))
 	for i, h := range header {
 		if j, dup := pos[h]; dup && h != "" {
-			return nil, perr(1, i+1, h, "duplicate column name (also column %d)", j+1)
+			return tr.perr(1, i+1, h, "duplicate column name (also column %d)", j+1)
 		}
 		pos[h] = i
 	}
 	labelCol, ok := pos[sc.Label]
 	if !ok || sc.Label == "" {
 		if !opts.LabelOptional {
-			return nil, perr(1, 0, "", "no label column %q; columns are %s", sc.Label, listNames(header, 12))
+			return tr.perr(1, 0, "", "no label column %q; columns are %s", sc.Label, listNames(header, 12))
 		}
 		labelCol = -1
 	}
-	keep := make([]int, len(opts.Keep))
+	tr.labelCol = labelCol
+	tr.keep = make([]int, len(opts.Keep))
 	for k, c := range opts.Keep {
 		i, ok := pos[c]
 		switch {
 		case !ok:
-			return nil, perr(1, 0, "", "no column %q to pass through; columns are %s", c, listNames(header, 12))
+			return tr.perr(1, 0, "", "no column %q to pass through; columns are %s", c, listNames(header, 12))
 		case slices.Contains(sc.Features, c):
-			return nil, perr(1, i+1, c, "a pass-through column cannot be a feature")
+			return tr.perr(1, i+1, c, "a pass-through column cannot be a feature")
 		}
-		keep[k] = i
+		tr.keep[k] = i
 	}
-	var cols []column
-	addCol := func(i int) {
-		c := column{pos: i, name: header[i], cat: sc.categorical(header[i]), rule: sc.rule(header[i])}
-		if c.cat != nil {
-			c.index = make(map[string]int, len(c.cat.Values))
-			for j, v := range c.cat.Values {
-				c.index[v] = j
-			}
-		}
-		if c.rule.Action == MissingImpute {
-			if c.cat != nil {
-				c.impute = make([]float32, len(c.cat.Values))
-				c.impute[c.index[c.rule.Value]] = 1
-			} else {
-				v, _ := parseCell(c.rule.Value)
-				c.impute = []float32{v}
-			}
-		}
-		cols = append(cols, c)
+	if err := tr.resolveFeatures(pos); err != nil {
+		return err
 	}
+	if len(tr.cols) == 0 {
+		return tr.perr(1, 0, "", "no feature columns besides the label column %q", sc.Label)
+	}
+	return nil
+}
+
+// resolveFeatures sets the feature columns: the schema's, looked up in pos,
+// or every named column but the label and the pass-through ones.
+func (tr *tableReader) resolveFeatures(pos map[string]int) error {
+	sc, header := tr.sc, tr.header
 	if len(sc.Features) > 0 {
 		for _, f := range sc.Features {
 			i, ok := pos[f]
 			switch {
 			case !ok:
-				return nil, perr(1, 0, "", "no feature column %q; columns are %s", f, listNames(header, 12))
-			case i == labelCol:
-				return nil, perr(1, i+1, f, "the label column cannot be a feature")
-			case slices.ContainsFunc(cols, func(c column) bool { return c.pos == i }):
-				return nil, perr(1, i+1, f, "feature column selected twice")
+				return tr.perr(1, 0, "", "no feature column %q; columns are %s", f, listNames(header, 12))
+			case i == tr.labelCol:
+				return tr.perr(1, i+1, f, "the label column cannot be a feature")
+			case slices.ContainsFunc(tr.cols, func(c column) bool { return c.pos == i }):
+				return tr.perr(1, i+1, f, "feature column selected twice")
 			}
-			addCol(i)
+			tr.cols = append(tr.cols, newColumn(sc, i, header[i]))
 		}
-	} else {
-		for i, h := range header {
-			if i == labelCol || slices.Contains(keep, i) {
-				continue
-			}
-			if h == "" {
-				return nil, perr(1, i+1, "", "column has no name; name it or list the feature columns (LoadOptions.Columns)")
-			}
-			addCol(i)
+		return nil
+	}
+	for i, h := range header {
+		if i == tr.labelCol || slices.Contains(tr.keep, i) {
+			continue
+		}
+		if h == "" {
+			return tr.perr(1, i+1, "", "column has no name; name it or list the feature columns (LoadOptions.Columns)")
+		}
+		tr.cols = append(tr.cols, newColumn(sc, i, h))
+	}
+	return nil
+}
+
+// newColumn resolves the feature column named name at position i: its
+// vocabulary index if categorical and its encoded imputed constant.
+func newColumn(sc Schema, i int, name string) column {
+	c := column{pos: i, name: name, cat: sc.categorical(name), rule: sc.rule(name)}
+	if c.cat != nil {
+		c.index = make(map[string]int, len(c.cat.Values))
+		for j, v := range c.cat.Values {
+			c.index[v] = j
 		}
 	}
-	if len(cols) == 0 {
-		return nil, perr(1, 0, "", "no feature columns besides the label column %q", sc.Label)
+	if c.rule.Action == MissingImpute {
+		if c.cat != nil {
+			c.impute = make([]float32, len(c.cat.Values))
+			c.impute[c.index[c.rule.Value]] = 1
+		} else {
+			v, _ := parseCell(c.rule.Value)
+			c.impute = []float32{v}
+		}
 	}
-	t := &Table{Name: "csv:" + name, Kept: make([][]string, len(keep))}
-	for _, c := range cols {
+	return c
+}
+
+// newTable returns the empty table of the resolved columns, with its
+// feature names (one per category of a categorical column).
+func (tr *tableReader) newTable() *Table {
+	t := &Table{Name: "csv:" + tr.name, Kept: make([][]string, len(tr.keep))}
+	for _, c := range tr.cols {
 		if c.cat != nil {
 			for _, v := range c.cat.Values {
 				t.FeatureNames = append(t.FeatureNames, c.name+"="+v)
@@ -350,117 +422,142 @@ func ReadTable(r io.Reader, name string, opts LoadOptions) (*Table, error) {
 		}
 	}
 	t.Features = len(t.FeatureNames)
-	labelRule := sc.rule(sc.Label)
-	row := make([]float32, t.Features)
+	tr.labelRule = tr.sc.rule(tr.sc.Label)
+	tr.row = make([]float32, t.Features)
+	return t
+}
+
+// readRows reads the data rows into t; rec is the first record, a data row
+// still to be decoded if pending.
+func (tr *tableReader) readRows(t *Table, rec []string, pending bool) error {
+	var err error
 	for {
 		if !pending {
-			rec, err = cr.Read()
+			rec, err = tr.cr.Read()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				return nil, csvReadError(name, err)
+				return csvReadError(tr.name, err)
 			}
 		}
 		pending = false
-		line, _ := cr.FieldPos(0)
-		if len(rec) != len(header) {
-			col := len(rec) + 1
-			what := "missing"
-			if len(rec) > len(header) {
-				col, what = len(header)+1, "extra"
-			}
-			if sc.NoHeader {
-				return nil, perr(line, col, "", "%d columns, %d declared (%s column)", len(rec), len(header), what)
-			}
-			return nil, perr(line, col, "", "%d columns, header has %d (%s column)", len(rec), len(header), what)
+		line, _ := tr.cr.FieldPos(0)
+		if err := tr.checkWidth(line, rec); err != nil {
+			return err
 		}
-		drop := false
-		var lab string
-		if labelCol >= 0 {
-			lab = strings.TrimSpace(rec[labelCol])
-			if isMissing(lab, tokens) && opts.LabelOptional {
-				lab = ""
-			} else if isMissing(lab, tokens) {
-				if labelRule.Action != MissingDrop {
-					l, _ := cr.FieldPos(labelCol)
-					return nil, perr(l, labelCol+1, header[labelCol], "empty or missing label (declare a drop rule for the label to drop such rows)")
-				}
-				drop = true
-			}
-		}
-		k := 0
-		for _, c := range cols {
-			if drop {
-				break
-			}
-			w := 1
-			if c.cat != nil {
-				w = len(c.cat.Values)
-			}
-			cell := rec[c.pos]
-			if isMissing(cell, tokens) {
-				switch c.rule.Action {
-				case MissingDrop:
-					drop = true
-				case MissingImpute:
-					copy(row[k:k+w], c.impute)
-				default:
-					l, _ := cr.FieldPos(c.pos)
-					what := "missing value"
-					if strings.TrimSpace(cell) == "" {
-						what = "empty cell (missing value)"
-					}
-					return nil, perr(l, c.pos+1, c.name, "%s and no missing-value rule declared for the column", what)
-				}
-				k += w
-				continue
-			}
-			if c.cat != nil {
-				clear(row[k : k+w])
-				j, ok := c.index[strings.TrimSpace(cell)]
-				switch {
-				case ok:
-					row[k+j] = 1
-				case c.cat.Unknown != UnknownZero:
-					l, _ := cr.FieldPos(c.pos)
-					return nil, perr(l, c.pos+1, c.name, "category not in the declared vocabulary of %d values (declare it, or unknown = %q)", len(c.cat.Values), UnknownZero)
-				}
-				k += w
-				continue
-			}
-			v, reason := parseCell(cell)
-			if reason != "" {
-				l, _ := cr.FieldPos(c.pos)
-				return nil, perr(l, c.pos+1, c.name, "%s", reason)
-			}
-			row[k] = v
-			k++
+		lab, drop, err := tr.decodeRow(rec)
+		if err != nil {
+			return err
 		}
 		if drop {
 			t.Dropped++
 			continue
 		}
-		t.X = append(t.X, row...)
+		t.X = append(t.X, tr.row...)
 		t.Lines = append(t.Lines, line)
-		if labelCol >= 0 {
+		if tr.labelCol >= 0 {
 			t.Labels = append(t.Labels, lab)
 		}
-		for j, i := range keep {
+		for j, i := range tr.keep {
 			t.Kept[j] = append(t.Kept[j], rec[i])
 		}
 		t.rows++
 	}
-	if t.rows == 0 {
-		if t.Dropped > 0 {
-			return nil, perr(0, 0, "", "no data rows left: all %d dropped by the missing-value rules", t.Dropped)
-		}
-		if sc.NoHeader {
-			return nil, perr(0, 0, "", "no data rows")
-		}
-		return nil, perr(0, 0, "", "no data rows after the header")
+	return nil
+}
+
+// checkWidth refuses a record at line whose number of fields is not the
+// header's.
+func (tr *tableReader) checkWidth(line int, rec []string) error {
+	header := tr.header
+	if len(rec) == len(header) {
+		return nil
 	}
-	return t, nil
+	col := len(rec) + 1
+	what := "missing"
+	if len(rec) > len(header) {
+		col, what = len(header)+1, "extra"
+	}
+	if tr.sc.NoHeader {
+		return tr.perr(line, col, "", "%d columns, %d declared (%s column)", len(rec), len(header), what)
+	}
+	return tr.perr(line, col, "", "%d columns, header has %d (%s column)", len(rec), len(header), what)
+}
+
+// decodeRow reads the label of rec and encodes its features into tr.row;
+// drop reports a row to drop by the missing-value rules.
+func (tr *tableReader) decodeRow(rec []string) (lab string, drop bool, err error) {
+	if tr.labelCol >= 0 {
+		lab = strings.TrimSpace(rec[tr.labelCol])
+		if isMissing(lab, tr.tokens) && tr.opts.LabelOptional {
+			lab = ""
+		} else if isMissing(lab, tr.tokens) {
+			if tr.labelRule.Action != MissingDrop {
+				l, _ := tr.cr.FieldPos(tr.labelCol)
+				return "", false, tr.perr(l, tr.labelCol+1, tr.header[tr.labelCol], "empty or missing label (declare a drop rule for the label to drop such rows)")
+			}
+			drop = true
+		}
+	}
+	k := 0
+	for _, c := range tr.cols {
+		if drop {
+			break
+		}
+		w, d, err := tr.encodeCell(c, rec[c.pos], k)
+		if err != nil {
+			return "", false, err
+		}
+		drop = d
+		k += w
+	}
+	return lab, drop, nil
+}
+
+// encodeCell encodes cell of column c into tr.row at k and returns its
+// width; drop reports a missing cell whose rule drops the row.
+func (tr *tableReader) encodeCell(c column, cell string, k int) (w int, drop bool, err error) {
+	row := tr.row
+	w = 1
+	if c.cat != nil {
+		w = len(c.cat.Values)
+	}
+	if isMissing(cell, tr.tokens) {
+		switch c.rule.Action {
+		case MissingDrop:
+			drop = true
+		case MissingImpute:
+			copy(row[k:k+w], c.impute)
+		default:
+			l, _ := tr.cr.FieldPos(c.pos)
+			what := "missing value"
+			if strings.TrimSpace(cell) == "" {
+				what = "empty cell (missing value)"
+			}
+			return 0, false, tr.perr(l, c.pos+1, c.name, "%s and no missing-value rule declared for the column", what)
+		}
+		return w, drop, nil
+	}
+	if c.cat != nil {
+		clear(row[k : k+w])
+		j, ok := c.index[strings.TrimSpace(cell)]
+		switch {
+		case ok:
+			row[k+j] = 1
+		case c.cat.Unknown != UnknownZero:
+			l, _ := tr.cr.FieldPos(c.pos)
+			return 0, false, tr.perr(l, c.pos+1, c.name, "category not in the declared vocabulary of %d values (declare it, or unknown = %q)", len(c.cat.Values), UnknownZero)
+		}
+		return w, false, nil
+	}
+	v, reason := parseCell(cell)
+	if reason != "" {
+		l, _ := tr.cr.FieldPos(c.pos)
+		return 0, false, tr.perr(l, c.pos+1, c.name, "%s", reason)
+	}
+	row[k] = v
+	return 1, false, nil
 }
 
 // parseCell parses one numeric cell; a non-empty reason means rejected.

@@ -106,96 +106,136 @@ type MissingRule struct {
 // here (a table to score may have none); the loaders that need one say so.
 // Errors wrap [ErrInvalidArgument].
 func (s *Schema) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: schema: "+format, append([]any{ErrInvalidArgument}, args...)...)
-	}
 	if len(s.Features) > MaxColumns || len(s.Columns) > MaxColumns || len(s.Categorical) > MaxColumns || len(s.Missing) > MaxColumns+1 {
-		return bad("more than %d columns", MaxColumns)
+		return badSchema("more than %d columns", MaxColumns)
 	}
+	feats, err := s.validateFeatures()
+	if err != nil {
+		return err
+	}
+	if err := s.validateColumns(); err != nil {
+		return err
+	}
+	tokens := s.missingTokens()
+	if len(tokens) > 64 {
+		return badSchema("%d missing-value markers, at most 64", len(tokens))
+	}
+	for _, t := range tokens {
+		if len(t) > maxToken {
+			return badSchema("missing-value marker longer than %d bytes", maxToken)
+		}
+	}
+	cats, width, err := s.validateCategorical(feats, tokens)
+	if err != nil {
+		return err
+	}
+	width += len(s.Features)
+	if width > MaxColumns {
+		return badSchema("%d model inputs after one-hot encoding, at most %d", width, MaxColumns)
+	}
+	inputs := make(map[string]bool, width)
+	for _, n := range s.InputNames() {
+		if inputs[n] {
+			return badSchema("model input %q arises twice (a feature is named like a one-hot input)", n)
+		}
+		inputs[n] = true
+	}
+	return s.validateRules(feats, cats)
+}
+
+// badSchema returns a schema error wrapping [ErrInvalidArgument].
+func badSchema(format string, args ...any) error {
+	return fmt.Errorf("%w: schema: "+format, append([]any{ErrInvalidArgument}, args...)...)
+}
+
+// validateFeatures checks the feature names (non-empty, distinct, not the
+// label) and returns their set.
+func (s *Schema) validateFeatures() (map[string]bool, error) {
 	feats := make(map[string]bool, len(s.Features))
 	for _, f := range s.Features {
 		switch {
 		case strings.TrimSpace(f) == "":
-			return bad("empty feature name")
+			return nil, badSchema("empty feature name")
 		case f == s.Label && f != "":
-			return bad("feature %q is the label column", f)
+			return nil, badSchema("feature %q is the label column", f)
 		case feats[f]:
-			return bad("feature %q listed twice", f)
+			return nil, badSchema("feature %q listed twice", f)
 		}
 		feats[f] = true
 	}
+	return feats, nil
+}
+
+// validateColumns checks that Columns goes with NoHeader exactly and, for a
+// headerless file, names the label and every feature.
+func (s *Schema) validateColumns() error {
 	if s.NoHeader != (len(s.Columns) > 0) {
 		if s.NoHeader {
-			return bad("no_header needs the file's column names (columns)")
+			return badSchema("no_header needs the file's column names (columns)")
 		}
-		return bad("columns names a headerless file's columns: set no_header too")
+		return badSchema("columns names a headerless file's columns: set no_header too")
 	}
-	if s.NoHeader {
-		cols := make(map[string]bool, len(s.Columns))
-		for _, c := range s.Columns {
-			if strings.TrimSpace(c) == "" || cols[c] {
-				return bad("column name %q empty or listed twice", c)
-			}
-			cols[c] = true
-		}
-		if s.Label != "" && !cols[s.Label] {
-			return bad("label %q is not among the columns", s.Label)
-		}
-		for _, f := range s.Features {
-			if !cols[f] {
-				return bad("feature %q is not among the columns", f)
-			}
-		}
+	if !s.NoHeader {
+		return nil
 	}
-	tokens := s.missingTokens()
-	if len(tokens) > 64 {
-		return bad("%d missing-value markers, at most 64", len(tokens))
+	cols := make(map[string]bool, len(s.Columns))
+	for _, c := range s.Columns {
+		if strings.TrimSpace(c) == "" || cols[c] {
+			return badSchema("column name %q empty or listed twice", c)
+		}
+		cols[c] = true
 	}
-	for _, t := range tokens {
-		if len(t) > maxToken {
-			return bad("missing-value marker longer than %d bytes", maxToken)
+	if s.Label != "" && !cols[s.Label] {
+		return badSchema("label %q is not among the columns", s.Label)
+	}
+	for _, f := range s.Features {
+		if !cols[f] {
+			return badSchema("feature %q is not among the columns", f)
 		}
 	}
+	return nil
+}
+
+// validateCategorical checks the categorical columns against the features
+// feats and the missing-value markers tokens; it returns them by column and
+// the extra model inputs their one-hot encoding adds.
+func (s *Schema) validateCategorical(feats map[string]bool, tokens []string) (map[string]*Categorical, int, error) {
 	width := 0
 	cats := make(map[string]*Categorical, len(s.Categorical))
 	for i := range s.Categorical {
 		c := &s.Categorical[i]
 		switch {
 		case len(s.Features) == 0:
-			return bad("categorical columns need the features listed (the one-hot layout is fixed in advance)")
+			return nil, 0, badSchema("categorical columns need the features listed (the one-hot layout is fixed in advance)")
 		case !feats[c.Column]:
-			return bad("categorical column %q is not a feature", c.Column)
+			return nil, 0, badSchema("categorical column %q is not a feature", c.Column)
 		case cats[c.Column] != nil:
-			return bad("categorical column %q declared twice", c.Column)
+			return nil, 0, badSchema("categorical column %q declared twice", c.Column)
 		case len(c.Values) == 0 || len(c.Values) > MaxCategories:
-			return bad("categorical column %q: %d values, want 1..%d", c.Column, len(c.Values), MaxCategories)
+			return nil, 0, badSchema("categorical column %q: %d values, want 1..%d", c.Column, len(c.Values), MaxCategories)
 		case c.Unknown != "" && c.Unknown != UnknownError && c.Unknown != UnknownZero:
-			return bad("categorical column %q: unknown = %q, want %q or %q", c.Column, c.Unknown, UnknownError, UnknownZero)
+			return nil, 0, badSchema("categorical column %q: unknown = %q, want %q or %q", c.Column, c.Unknown, UnknownError, UnknownZero)
 		}
 		seen := make(map[string]bool, len(c.Values))
 		for _, v := range c.Values {
 			if v != strings.TrimSpace(v) || seen[v] {
-				return bad("categorical column %q: a value is repeated or has surrounding spaces", c.Column)
+				return nil, 0, badSchema("categorical column %q: a value is repeated or has surrounding spaces", c.Column)
 			}
 			if isMissing(v, tokens) {
-				return bad("categorical column %q: a value is a missing-value marker", c.Column)
+				return nil, 0, badSchema("categorical column %q: a value is a missing-value marker", c.Column)
 			}
 			seen[v] = true
 		}
 		cats[c.Column] = c
 		width += len(c.Values) - 1
 	}
-	width += len(s.Features)
-	if width > MaxColumns {
-		return bad("%d model inputs after one-hot encoding, at most %d", width, MaxColumns)
-	}
-	inputs := make(map[string]bool, width)
-	for _, n := range s.InputNames() {
-		if inputs[n] {
-			return bad("model input %q arises twice (a feature is named like a one-hot input)", n)
-		}
-		inputs[n] = true
-	}
+	return cats, width, nil
+}
+
+// validateRules checks the missing-value rules: one per column at most, on
+// a feature or the label, with a known action and a value that parses for
+// its column (cats are the categorical columns).
+func (s *Schema) validateRules(feats map[string]bool, cats map[string]*Categorical) error {
 	ruleFor := make(map[string]bool, len(s.Missing))
 	for _, r := range s.Missing {
 		what := "the default missing-value rule"
@@ -203,42 +243,53 @@ func (s *Schema) Validate() error {
 			what = fmt.Sprintf("missing-value rule of %q", r.Column)
 		}
 		if ruleFor[r.Column] {
-			return bad("%s declared twice", what)
+			return badSchema("%s declared twice", what)
 		}
 		ruleFor[r.Column] = true
 		if r.Column != "" && r.Column != s.Label && len(s.Features) > 0 && !feats[r.Column] {
-			return bad("%s: not a feature or the label", what)
+			return badSchema("%s: not a feature or the label", what)
 		}
 		switch r.Action {
 		case "", MissingError, MissingDrop:
 			if r.Value != "" {
-				return bad("%s: a value goes with action %q only", what, MissingImpute)
+				return badSchema("%s: a value goes with action %q only", what, MissingImpute)
 			}
 		case MissingImpute:
-			if r.Column == s.Label {
-				return bad("%s: a label cannot be imputed (use %q)", what, MissingDrop)
-			}
-			if r.Column == "" {
-				if _, reason := parseCell(r.Value); reason != "" {
-					return bad("%s: value must be a finite number", what)
-				}
-				for _, c := range cats {
-					if !slices.Contains(c.Values, r.Value) && !hasRule(s.Missing, c.Column) {
-						return bad("%s: value is not in the vocabulary of categorical column %q (give that column its own rule)", what, c.Column)
-					}
-				}
-				break
-			}
-			if c := cats[r.Column]; c != nil {
-				if !slices.Contains(c.Values, r.Value) {
-					return bad("%s: value is not in the column's vocabulary", what)
-				}
-			} else if _, reason := parseCell(r.Value); reason != "" {
-				return bad("%s: value must be a finite number", what)
+			if err := s.validateImpute(r, what, cats); err != nil {
+				return err
 			}
 		default:
-			return bad("%s: action %q, want %q, %q or %q", what, r.Action, MissingError, MissingDrop, MissingImpute)
+			return badSchema("%s: action %q, want %q, %q or %q", what, r.Action, MissingError, MissingDrop, MissingImpute)
 		}
+	}
+	return nil
+}
+
+// validateImpute checks the constant of the impute rule r, described by
+// what: a finite number for a numeric column, a vocabulary entry for a
+// categorical one, and both for the default rule unless a categorical
+// column has its own rule.
+func (s *Schema) validateImpute(r MissingRule, what string, cats map[string]*Categorical) error {
+	if r.Column == s.Label {
+		return badSchema("%s: a label cannot be imputed (use %q)", what, MissingDrop)
+	}
+	if r.Column == "" {
+		if _, reason := parseCell(r.Value); reason != "" {
+			return badSchema("%s: value must be a finite number", what)
+		}
+		for _, c := range cats {
+			if !slices.Contains(c.Values, r.Value) && !hasRule(s.Missing, c.Column) {
+				return badSchema("%s: value is not in the vocabulary of categorical column %q (give that column its own rule)", what, c.Column)
+			}
+		}
+		return nil
+	}
+	if c := cats[r.Column]; c != nil {
+		if !slices.Contains(c.Values, r.Value) {
+			return badSchema("%s: value is not in the column's vocabulary", what)
+		}
+	} else if _, reason := parseCell(r.Value); reason != "" {
+		return badSchema("%s: value must be a finite number", what)
 	}
 	return nil
 }

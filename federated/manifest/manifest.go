@@ -285,9 +285,6 @@ func oneLine(s string) string {
 // these rules live: [Parse], [Manifest.Sign], [Manifest.Verify] and
 // [Manifest.ValidateAt] call it.
 func (m *Manifest) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
-	}
 	if m.Version != Version {
 		return bad("version %d, want %d", m.Version, Version)
 	}
@@ -300,53 +297,9 @@ func (m *Manifest) Validate() error {
 	if m.NotAfter.IsZero() {
 		return bad("not_after is required")
 	}
-	if len(m.Members) == 0 || len(m.Members) > MaxMembers {
-		return bad("%d members, want 1..%d", len(m.Members), MaxMembers)
-	}
-	names := map[string]bool{}
-	ids := map[string]bool{}
-	coordinators, nodes := 0, 0
-	for i, mb := range m.Members {
-		if !validName(mb.Name) {
-			return bad("member %d: name %q must be 1..%d letters, digits, '-', '_' or '.'", i+1, mb.Name, maxName)
-		}
-		if names[mb.Name] {
-			return bad("member name %q listed twice", mb.Name)
-		}
-		names[mb.Name] = true
-		if _, err := identity.ParsePeerID(mb.PeerID); err != nil {
-			return bad("member %q: %v", mb.Name, err)
-		}
-		if ids[mb.PeerID] {
-			return bad("member %q: peer id listed twice", mb.Name)
-		}
-		ids[mb.PeerID] = true
-		switch mb.Role {
-		case RoleCoordinator:
-			coordinators++
-		case RoleNode:
-			nodes++
-		case RoleAggregator:
-		default:
-			return bad("member %q: role %q (want coordinator, node or aggregator)", mb.Name, mb.Role)
-		}
-		if len(mb.Addrs) > maxAddrs {
-			return bad("member %q: %d addresses, at most %d", mb.Name, len(mb.Addrs), maxAddrs)
-		}
-		for _, a := range mb.Addrs {
-			if len(a) > 256 {
-				return bad("member %q: address too long", mb.Name)
-			}
-			if _, err := ma.NewMultiaddr(a); err != nil {
-				return bad("member %q: address %q is not a multiaddr", mb.Name, a)
-			}
-		}
-	}
-	if coordinators != 1 {
-		return bad("%d coordinators, want exactly 1", coordinators)
-	}
-	if nodes == 0 {
-		return bad("no nodes")
+	nodes, err := m.validateMembers()
+	if err != nil {
+		return err
 	}
 	if m.MinParticipants < 1 || m.MinParticipants > nodes {
 		return bad("min_participants %d not in [1, %d nodes]", m.MinParticipants, nodes)
@@ -356,6 +309,101 @@ func (m *Manifest) Validate() error {
 	}
 	// The protocol rules (member counts, thresholds) need the protocol
 	// list, checked below in validateProtection.
+	if err := m.validateProtocols(); err != nil {
+		return err
+	}
+	if err := m.validateModel(); err != nil {
+		return err
+	}
+	if err := m.validateProtection(nodes); err != nil {
+		return err
+	}
+	if err := m.validateTraining(); err != nil {
+		return err
+	}
+	if err := m.validateData(); err != nil {
+		return err
+	}
+	if err := m.validateDP(); err != nil {
+		return err
+	}
+	if s := m.Signature; s != nil {
+		if len(s.Signer) > transport.MaxPeerID || len(s.Ed25519) > 128 {
+			return bad("signature too long")
+		}
+	}
+	return nil
+}
+
+// validateMembers checks the member list (its size, each member, exactly
+// one coordinator and at least one node) and returns the number of nodes.
+func (m *Manifest) validateMembers() (nodes int, err error) {
+	if len(m.Members) == 0 || len(m.Members) > MaxMembers {
+		return 0, bad("%d members, want 1..%d", len(m.Members), MaxMembers)
+	}
+	names := map[string]bool{}
+	ids := map[string]bool{}
+	coordinators := 0
+	for i, mb := range m.Members {
+		if err := validateMember(i, mb, names, ids); err != nil {
+			return 0, err
+		}
+		switch mb.Role {
+		case RoleCoordinator:
+			coordinators++
+		case RoleNode:
+			nodes++
+		}
+	}
+	if coordinators != 1 {
+		return 0, bad("%d coordinators, want exactly 1", coordinators)
+	}
+	if nodes == 0 {
+		return 0, bad("no nodes")
+	}
+	return nodes, nil
+}
+
+// validateMember checks member mb, the i-th (0-based): its name, peer id,
+// role and addresses. names and ids hold the names and peer ids of the
+// members before it; validateMember adds mb's.
+func validateMember(i int, mb Member, names, ids map[string]bool) error {
+	if !validName(mb.Name) {
+		return bad("member %d: name %q must be 1..%d letters, digits, '-', '_' or '.'", i+1, mb.Name, maxName)
+	}
+	if names[mb.Name] {
+		return bad("member name %q listed twice", mb.Name)
+	}
+	names[mb.Name] = true
+	if _, err := identity.ParsePeerID(mb.PeerID); err != nil {
+		return bad("member %q: %v", mb.Name, err)
+	}
+	if ids[mb.PeerID] {
+		return bad("member %q: peer id listed twice", mb.Name)
+	}
+	ids[mb.PeerID] = true
+	switch mb.Role {
+	case RoleCoordinator, RoleNode, RoleAggregator:
+	default:
+		return bad("member %q: role %q (want coordinator, node or aggregator)", mb.Name, mb.Role)
+	}
+	if len(mb.Addrs) > maxAddrs {
+		return bad("member %q: %d addresses, at most %d", mb.Name, len(mb.Addrs), maxAddrs)
+	}
+	for _, a := range mb.Addrs {
+		if len(a) > 256 {
+			return bad("member %q: address too long", mb.Name)
+		}
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return bad("member %q: address %q is not a multiaddr", mb.Name, a)
+		}
+	}
+	return nil
+}
+
+// validateProtocols checks the protocol list: non-empty, known protocols,
+// none twice.
+func (m *Manifest) validateProtocols() error {
 	if len(m.Protocols) == 0 {
 		return bad("no protocols")
 	}
@@ -371,12 +419,13 @@ func (m *Manifest) Validate() error {
 		}
 		seen[p] = true
 	}
-	if err := m.validateModel(); err != nil {
-		return err
-	}
-	if err := m.validateProtection(nodes); err != nil {
-		return err
-	}
+	return nil
+}
+
+// validateTraining checks the training parameters: positive and bounded
+// counts, a positive learning rate, a known strategy and finite,
+// non-negative strategy parameters.
+func (m *Manifest) validateTraining() error {
 	t := m.Training
 	if t.Rounds < 1 || t.LocalEpochs < 1 || t.BatchSize < 1 || t.Rounds > 1<<20 || t.LocalEpochs > 1<<20 || t.BatchSize > 1<<24 {
 		return bad("training: rounds, local_epochs and batch_size must be positive")
@@ -394,9 +443,13 @@ func (m *Manifest) Validate() error {
 			return bad("training: prox_mu and server_lr must be finite and non-negative")
 		}
 	}
-	if err := m.validateData(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// validateDP checks the differential-privacy parameters: finite and
+// non-negative, delta below 1, noise only with a clip bound, epsilon and
+// delta together.
+func (m *Manifest) validateDP() error {
 	d := m.DP
 	for _, v := range []float64{d.Clip, d.NoiseMultiplier, d.Epsilon} {
 		if !(v >= 0) || math.IsInf(v, 0) {
@@ -411,11 +464,6 @@ func (m *Manifest) Validate() error {
 	}
 	if (d.Epsilon > 0) != (d.Delta > 0) {
 		return bad("dp: epsilon and delta go together")
-	}
-	if s := m.Signature; s != nil {
-		if len(s.Signer) > transport.MaxPeerID || len(s.Ed25519) > 128 {
-			return bad("signature too long")
-		}
 	}
 	return nil
 }

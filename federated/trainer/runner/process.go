@@ -188,6 +188,58 @@ func (p *Process) start(ctx context.Context, first bool) (err error) {
 
 // launch starts the process with its quotas set before the trainer runs.
 func (r *run) launch(ctx context.Context, c Command, fac Facilities) error {
+	ends, err := r.start(c, fac)
+	if err != nil {
+		return err
+	}
+	cmd := r.cmd
+	r.stdin, r.stdout = ends.stdin, ends.stdout
+	r.stderr = newTail(c.Stderr, c.Limits.MaxStderr)
+	r.stderrWG.Add(1)
+	r.drained = make(chan struct{})
+	errR := ends.stderr
+	go func() {
+		defer r.stderrWG.Done()
+		defer close(r.drained)
+		io.Copy(r.stderr, errR)
+		errR.Close()
+	}()
+	go func() {
+		r.waitErr = cmd.Wait()
+		close(r.exited)
+	}()
+	blockW := ends.block
+	defer blockW.Close()
+	r.pid = cmd.Process.Pid
+	r.memory = c.Limits.Memory
+	if ends.info != nil {
+		defer ends.info.Close()
+		if err := r.awaitSandbox(ctx, c, ends.info); err != nil {
+			return err
+		}
+	}
+	if err := setLimits(r.pid, c.Limits, true); err != nil {
+		r.kill()
+		return fmt.Errorf("%w: setting quotas: %w", ErrConfig, err)
+	}
+	if _, err := blockW.Write([]byte("go\n")); err != nil {
+		r.kill()
+		return fmt.Errorf("%w: releasing the trainer: %w", ErrExited, err)
+	}
+	return nil
+}
+
+// launchEnds are the node's ends of the pipes of a started trainer.
+type launchEnds struct {
+	stdin, stdout, stderr *os.File // the trainer's stdin, stdout and stderr
+	block                 *os.File // writing to it releases the trainer
+	info                  *os.File // bwrap's info pipe; nil unsandboxed
+}
+
+// start opens the pipes and starts the process (blocked until released
+// through ends.block), setting r.cmd. The child's ends are closed once it
+// started, every end on an error.
+func (r *run) start(c Command, fac Facilities) (ends launchEnds, err error) {
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
@@ -203,31 +255,31 @@ func (r *run) launch(ctx context.Context, c Command, fac Facilities) error {
 	}
 	inR, inW, err := pipe()
 	if err != nil {
-		return err
+		return ends, err
 	}
 	outR, outW, err := pipe()
 	if err != nil {
-		return err
+		return ends, err
 	}
 	growPipe(inW)
 	growPipe(outR)
 	errR, errW, err := pipe()
 	if err != nil {
-		return err
+		return ends, err
 	}
 	blockR, blockW, err := pipe()
 	if err != nil {
-		return err
+		return ends, err
 	}
 	if err := closeOnExecInherited(); err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
+		return ends, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	var cmd *exec.Cmd
 	var infoR *os.File
 	if fac.Sandboxed() {
 		var infoW *os.File
 		if infoR, infoW, err = pipe(); err != nil {
-			return err
+			return ends, err
 		}
 		cmd = exec.Command(fac.Bwrap, sandboxArgs(c, r.app, r.work)...)
 		cmd.Env = []string{}
@@ -241,7 +293,7 @@ func (r *run) launch(ctx context.Context, c Command, fac Facilities) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%w: starting the trainer: %w", ErrConfig, err)
+		return ends, fmt.Errorf("%w: starting the trainer: %w", ErrConfig, err)
 	}
 	r.cmd = cmd
 	// Keep our ends; the deferred loop closes the child's ends.
@@ -257,58 +309,37 @@ func (r *run) launch(ctx context.Context, c Command, fac Facilities) error {
 		f.Close()
 	}
 	files = nil
-	r.stdin, r.stdout = inW, outR
-	r.stderr = newTail(c.Stderr, c.Limits.MaxStderr)
-	r.stderrWG.Add(1)
-	r.drained = make(chan struct{})
-	go func() {
-		defer r.stderrWG.Done()
-		defer close(r.drained)
-		io.Copy(r.stderr, errR)
-		errR.Close()
-	}()
-	go func() {
-		r.waitErr = cmd.Wait()
-		close(r.exited)
-	}()
-	defer blockW.Close()
-	r.pid = cmd.Process.Pid
-	r.memory = c.Limits.Memory
-	if infoR != nil {
-		defer infoR.Close()
-		// bwrap writes {"child-pid": N, ...} once the namespaces exist.
-		type info struct {
-			ChildPID int `json:"child-pid"`
-		}
-		var in info
-		got := make(chan error, 1)
-		go func() { got <- json.NewDecoder(io.LimitReader(infoR, 4096)).Decode(&in) }()
-		timer := time.NewTimer(c.Limits.Start)
-		defer timer.Stop()
-		select {
-		case err := <-got:
-			if err != nil || in.ChildPID <= 0 {
-				r.kill()
-				<-r.exited
-				return fmt.Errorf("%w: the sandbox did not start: %s", ErrNoSandbox, clip(r.stderr.String()))
-			}
-		case <-timer.C:
+	return launchEnds{stdin: inW, stdout: outR, stderr: errR, block: blockW, info: infoR}, nil
+}
+
+// awaitSandbox waits (up to c.Limits.Start) for bwrap to report the
+// sandboxed child on infoR and makes that child r.pid; on failure it kills
+// the process.
+func (r *run) awaitSandbox(ctx context.Context, c Command, infoR *os.File) error {
+	// bwrap writes {"child-pid": N, ...} once the namespaces exist.
+	type info struct {
+		ChildPID int `json:"child-pid"`
+	}
+	var in info
+	got := make(chan error, 1)
+	go func() { got <- json.NewDecoder(io.LimitReader(infoR, 4096)).Decode(&in) }()
+	timer := time.NewTimer(c.Limits.Start)
+	defer timer.Stop()
+	select {
+	case err := <-got:
+		if err != nil || in.ChildPID <= 0 {
 			r.kill()
-			return fmt.Errorf("%w: the sandbox did not start within %v", ErrTimeout, c.Limits.Start)
-		case <-ctx.Done():
-			r.kill()
-			return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+			<-r.exited
+			return fmt.Errorf("%w: the sandbox did not start: %s", ErrNoSandbox, clip(r.stderr.String()))
 		}
-		r.pid = in.ChildPID
-	}
-	if err := setLimits(r.pid, c.Limits, true); err != nil {
+	case <-timer.C:
 		r.kill()
-		return fmt.Errorf("%w: setting quotas: %w", ErrConfig, err)
-	}
-	if _, err := blockW.Write([]byte("go\n")); err != nil {
+		return fmt.Errorf("%w: the sandbox did not start within %v", ErrTimeout, c.Limits.Start)
+	case <-ctx.Done():
 		r.kill()
-		return fmt.Errorf("%w: releasing the trainer: %w", ErrExited, err)
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 	}
+	r.pid = in.ChildPID
 	return nil
 }
 

@@ -149,77 +149,113 @@ func ParseHeader(hdr []byte, layout []TensorSpec, lim Limits) (Header, error) {
 	if !utf8.Valid(hdr) {
 		return Header{}, fmt.Errorf("%w: header is not UTF-8", ErrMalformed)
 	}
+	var h Header
+	entries, err := decodeEntries(hdr, layout, lim, &h)
+	if err != nil {
+		return Header{}, err
+	}
+	h.Offsets = make([]int64, len(layout))
+	spans, err := matchLayout(layout, entries, h.Offsets)
+	if err != nil {
+		return Header{}, err
+	}
+	h.DataLen, h.Canonical, err = checkSpans(layout, spans)
+	if err != nil {
+		return Header{}, err
+	}
+	return h, nil
+}
+
+// decodeEntries decodes the header object hdr: the entry of each tensor,
+// indexed as in layout (nil if absent), and the metadata, stored in
+// h.Metadata. Only space padding may follow the object.
+func decodeEntries(hdr []byte, layout []TensorSpec, lim Limits, h *Header) ([]*entry, error) {
 	index := make(map[string]int, len(layout))
 	for i, t := range layout {
 		index[t.Name] = i
 	}
 	entries := make([]*entry, len(layout))
-	var h Header
 	dec := json.NewDecoder(bytes.NewReader(hdr))
 	dec.UseNumber()
 	if err := expectDelim(dec, '{'); err != nil {
-		return Header{}, err
+		return nil, err
 	}
 	for dec.More() {
 		key, err := stringToken(dec)
 		if err != nil {
-			return Header{}, err
+			return nil, err
 		}
 		if key == metadataKey {
 			if h.Metadata != nil {
-				return Header{}, fmt.Errorf("%w: duplicate %q", ErrMalformed, metadataKey)
+				return nil, fmt.Errorf("%w: duplicate %q", ErrMalformed, metadataKey)
 			}
 			if h.Metadata, err = parseMetadata(dec, lim.MaxMetadata); err != nil {
-				return Header{}, err
+				return nil, err
 			}
 			continue
 		}
 		i, ok := index[key]
 		if !ok {
-			return Header{}, fmt.Errorf("%w: unexpected tensor %s (not in the layout)", ErrMalformed, quote(key))
+			return nil, fmt.Errorf("%w: unexpected tensor %s (not in the layout)", ErrMalformed, quote(key))
 		}
 		if entries[i] != nil {
-			return Header{}, fmt.Errorf("%w: duplicate tensor %q", ErrMalformed, key)
+			return nil, fmt.Errorf("%w: duplicate tensor %q", ErrMalformed, key)
 		}
 		e, err := parseEntry(dec, key)
 		if err != nil {
-			return Header{}, err
+			return nil, err
 		}
 		entries[i] = e
 	}
 	if err := expectDelim(dec, '}'); err != nil {
-		return Header{}, err
+		return nil, err
 	}
 	// Only space padding may follow the object.
 	rest := hdr[dec.InputOffset():]
 	if len(bytes.Trim(rest, " ")) != 0 {
-		return Header{}, fmt.Errorf("%w: bytes after the header object", ErrMalformed)
+		return nil, fmt.Errorf("%w: bytes after the header object", ErrMalformed)
 	}
-	h.Offsets = make([]int64, len(layout))
-	type span struct {
-		begin, end int64
-		i          int
-	}
-	spans := make([]span, 0, len(layout))
+	return entries, nil
+}
+
+// tensorSpan is the byte range [begin, end) of layout tensor i in the data
+// section.
+type tensorSpan struct {
+	begin, end int64
+	i          int
+}
+
+// matchLayout checks each entry against its layout tensor (present, dtype,
+// shape, span size), stores its offset in offsets and returns the spans in
+// layout order.
+func matchLayout(layout []TensorSpec, entries []*entry, offsets []int64) ([]tensorSpan, error) {
+	spans := make([]tensorSpan, 0, len(layout))
 	for i, t := range layout {
 		e := entries[i]
 		if e == nil {
-			return Header{}, fmt.Errorf("%w: missing tensor %q", ErrMalformed, t.Name)
+			return nil, fmt.Errorf("%w: missing tensor %q", ErrMalformed, t.Name)
 		}
 		if e.dtype != DType {
-			return Header{}, fmt.Errorf("%w: tensor %q has dtype %s, want %s", ErrMalformed, t.Name, quote(e.dtype), DType)
+			return nil, fmt.Errorf("%w: tensor %q has dtype %s, want %s", ErrMalformed, t.Name, quote(e.dtype), DType)
 		}
 		if !slices.Equal(e.shape, t.Shape) && !(len(e.shape) == 0 && len(t.Shape) == 0) {
-			return Header{}, fmt.Errorf("%w: tensor %q has shape %v, want %v", ErrMalformed, t.Name, e.shape, t.Shape)
+			return nil, fmt.Errorf("%w: tensor %q has shape %v, want %v", ErrMalformed, t.Name, e.shape, t.Shape)
 		}
 		size := 4 * int64(t.Elements())
 		if e.offsets[1]-e.offsets[0] != size {
-			return Header{}, fmt.Errorf("%w: tensor %q spans %d bytes, its shape needs %d", ErrMalformed, t.Name, e.offsets[1]-e.offsets[0], size)
+			return nil, fmt.Errorf("%w: tensor %q spans %d bytes, its shape needs %d", ErrMalformed, t.Name, e.offsets[1]-e.offsets[0], size)
 		}
-		h.Offsets[i] = e.offsets[0]
-		spans = append(spans, span{e.offsets[0], e.offsets[1], i})
+		offsets[i] = e.offsets[0]
+		spans = append(spans, tensorSpan{e.offsets[0], e.offsets[1], i})
 	}
-	slices.SortStableFunc(spans, func(a, b span) int {
+	return spans, nil
+}
+
+// checkSpans sorts spans by position and checks that they tile the data
+// section from byte 0 without gap or overlap; it returns the section's
+// length and whether the tensors are stored in layout order.
+func checkSpans(layout []TensorSpec, spans []tensorSpan) (dataLen int64, canonical bool, err error) {
+	slices.SortStableFunc(spans, func(a, b tensorSpan) int {
 		if a.begin != b.begin {
 			if a.begin < b.begin {
 				return -1
@@ -234,18 +270,17 @@ func ParseHeader(hdr []byte, layout []TensorSpec, lim Limits) (Header, error) {
 		return 0
 	})
 	var pos int64
-	h.Canonical = true
+	canonical = true
 	for k, s := range spans {
 		if s.begin != pos {
-			return Header{}, fmt.Errorf("%w: tensor %q starts at byte %d, the previous tensor ends at %d (gap or overlap)", ErrMalformed, layout[s.i].Name, s.begin, pos)
+			return 0, false, fmt.Errorf("%w: tensor %q starts at byte %d, the previous tensor ends at %d (gap or overlap)", ErrMalformed, layout[s.i].Name, s.begin, pos)
 		}
 		pos = s.end
 		if s.i != k {
-			h.Canonical = false
+			canonical = false
 		}
 	}
-	h.DataLen = pos
-	return h, nil
+	return pos, canonical, nil
 }
 
 func quote(s string) string {
