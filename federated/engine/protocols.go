@@ -182,19 +182,16 @@ var mheKindList = []mhe.Kind{mhe.KindAnnounce, mhe.KindKeyShare, mhe.KindShamirS
 	mhe.KindDecryptRequest, mhe.KindDecryptShare, mhe.KindResult}
 
 func mheKinds(maxDim, maxParties int) []mpc.Kind {
-	// Bounds over every secure parameter set; the state machines check the
+	// Bounds over every parameter set, from the literals (building the
+	// rings costs tens of milliseconds each); the state machines check the
 	// exact sizes for the agreed parameters before decoding.
 	var ctBytes, polyBytes, keyBytes int
 	for _, lit := range append(mhe.ParamSets(), mhe.InsecureTestParams()) {
-		p, err := mhe.NewParams(lit)
-		if err != nil {
-			continue
-		}
 		for _, bits := range []uint{16, 32} {
-			ctBytes = max(ctBytes, p.Ciphertexts(maxDim, bits)*p.CiphertextBytes())
+			ctBytes = max(ctBytes, lit.Ciphertexts(maxDim, bits)*lit.CiphertextBytes())
 		}
-		polyBytes = max(polyBytes, p.PolyBytes())
-		keyBytes = max(keyBytes, p.KeyShareBytes())
+		polyBytes = max(polyBytes, lit.PolyBytes())
+		keyBytes = max(keyBytes, lit.KeyShareBytes())
 	}
 	out := make([]mpc.Kind, 0, len(mheKindList))
 	for _, k := range mheKindList {

@@ -476,6 +476,39 @@ func (p Params) CiphertextBytes() int { return 2 * p.p.qBytes }
 // party.
 func (p Params) KeyShareBytes() int { return p.p.qpBytes() }
 
+// The sizes below are computed from a literal alone (no ring is built), so
+// a caller can size messages or choose a set for free; they equal the
+// corresponding methods of the Params that NewParams builds from it.
+
+func (lit ParamsLiteral) polyBytes(primes []uint64) int {
+	n, b := 1<<lit.LogN, 0
+	for _, q := range primes {
+		b += packedLen(n, uint(bits.Len64(q-1)))
+	}
+	return b
+}
+
+// PolyBytes is [Params.PolyBytes] for the set lit describes.
+func (lit ParamsLiteral) PolyBytes() int { return lit.polyBytes(lit.Q) }
+
+// CiphertextBytes is [Params.CiphertextBytes] for the set lit describes.
+func (lit ParamsLiteral) CiphertextBytes() int { return 2 * lit.PolyBytes() }
+
+// KeyShareBytes is [Params.KeyShareBytes] for the set lit describes.
+func (lit ParamsLiteral) KeyShareBytes() int { return lit.PolyBytes() + lit.polyBytes(lit.P) }
+
+// Ciphertexts is [Params.Ciphertexts] for the set lit describes.
+func (lit ParamsLiteral) Ciphertexts(dim int, quantBits uint) int {
+	if (quantBits != 16 && quantBits != 32) || dim <= 0 {
+		return 0
+	}
+	v := (1 << lit.LogN) * lit.LogT / int(quantBits)
+	if v == 0 {
+		return 0
+	}
+	return (dim + v - 1) / v
+}
+
 // ChooseParams returns the literal of the secure set sized to a job: among
 // the sets of [ParamSets] whose noise budget covers parties key holders, the
 // one whose ciphertexts for dim values of quantBits (16 or 32) bits take the
@@ -496,16 +529,11 @@ func ChooseParams(parties, dim int, quantBits uint) (ParamsLiteral, error) {
 		if lit.MaxParties < parties {
 			continue
 		}
-		n := 1 << lit.LogN
-		per := n * (lit.LogT / int(quantBits))
-		if per == 0 {
+		k := lit.Ciphertexts(dim, quantBits)
+		if k == 0 {
 			continue
 		}
-		ct := 0
-		for _, q := range lit.Q {
-			ct += 2 * packedLen(n, uint(bits.Len64(q-1)))
-		}
-		if b := (dim + per - 1) / per * ct; bestBytes < 0 || b < bestBytes {
+		if b := k * lit.CiphertextBytes(); bestBytes < 0 || b < bestBytes {
 			best, bestBytes = lit, b
 		}
 	}

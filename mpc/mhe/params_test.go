@@ -243,3 +243,25 @@ func TestChooseParams(t *testing.T) {
 		t.Fatalf("8 bits: %v", err)
 	}
 }
+
+// TestLiteralSizesMatchParams: the sizes computed from a literal alone equal
+// those of the Params built from it, for every set.
+func TestLiteralSizesMatchParams(t *testing.T) {
+	for _, lit := range append(ParamSets(), InsecureTestParams()) {
+		p, err := NewParams(lit)
+		if err != nil {
+			t.Fatalf("%s: %v", lit.Name, err)
+		}
+		if lit.PolyBytes() != p.PolyBytes() || lit.CiphertextBytes() != p.CiphertextBytes() || lit.KeyShareBytes() != p.KeyShareBytes() {
+			t.Errorf("%s: literal sizes %d/%d/%d, params %d/%d/%d", lit.Name, lit.PolyBytes(), lit.CiphertextBytes(), lit.KeyShareBytes(),
+				p.PolyBytes(), p.CiphertextBytes(), p.KeyShareBytes())
+		}
+		for _, bits := range []uint{16, 32} {
+			for _, d := range []int{1, 4096, 1 << 20, 1<<20 + 1} {
+				if a, b := lit.Ciphertexts(d, bits), p.Ciphertexts(d, bits); a != b {
+					t.Errorf("%s: %d values at %d bits: literal %d ciphertexts, params %d", lit.Name, d, bits, a, b)
+				}
+			}
+		}
+	}
+}
