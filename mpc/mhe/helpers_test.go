@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/consort-ml/consort/mpc"
 	"github.com/consort-ml/consort/mpc/mpctest"
 )
 
@@ -46,22 +45,7 @@ func runSetup(t testing.TB, cfg SetupConfig) *federation {
 // runSetupCapture is runSetup that shows every delivered message to capture.
 func runSetupCapture(t testing.TB, cfg SetupConfig, capture func(Message)) *federation {
 	t.Helper()
-	agg, err := NewSetupAggregatorParty(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := make([]*SetupNode, cfg.Parties)
-	parties := make([]mpc.Party, cfg.Parties)
-	for i := range nodes {
-		if nodes[i], err = NewSetupNode(cfg, i+1, nil, testRand("setup", i+1)); err != nil {
-			t.Fatal(err)
-		}
-		parties[i] = nodes[i]
-	}
-	rep, err := mpctest.Run(mpctest.Config{Observe: capture}, agg, parties...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	agg, nodes, rep := setupNetwork(t, cfg, mpctest.Config{Observe: capture})
 	if rep.Rejected+rep.Unexpected != 0 {
 		t.Fatalf("setup: %d messages rejected, %d unexpected", rep.Rejected, rep.Unexpected)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // setupNetwork runs the key setup of the contract's parties over mpctest.
-func setupNetwork(t *testing.T, cfg SetupConfig, net mpctest.Config) (*SetupAggregatorParty, []*SetupNode, mpctest.Report) {
+func setupNetwork(t testing.TB, cfg SetupConfig, net mpctest.Config) (*SetupAggregatorParty, []*SetupNode, mpctest.Report) {
 	t.Helper()
 	agg, err := NewSetupAggregatorParty(cfg)
 	if err != nil {
